@@ -1,0 +1,42 @@
+# One entry point for every job. Each target sets up what it needs first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first and pinned: on machines that keep a CPU wheel of this
+# version on disk pip takes it instead of a multi-GB CUDA build; elsewhere pip
+# fetches the normal torch of that version. Override with `make TORCH_SPEC=...`.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+OUT ?= out
+
+.PHONY: install system-deps demo test bench lint docs-screenshots clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: $(STAMP)
+	$(BIN)/deepcube demo --out $(OUT)/demo
+
+test: $(STAMP) system-deps
+	bash scripts/with-display.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check src tests benchmarks
+
+docs-screenshots: $(STAMP) system-deps
+	bash scripts/with-display.sh $(BIN)/python docs/make_screenshots.py
+
+clean:
+	rm -rf $(VENV) $(OUT) build dist src/*.egg-info

@@ -1,0 +1,1 @@
+"""Headless core: no Qt, no napari. Safe to import on a server."""

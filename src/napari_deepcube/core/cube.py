@@ -1,0 +1,257 @@
+"""The datacube: a spectral image with its spectral axis and valid-pixel mask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+#: Rows of pixels read at a time when a pass over the whole cube is needed.
+#: Sized so that one block of a 4096-channel float64 cube stays near 64 MB.
+DEFAULT_BLOCK_PIXELS = 2048
+
+CHANNEL_UNIT = "channel"
+
+
+def _is_lazy(array: Any) -> bool:
+    """True for arrays that load on demand (dask, zarr, h5py datasets)."""
+    return not isinstance(array, np.ndarray)
+
+
+@dataclass(frozen=True)
+class Datacube:
+    """A spectral image held in (H, W, C) order, spectral axis last.
+
+    Build one with :meth:`from_array` (which validates and computes the mask)
+    rather than with the constructor.
+
+    Parameters
+    ----------
+    data
+        Array of shape (H, W, C): a numpy array, a numpy memmap, or a lazy
+        array (dask, zarr, h5py dataset) that supports slicing and ``shape``.
+    spectral_values
+        Coordinate of each channel, shape (C,), increasing.
+    spectral_unit
+        Unit of ``spectral_values``: ``"keV"``, ``"eV"``, ``"Å"``, ``"nm"``,
+        ``"µm"``, ``"cm-1"`` or ``"channel"``.
+    spectral_label
+        What the spectral axis measures, e.g. ``"Energy"`` or ``"Wavelength"``.
+    mask
+        Valid pixels, shape (H, W), True where the spectrum is finite and not
+        all zero. Masked pixels get label 0.
+    name
+        Short name for display and reports (usually the file stem).
+    metadata
+        Free-form facts from the reader (source path, format, calibration).
+    """
+
+    data: Any
+    spectral_values: np.ndarray
+    spectral_unit: str
+    spectral_label: str
+    mask: np.ndarray
+    name: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_array(
+        cls,
+        array: Any,
+        *,
+        spectral_axis: int = -1,
+        spectral_values: Any = None,
+        spectral_unit: str | None = None,
+        spectral_label: str | None = None,
+        name: str = "",
+        metadata: dict[str, Any] | None = None,
+        mask: np.ndarray | None = None,
+    ) -> Datacube:
+        """Validate ``array`` and wrap it as a datacube.
+
+        Parameters
+        ----------
+        array
+            A 3-D numeric array, eager or lazy.
+        spectral_axis
+            Which axis of ``array`` is spectral; it is moved last.
+        spectral_values
+            Channel coordinates; defaults to the channel index.
+        spectral_unit, spectral_label
+            Unit and name of the spectral axis; default to ``"channel"``.
+        name, metadata
+            Stored as given.
+        mask
+            Extra mask (H, W), True = keep, combined with the computed one.
+
+        Raises
+        ------
+        InputError
+            If the array is not 3-D, not numeric, has an empty axis, or has
+            spectral values of the wrong length.
+        """
+        if not hasattr(array, "shape") or not hasattr(array, "dtype"):
+            array = np.asarray(array)
+        shape = tuple(array.shape)
+        if len(shape) != 3:
+            raise InputError(
+                f"expected a 3-D cube (height, width, channels), got {len(shape)}-D "
+                f"with shape {shape}; give a single spectral image, e.g. cube[..., 0:C]"
+            )
+        dtype = np.dtype(array.dtype)
+        if dtype.kind not in "biuf":
+            raise InputError(
+                f"the cube holds {dtype} values, not numbers; convert it to an "
+                "integer or floating-point array first"
+            )
+        axis = spectral_axis % 3 if -3 <= spectral_axis < 3 else None
+        if axis is None:
+            raise InputError(
+                f"spectral axis {spectral_axis} does not exist in a 3-D cube; "
+                "choose 0, 1 or 2 (or -1 for the last axis)"
+            )
+        if axis != 2:
+            order = [a for a in range(3) if a != axis] + [axis]
+            array = array.transpose(order) if _is_lazy(array) else np.transpose(array, order)
+        height, width, n_channels = array.shape
+        if min(height, width, n_channels) == 0:
+            raise InputError(f"the cube has an empty axis (shape {tuple(array.shape)})")
+        if n_channels < 2:
+            raise InputError(
+                f"the spectral axis has only {n_channels} channel; if the cube is stored "
+                "(C, H, W), pass --spectral-axis 0"
+            )
+        values, unit, label = _spectral_coordinates(
+            n_channels, spectral_values, spectral_unit, spectral_label
+        )
+        info = dict(metadata or {})
+        valid, n_nonfinite, n_empty = _valid_mask(array)
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (height, width):
+                raise InputError(
+                    f"the mask has shape {mask.shape} but the image is {(height, width)}"
+                )
+            valid &= mask
+        info.update(n_nonfinite_pixels=n_nonfinite, n_empty_pixels=n_empty)
+        if not valid.any():
+            raise InputError(
+                "every pixel is empty (all zero), masked, or holds NaN/Inf; "
+                "check that the right dataset and spectral axis were read"
+            )
+        return cls(array, values, unit, label, valid, name, info)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, C)."""
+        return tuple(self.data.shape)  # type: ignore[return-value]
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(H, W)."""
+        return self.shape[0], self.shape[1]
+
+    @property
+    def n_channels(self) -> int:
+        """Number of spectral channels C."""
+        return self.shape[2]
+
+    @property
+    def n_valid(self) -> int:
+        """Number of pixels that take part in the segmentation."""
+        return int(self.mask.sum())
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the data are read from disk on demand."""
+        return _is_lazy(self.data)
+
+    @property
+    def nbytes_float32(self) -> int:
+        """Size of the cube held in memory as float32."""
+        h, w, c = self.shape
+        return h * w * c * 4
+
+    @property
+    def axis_title(self) -> str:
+        """Axis title for plots, e.g. ``"Energy (keV)"``."""
+        if self.spectral_unit == CHANNEL_UNIT:
+            return "Channel"
+        return f"{self.spectral_label} ({self.spectral_unit})"
+
+    def with_mask(self, mask: np.ndarray) -> Datacube:
+        """A copy whose mask is the current one AND ``mask``."""
+        return replace(self, mask=self.mask & np.asarray(mask, dtype=bool))
+
+    def iter_blocks(self, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield (row slice, block) pairs covering the cube, block of shape (r, W, C).
+
+        Blocks are whole rows so that a lazy array is read in its natural order;
+        each block is a float32 numpy array.
+        """
+        yield from _iter_row_blocks(self.data, block_pixels)
+
+    def spectra(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Spectra of the pixels at (rows, cols), shape (n, C), float32.
+
+        Reads only the rows that hold the pixels, so sampling a lazy cube costs
+        a fraction of a full pass.
+        """
+        rows = np.asarray(rows)
+        cols = np.asarray(cols)
+        if not self.is_lazy:
+            return np.asarray(self.data[rows, cols], dtype=np.float32)
+        out = np.empty((rows.size, self.n_channels), dtype=np.float32)
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+        ends = np.r_[starts[1:], rows.size]
+        for start, end in zip(starts, ends, strict=True):
+            picks = order[start:end]
+            row = np.asarray(self.data[int(sorted_rows[start])], dtype=np.float32)
+            out[picks] = row[cols[picks]]
+        return out
+
+
+def _spectral_coordinates(
+    n_channels: int, values: Any, unit: str | None, label: str | None
+) -> tuple[np.ndarray, str, str]:
+    if values is None:
+        return np.arange(n_channels, dtype=np.float64), CHANNEL_UNIT, "Channel"
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size != n_channels:
+        raise InputError(
+            f"the spectral axis has {n_channels} channels but {values.size} spectral "
+            "values were given; check the spectral axis or the calibration"
+        )
+    if not np.all(np.isfinite(values)):
+        raise InputError("the spectral values contain NaN or Inf; fix the calibration")
+    return values, unit or CHANNEL_UNIT, label or ("Channel" if not unit else "Spectral axis")
+
+
+def _iter_row_blocks(data: Any, block_pixels: int) -> Iterator[tuple[slice, np.ndarray]]:
+    height, width = data.shape[0], data.shape[1]
+    rows_per_block = max(1, block_pixels // max(width, 1))
+    for start in range(0, height, rows_per_block):
+        rows = slice(start, min(start + rows_per_block, height))
+        yield rows, np.asarray(data[rows], dtype=np.float32)
+
+
+def _valid_mask(data: Any) -> tuple[np.ndarray, int, int]:
+    """Mask of usable pixels, with counts of non-finite and all-zero pixels."""
+    height, width = data.shape[0], data.shape[1]
+    valid = np.empty((height, width), dtype=bool)
+    n_nonfinite = 0
+    n_empty = 0
+    floating = np.dtype(data.dtype).kind == "f"
+    for rows, block in _iter_row_blocks(data, 8 * DEFAULT_BLOCK_PIXELS):
+        finite = np.isfinite(block).all(axis=-1) if floating else np.ones(block.shape[:2], bool)
+        nonzero = np.any(block != 0, axis=-1)
+        n_nonfinite += int((~finite).sum())
+        n_empty += int((finite & ~nonzero).sum())
+        valid[rows] = finite & nonzero
+    return valid, n_nonfinite, n_empty

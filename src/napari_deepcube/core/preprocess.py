@@ -1,0 +1,260 @@
+"""Per-spectrum transforms that turn raw spectra into model features.
+
+Two noise families cover our users, and each gets features in which its
+likelihood is simple:
+
+* ``"counts"`` (X-ray fluorescence, EDS, EELS): photon counts, Poisson noise.
+  Channels are summed into at most ``max_features`` bins, which keeps counts
+  Poisson; the model then uses a multinomial likelihood of the binned counts.
+* ``"flux"`` (astronomy, reflectance): real values with Gaussian noise, a smooth
+  continuum and possibly negative values. The continuum is removed per pixel,
+  each channel is divided by its noise level (estimated from differences of
+  neighbouring pixels, which cancel the signal but not the noise), and the
+  channels that carry signal above the noise are kept.
+
+``transform="paper"`` reproduces the reference preprocessing (log1p, then
+divide by the spectrum's maximum) for comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import InputError
+
+Kind = Literal["counts", "flux"]
+KINDS = ("auto", "counts", "flux")
+TRANSFORMS = ("noise", "paper")
+
+#: Channels per block when estimating the continuum of a flux spectrum; lines
+#: are a few channels wide, so the block median follows the continuum only.
+CONTINUUM_BLOCK = 32
+#: Most channels kept before continuum removal for flux spectra.
+MAX_FLUX_BINS = 1024
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How spectra become features.
+
+    Parameters
+    ----------
+    kind
+        ``"auto"`` detects counts (non-negative integers) versus fluxes.
+    transform
+        ``"noise"`` (likelihood-matched, default) or ``"paper"`` (log1p / max).
+    max_features
+        Most features per pixel after binning and channel selection.
+    """
+
+    kind: str = "auto"
+    transform: str = "noise"
+    max_features: int = 256
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"unknown data kind {self.kind!r}; choose one of {KINDS}")
+        if self.transform not in TRANSFORMS:
+            raise InputError(
+                f"unknown transform {self.transform!r}; choose one of {TRANSFORMS}"
+            )
+        if self.max_features < 8:
+            raise InputError(f"max_features must be at least 8, got {self.max_features}")
+
+
+def detect_kind(spectra: np.ndarray) -> Kind:
+    """Guess whether ``spectra`` (n, C) hold photon counts or fluxes.
+
+    Counts are non-negative and integral; anything else is treated as flux.
+    """
+    if spectra.size == 0:
+        return "flux"
+    if np.any(spectra < 0):
+        return "flux"
+    return "counts" if np.all(spectra == np.round(spectra)) else "flux"
+
+
+def bin_edges(n_channels: int, n_bins: int) -> np.ndarray:
+    """Start index of each of ``min(n_bins, n_channels)`` near-equal channel bins."""
+    n_bins = min(n_bins, n_channels)
+    return np.round(np.linspace(0, n_channels, n_bins + 1)[:-1]).astype(np.int64)
+
+
+def _bin(spectra: np.ndarray, starts: np.ndarray, mean: bool) -> np.ndarray:
+    summed = np.add.reduceat(spectra, starts, axis=1)
+    if not mean:
+        return summed
+    widths = np.diff(np.r_[starts, spectra.shape[1]])
+    return summed / widths
+
+
+def continuum(spectra: np.ndarray, block: int = CONTINUUM_BLOCK) -> np.ndarray:
+    """Smooth continuum of each spectrum: block medians, linearly interpolated.
+
+    Parameters
+    ----------
+    spectra
+        (n, C) fluxes.
+    block
+        Channels per block; must exceed the width of the lines to be kept.
+    """
+    n, n_channels = spectra.shape
+    n_blocks = max(1, n_channels // block)
+    edges = np.linspace(0, n_channels, n_blocks + 1).astype(np.int64)
+    medians = np.stack(
+        [np.median(spectra[:, a:b], axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)],
+        axis=1,
+    )
+    if n_blocks == 1:
+        return np.repeat(medians, n_channels, axis=1)
+    centres = (edges[:-1] + edges[1:] - 1) / 2.0
+    channels = np.arange(n_channels)
+    # Piecewise-linear interpolation done as one matrix product for all pixels.
+    position = np.clip(np.interp(channels, centres, np.arange(n_blocks)), 0, n_blocks - 1)
+    left = np.floor(position).astype(np.int64)
+    right = np.minimum(left + 1, n_blocks - 1)
+    weight = (position - left).astype(spectra.dtype)
+    return medians[:, left] * (1 - weight) + medians[:, right] * weight
+
+
+def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Per-channel noise level from pairs of neighbouring pixels.
+
+    The signal of two adjacent pixels is nearly the same while their noise is
+    independent, so the robust spread of their difference is ``sqrt(2)`` times
+    the noise. Region edges are few and the median ignores them.
+
+    Parameters
+    ----------
+    left, right
+        (n, F) spectra of n pixel pairs.
+    """
+    diff = left - right
+    mad = np.median(np.abs(diff - np.median(diff, axis=0)), axis=0)
+    sigma = _MAD_TO_SIGMA * mad / np.sqrt(2.0)
+    floor = max(float(np.median(sigma)) * 1e-3, np.finfo(np.float32).tiny)
+    return np.maximum(sigma, floor)
+
+
+@dataclass
+class Preprocessor:
+    """A fitted transform from raw spectra (n, C) to features (n, F).
+
+    Build with :func:`fit_preprocessor`; the fitted arrays are what a saved
+    model needs to apply the same transform to another cube.
+    """
+
+    config: PreprocessConfig
+    kind: Kind
+    n_channels: int
+    starts: np.ndarray
+    selected: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Number of features F per pixel."""
+        return int(self.starts.size if self.selected is None else self.selected.size)
+
+    @property
+    def likelihood(self) -> str:
+        """Noise model of the features: ``"multinomial"``, ``"gaussian"`` or ``"mse"``."""
+        if self.config.transform == "paper":
+            return "mse"
+        return "multinomial" if self.kind == "counts" else "gaussian"
+
+    def feature_channels(self) -> np.ndarray:
+        """Index of the first original channel of each feature, shape (F,)."""
+        return self.starts if self.selected is None else self.starts[self.selected]
+
+    def transform(self, spectra: np.ndarray) -> np.ndarray:
+        """Features of raw spectra (n, C) -> (n, F) float32."""
+        spectra = np.asarray(spectra, dtype=np.float32)
+        if spectra.shape[1] != self.n_channels:
+            raise InputError(
+                f"the model was trained on spectra of {self.n_channels} channels but this "
+                f"cube has {spectra.shape[1]}; use a cube from the same instrument setting "
+                "or train a new model"
+            )
+        spectra = np.nan_to_num(spectra, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.config.transform == "paper":
+            binned = _bin(spectra, self.starts, mean=False)
+            logged = np.log1p(np.maximum(binned, 0.0))
+            peak = logged.max(axis=1, keepdims=True)
+            return (logged / np.where(peak > 0, peak, 1.0)).astype(np.float32)
+        if self.kind == "counts":
+            return _bin(np.maximum(spectra, 0.0), self.starts, mean=False).astype(np.float32)
+        assert self.selected is not None and self.sigma is not None
+        return (self._line_spectra(spectra)[:, self.selected] / self.sigma).astype(np.float32)
+
+    def _line_spectra(self, spectra: np.ndarray) -> np.ndarray:
+        binned = _bin(spectra, self.starts, mean=True)
+        return binned - continuum(binned)
+
+    def state(self) -> dict[str, Any]:
+        """Plain arrays and values that :meth:`from_state` rebuilds this from."""
+        return {
+            "config": asdict(self.config),
+            "kind": self.kind,
+            "n_channels": self.n_channels,
+            "starts": self.starts,
+            "selected": self.selected,
+            "sigma": self.sigma,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Preprocessor:
+        """Rebuild a preprocessor saved with :meth:`state`."""
+        def optional(name: str) -> np.ndarray | None:
+            value = state.get(name)
+            return None if value is None else np.asarray(value)
+
+        return cls(
+            config=PreprocessConfig(**state["config"]),
+            kind=state["kind"],
+            n_channels=int(state["n_channels"]),
+            starts=np.asarray(state["starts"], dtype=np.int64),
+            selected=optional("selected"),
+            sigma=optional("sigma"),
+        )
+
+
+def fit_preprocessor(
+    config: PreprocessConfig,
+    spectra: np.ndarray,
+    neighbours: np.ndarray,
+) -> Preprocessor:
+    """Fit the transform on a sample of spectra.
+
+    Parameters
+    ----------
+    config
+        What to do.
+    spectra
+        (n, C) raw spectra of sampled pixels.
+    neighbours
+        (n, C) raw spectra of the pixel next to each sampled one, used to
+        estimate the noise of flux spectra.
+    """
+    spectra = np.nan_to_num(np.asarray(spectra, dtype=np.float32))
+    n_channels = spectra.shape[1]
+    kind: Kind = detect_kind(spectra) if config.kind == "auto" else config.kind  # type: ignore[assignment]
+    if config.transform == "paper":
+        starts = bin_edges(n_channels, max(config.max_features, 1024))
+        return Preprocessor(config, kind, n_channels, starts)
+    if kind == "counts":
+        return Preprocessor(config, kind, n_channels, bin_edges(n_channels, config.max_features))
+    starts = bin_edges(n_channels, MAX_FLUX_BINS)
+    partial = Preprocessor(config, kind, n_channels, starts)
+    lines = partial._line_spectra(spectra)
+    sigma = noise_sigma(lines, partial._line_spectra(np.nan_to_num(neighbours)))
+    # Mean excess of squared signal-to-noise over pure noise (which gives 1):
+    # a channel carried by a few bright pixels (a compact nebula) still scores.
+    excess = np.mean((lines / sigma) ** 2, axis=0) - 1.0
+    n_keep = min(config.max_features, excess.size)
+    selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
+    return Preprocessor(config, kind, n_channels, starts, selected, sigma[selected].astype(np.float32))

@@ -1,0 +1,148 @@
+"""The result of a segmentation run and the fitted model that produced it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .config import SegmentConfig
+from .preprocess import Preprocessor
+from .train import EpochEvent
+
+#: Posterior probability under which a pixel's cluster is called uncertain.
+DEFAULT_CONFIDENCE_THRESHOLD = 0.9
+
+
+@dataclass
+class FittedModel:
+    """What is needed to segment another cube without training.
+
+    Attributes
+    ----------
+    config
+        The run's configuration.
+    preprocessor
+        The fitted feature transform.
+    autoencoder
+        The trained torch model (``SpectralAutoencoder``).
+    centers
+        Latent k-means centres for each candidate k, numbered by decreasing size.
+    k
+        The number of clusters chosen when the model was trained.
+    """
+
+    config: SegmentConfig
+    preprocessor: Preprocessor
+    autoencoder: Any
+    centers: dict[int, np.ndarray]
+    k: int
+
+
+@dataclass
+class Segmentation:
+    """A cluster map with everything needed to read, plot and report it.
+
+    Attributes
+    ----------
+    labels
+        (H, W) clusters 1..k numbered by decreasing size, 0 = left out;
+        uint8 when k < 256, else uint16.
+    confidence
+        (H, W) float32 posterior probability of the assigned cluster (0 where
+        left out).
+    probabilities
+        (H, W, k) float32 posterior probability of each cluster.
+    latents
+        (H, W, D) float32 embedding (NaN where left out).
+    mean_spectra, std_spectra
+        (k, C) mean and standard deviation of the raw spectra of each cluster.
+    spectral_values, spectral_unit, spectral_label
+        The spectral axis of those spectra.
+    criteria
+        Criterion name -> {k: value} for every k tried (empty when k was fixed).
+    k_reason
+        One sentence on why this k was chosen.
+    timings
+        Seconds spent in each stage.
+    history
+        One event per training epoch (empty when a trained model was reused).
+    model
+        The fitted model, reusable on another cube.
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    probabilities: np.ndarray
+    latents: np.ndarray
+    mean_spectra: np.ndarray
+    std_spectra: np.ndarray
+    spectral_values: np.ndarray
+    spectral_unit: str
+    spectral_label: str
+    criteria: dict[str, dict[int, float]]
+    k_reason: str
+    timings: dict[str, float]
+    config: SegmentConfig
+    model: FittedModel
+    history: list[EpochEvent] = field(default_factory=list)
+    cube_name: str = ""
+
+    @property
+    def k(self) -> int:
+        """Number of clusters."""
+        return int(self.mean_spectra.shape[0])
+
+    @property
+    def cluster_sizes(self) -> list[int]:
+        """Pixels in clusters 1..k."""
+        return np.bincount(self.labels.ravel(), minlength=self.k + 1)[1:].tolist()
+
+    @property
+    def n_pixels(self) -> int:
+        """Pixels that were segmented (label > 0)."""
+        return int((self.labels > 0).sum())
+
+    @property
+    def silhouette(self) -> dict[int, float]:
+        """Silhouette per k tried."""
+        return self.criteria.get("silhouette", {})
+
+    def uncertain(self, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> np.ndarray:
+        """(H, W) True where a segmented pixel's confidence is below ``threshold``."""
+        return (self.labels > 0) & (self.confidence < threshold)
+
+    def report(self, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> dict[str, Any]:
+        """JSON-ready summary (the contract of ``--report``)."""
+        n = max(self.n_pixels, 1)
+        return {
+            "version": __version__,
+            "cube": self.cube_name,
+            "image_shape": list(self.labels.shape),
+            "n_pixels": self.n_pixels,
+            "k": self.k,
+            "k_reason": self.k_reason,
+            "silhouette": _json_curve(self.silhouette),
+            "criteria": {name: _json_curve(curve) for name, curve in self.criteria.items()},
+            "cluster_sizes": self.cluster_sizes,
+            "confidence": {
+                "threshold": threshold,
+                "mean": float(self.confidence[self.labels > 0].mean()) if self.n_pixels else 0.0,
+                "uncertain_fraction": float(self.uncertain(threshold).sum() / n),
+            },
+            "timings": {stage: round(seconds, 3) for stage, seconds in self.timings.items()},
+            "training": {
+                "epochs_run": len(self.history),
+                "final_loss": self.history[-1].loss if self.history else None,
+                "best_validation_loss": min((e.validation_loss for e in self.history), default=None),
+            },
+            "spectral_axis": {"label": self.spectral_label, "unit": self.spectral_unit},
+            "config": self.config.to_dict(),
+            "data_kind": self.model.preprocessor.kind,
+        }
+
+
+def _json_curve(curve: dict[int, float]) -> dict[str, float | None]:
+    return {str(k): (None if not np.isfinite(v) else round(float(v), 6)) for k, v in sorted(curve.items())}
