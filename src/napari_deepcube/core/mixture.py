@@ -65,8 +65,10 @@ class MixtureFit:
         return -2.0 * self.log_likelihood + n_params * np.log(n_points)
 
 
-def component_log_likelihood(features: np.ndarray, params: np.ndarray, likelihood: str) -> np.ndarray:
-    """Log-likelihood of each pixel under each cluster, shape (n, k), up to a per-pixel constant."""
+def component_log_likelihood(
+    features: np.ndarray, params: np.ndarray, likelihood: str
+) -> np.ndarray:
+    """Log-likelihood (n, k) of each pixel under each cluster, up to a per-pixel constant."""
     if likelihood == "multinomial":
         return features @ params.T
     # Gaussian with unit noise and the best amplitude a >= 0 of the shape m:
@@ -75,7 +77,9 @@ def component_log_likelihood(features: np.ndarray, params: np.ndarray, likelihoo
     return 0.5 * projection**2 - 0.5 * (features**2).sum(axis=1, keepdims=True)
 
 
-def _estimate_params(features: np.ndarray, posteriors: np.ndarray, likelihood: str, previous: np.ndarray | None) -> np.ndarray:
+def _estimate_params(
+    features: np.ndarray, posteriors: np.ndarray, likelihood: str, previous: np.ndarray | None
+) -> np.ndarray:
     if likelihood == "multinomial":
         counts = posteriors.T @ features + _PSEUDO_COUNT
         return np.log(counts / counts.sum(axis=1, keepdims=True))
@@ -90,7 +94,9 @@ def _estimate_params(features: np.ndarray, posteriors: np.ndarray, likelihood: s
     return shapes / np.where(norms > 0, norms, 1.0)
 
 
-def _neighbour_mean(posteriors: np.ndarray, pixel_index: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+def _neighbour_mean(
+    posteriors: np.ndarray, pixel_index: np.ndarray, image_shape: tuple[int, int]
+) -> np.ndarray:
     """Mean posterior of each pixel's 8 neighbours that are in the segmentation."""
     height, width = image_shape
     k = posteriors.shape[1]
@@ -151,13 +157,18 @@ def fit_mixture(
     previous_ll = -np.inf
     log_likelihood = -np.inf
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):
+        n_iter = iteration
         log_joint = component_log_likelihood(features, params, likelihood) + np.log(weights)
         log_likelihood = float(logsumexp(log_joint, axis=1).sum())
         if spatial_weight > 0:
             assert pixel_index is not None and image_shape is not None
-            log_joint = log_joint + spatial_weight * _neighbour_mean(posteriors, pixel_index, image_shape)
-        posteriors = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True)).astype(np.float32)
+            log_joint = log_joint + spatial_weight * _neighbour_mean(
+                posteriors, pixel_index, image_shape
+            )
+        posteriors = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True)).astype(
+            np.float32
+        )
         if log_likelihood - previous_ll < tol * n:
             break
         previous_ll = log_likelihood
@@ -173,5 +184,7 @@ def predict_posteriors(features: np.ndarray, fit: MixtureFit, likelihood: str) -
     for start in range(0, features.shape[0], _BLOCK):
         block = np.asarray(features[start : start + _BLOCK], dtype=np.float32)
         log_joint = component_log_likelihood(block, fit.params, likelihood) + np.log(fit.weights)
-        out[start : start + _BLOCK] = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+        out[start : start + _BLOCK] = np.exp(
+            log_joint - logsumexp(log_joint, axis=1, keepdims=True)
+        )
     return out

@@ -19,6 +19,7 @@ The reconstruction loss follows the features' noise model (see
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,7 +61,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
-            raise InputError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
+            raise InputError(
+                f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}"
+            )
         if self.activation not in ACTIVATIONS:
             raise InputError(
                 f"unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)}"
@@ -82,7 +85,7 @@ class ModelConfig:
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-2], sizes[1:-1], strict=True):
+    for n_in, n_out in itertools.pairwise(sizes[:-1]):
         layers += [nn.Linear(n_in, n_out), activation()]
     layers.append(nn.Linear(sizes[-2], sizes[-1]))
     return nn.Sequential(*layers)
@@ -145,7 +148,9 @@ class SpectralAutoencoder(nn.Module):
         return reconstruction_loss(self.config.likelihood, self.decoder(z), features), z, mu
 
 
-def reconstruction_loss(likelihood: str, decoded: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+def reconstruction_loss(
+    likelihood: str, decoded: torch.Tensor, features: torch.Tensor
+) -> torch.Tensor:
     """Per-pixel reconstruction loss, shape (n,)."""
     if likelihood == "multinomial":
         log_p = torch.log_softmax(decoded, dim=1)

@@ -38,8 +38,14 @@ _PREVIEW_K_POINTS = 2000
 #: EM iterations when scoring a candidate k on the sample.
 _CANDIDATE_EM_ITER = 15
 #: Share of the run's progress bar given to each stage.
-_STAGE_SPAN = {"sample": (0.0, 0.03), "train": (0.03, 0.7), "embed": (0.7, 0.8),
-               "choose k": (0.8, 0.9), "refine": (0.9, 0.96), "summarise": (0.96, 1.0)}
+_STAGE_SPAN = {
+    "sample": (0.0, 0.03),
+    "train": (0.03, 0.7),
+    "embed": (0.7, 0.8),
+    "choose k": (0.8, 0.9),
+    "refine": (0.9, 0.96),
+    "summarise": (0.96, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,9 @@ def segment_steps(
             features_all[done : done + n] = block_features
             latents_all[done : done + n] = embed(autoencoder, block_features, device)
             done += n
-        yield Progress("embed", _at("embed", done / valid.size), f"embedded {done}/{valid.size} pixels")
+        yield Progress(
+            "embed", _at("embed", done / valid.size), f"embedded {done}/{valid.size} pixels"
+        )
 
     likelihood = preprocessor.likelihood
     refine = config.refine and likelihood in MIXTURE_LIKELIHOODS
@@ -201,16 +209,29 @@ def segment_steps(
         keep_order = True
     else:
         with timer("choose k"):
-            ks = [config.k] if config.k is not None else list(range(config.k_min, config.k_max + 1))
+            ks = (
+                [config.k] if config.k is not None else list(range(config.k_min, config.k_max + 1))
+            )
             ks = [k for k in ks if k <= latents_train.shape[0]]
             fits: dict[int, KMeansFit] = {}
             for position, k in enumerate(ks):
                 fits[k] = fit_kmeans(latents_train, k, seed=config.seed)
                 if config.k is None:
-                    _score_candidate(criteria, fits[k], latents_train, features_train, likelihood, refine, config.seed)
+                    _score_candidate(
+                        criteria,
+                        fits[k],
+                        latents_train,
+                        features_train,
+                        likelihood,
+                        refine,
+                        config.seed,
+                    )
                 yield Progress(
-                    "choose k", _at("choose k", (position + 1) / len(ks)), f"scored k={k}",
-                    k=k, silhouette=criteria.get("silhouette", {}).get(k),
+                    "choose k",
+                    _at("choose k", (position + 1) / len(ks)),
+                    f"scored k={k}",
+                    k=k,
+                    silhouette=criteria.get("silhouette", {}).get(k),
                 )
             if config.k is None:
                 choice = choose_k(criteria)
@@ -221,24 +242,23 @@ def segment_steps(
         keep_order = False
 
     with timer("refine"):
-        kmeans_all = fit_kmeans(latents_all, k, seed=config.seed, init=centers[k])
-        labels_flat = kmeans_all.labels
-        if keep_order:
-            labels_flat = assign(latents_all, centers[k])
-        posteriors = np.zeros((valid.size, k), dtype=np.float32)
-        posteriors[np.arange(valid.size), labels_flat] = 1.0
         if refine:
-            yield Progress("refine", _at("refine", 0.1), f"refining {k} clusters under the {likelihood} likelihood", k=k)
-            mixture = fit_mixture(
-                features_all, labels_flat, k, likelihood,
-                spatial_weight=config.spatial_weight, pixel_index=valid, image_shape=cube.image_shape,
+            yield Progress(
+                "refine",
+                _at("refine", 0.1),
+                f"refining {k} clusters under the {likelihood} likelihood",
+                k=k,
             )
-            posteriors = mixture.posteriors
-            labels_flat = np.argmax(posteriors, axis=1)
-        if not keep_order:
-            order = size_order(labels_flat, k)
-            labels_flat = order[labels_flat]
-            posteriors = posteriors[:, np.argsort(order)]
+        labels_flat, posteriors = _cluster_all(
+            latents_all,
+            features_all,
+            centers[k],
+            config,
+            likelihood if refine else None,
+            valid,
+            cube.image_shape,
+            keep_order=keep_order,
+        )
     del features_all
     yield Progress("refine", _at("refine", 1.0), f"{k} clusters", k=k)
 
@@ -258,6 +278,110 @@ def segment_steps(
         model=fitted,
         history=history,
         cube_name=cube.name,
+    )
+
+
+def _cluster_all(
+    latents: np.ndarray,
+    features: np.ndarray,
+    centers: np.ndarray,
+    config: SegmentConfig,
+    likelihood: str | None,
+    valid: np.ndarray,
+    image_shape: tuple[int, int],
+    *,
+    keep_order: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster every pixel: k-means from ``centers``, then the likelihood refinement.
+
+    Returns labels 0..k-1 and posteriors (n, k). Clusters are renumbered by
+    decreasing size unless ``keep_order`` (a reused model keeps its numbering,
+    so it starts from its centres and keeps them fixed for the assignment).
+    """
+    k = centers.shape[0]
+    if keep_order:
+        labels = assign(latents, centers)
+    else:
+        labels = fit_kmeans(latents, k, seed=config.seed, init=centers).labels
+    posteriors = np.zeros((labels.size, k), dtype=np.float32)
+    posteriors[np.arange(labels.size), labels] = 1.0
+    if likelihood is not None:
+        mixture = fit_mixture(
+            features,
+            labels,
+            k,
+            likelihood,
+            spatial_weight=config.spatial_weight,
+            pixel_index=valid,
+            image_shape=image_shape,
+        )
+        posteriors = mixture.posteriors
+        labels = np.argmax(posteriors, axis=1)
+    if not keep_order:
+        order = size_order(labels, k)
+        labels = order[labels]
+        posteriors = posteriors[:, np.argsort(order)]
+    return labels, posteriors
+
+
+def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentation:
+    """The same cube segmented into ``k`` clusters, reusing the trained embedding.
+
+    For picking another k from the criteria curve without training again:
+    the latents are kept, k-means starts from the centres found for that k
+    while choosing it (or from k-means++ when k was outside the range tried),
+    and the likelihood refinement runs as in :func:`segment`.
+    """
+    if segmentation.labels.shape != cube.image_shape:
+        raise InputError(
+            f"the segmentation is of a {segmentation.labels.shape} image but the cube is "
+            f"{cube.image_shape}; pass the cube that was segmented"
+        )
+    valid = np.flatnonzero(segmentation.labels.ravel() > 0)
+    if not 1 <= k <= valid.size:
+        raise InputError(f"k must be between 1 and {valid.size}, got {k}")
+    start = time.perf_counter()
+    fitted = segmentation.model
+    config = segmentation.config
+    latents = segmentation.latents.reshape(-1, segmentation.latents.shape[-1])[valid]
+    centers = fitted.centers.get(k)
+    if centers is None:
+        rng = np.random.default_rng(config.seed)
+        sample = rng.choice(valid.size, size=min(config.n_train, valid.size), replace=False)
+        centers = fit_kmeans(latents[sample], k, seed=config.seed).centers
+        fitted.centers[k] = centers
+    features = np.concatenate(
+        [
+            fitted.preprocessor.transform(
+                block.reshape(-1, block.shape[-1])[segmentation.labels[rows].ravel() > 0]
+            )
+            for rows, block in cube.iter_blocks()
+        ]
+    )
+    likelihood = fitted.preprocessor.likelihood
+    labels_flat, posteriors = _cluster_all(
+        latents,
+        features,
+        centers,
+        config,
+        likelihood if config.refine and likelihood in MIXTURE_LIKELIHOODS else None,
+        valid,
+        cube.image_shape,
+        keep_order=False,
+    )
+    result = _assemble(cube, valid, labels_flat, posteriors, latents, k)
+    return Segmentation(
+        **result,
+        spectral_values=cube.spectral_values,
+        spectral_unit=cube.spectral_unit,
+        spectral_label=cube.spectral_label,
+        criteria=segmentation.criteria,
+        k_reason=f"k={k} was picked by the user (the criteria suggested k={fitted.k})",
+        timings={"recluster": time.perf_counter() - start},
+        config=config.with_changes(k=k),
+        model=FittedModel(config, fitted.preprocessor, fitted.autoencoder, fitted.centers, k),
+        history=segmentation.history,
+        cube_name=segmentation.cube_name,
     )
 
 
@@ -355,14 +479,18 @@ class _Previewer:
         )
         self.config = config
 
-    def update(self, progress: Progress, autoencoder: SpectralAutoencoder, device: object) -> Progress:
+    def update(
+        self, progress: Progress, autoencoder: SpectralAutoencoder, device: object
+    ) -> Progress:
         """``progress`` with a preview map and the current k and silhouette."""
         if self.features.shape[0] < 2:
             return progress
         latents = embed(autoencoder, self.features, device)  # type: ignore[arg-type]
         autoencoder.train()
         rng = np.random.default_rng(self.config.seed)
-        subset = rng.choice(latents.shape[0], size=min(_PREVIEW_K_POINTS, latents.shape[0]), replace=False)
+        subset = rng.choice(
+            latents.shape[0], size=min(_PREVIEW_K_POINTS, latents.shape[0]), replace=False
+        )
         if self.config.k is not None:
             ks = [min(self.config.k, subset.size)]
         else:
@@ -371,13 +499,25 @@ class _Previewer:
         for k in ks:
             fit = fit_kmeans(latents[subset], k, seed=self.config.seed, n_init=2)
             score = silhouette(latents[subset], fit.labels, seed=self.config.seed)
-            if best is None or (np.isfinite(score) and score > best[0]) or not np.isfinite(best[0]):
+            if (
+                best is None
+                or (np.isfinite(score) and score > best[0])
+                or not np.isfinite(best[0])
+            ):
                 best = (score, fit)
         assert best is not None
         score, fit = best
-        grid = np.zeros(self.shape[0] * self.shape[1], dtype=np.uint8 if fit.k < 256 else np.uint16)
+        grid = np.zeros(
+            self.shape[0] * self.shape[1], dtype=np.uint8 if fit.k < 256 else np.uint16
+        )
         grid[self.index] = assign(latents, fit.centers) + 1
         return Progress(
-            progress.stage, progress.fraction, progress.message, epoch=progress.epoch,
-            k=fit.k, silhouette=score, preview=grid.reshape(self.shape), preview_stride=self.stride,
+            progress.stage,
+            progress.fraction,
+            progress.message,
+            epoch=progress.epoch,
+            k=fit.k,
+            silhouette=score,
+            preview=grid.reshape(self.shape),
+            preview_stride=self.stride,
         )

@@ -18,6 +18,7 @@ divide by the spectrum's maximum) for comparison.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -59,9 +60,7 @@ class PreprocessConfig:
         if self.kind not in KINDS:
             raise InputError(f"unknown data kind {self.kind!r}; choose one of {KINDS}")
         if self.transform not in TRANSFORMS:
-            raise InputError(
-                f"unknown transform {self.transform!r}; choose one of {TRANSFORMS}"
-            )
+            raise InputError(f"unknown transform {self.transform!r}; choose one of {TRANSFORMS}")
         if self.max_features < 8:
             raise InputError(f"max_features must be at least 8, got {self.max_features}")
 
@@ -102,11 +101,11 @@ def continuum(spectra: np.ndarray, block: int = CONTINUUM_BLOCK) -> np.ndarray:
     block
         Channels per block; must exceed the width of the lines to be kept.
     """
-    n, n_channels = spectra.shape
+    n_channels = spectra.shape[1]
     n_blocks = max(1, n_channels // block)
     edges = np.linspace(0, n_channels, n_blocks + 1).astype(np.int64)
     medians = np.stack(
-        [np.median(spectra[:, a:b], axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)],
+        [np.median(spectra[:, a:b], axis=1) for a, b in itertools.pairwise(edges)],
         axis=1,
     )
     if n_blocks == 1:
@@ -209,6 +208,7 @@ class Preprocessor:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Preprocessor:
         """Rebuild a preprocessor saved with :meth:`state`."""
+
         def optional(name: str) -> np.ndarray | None:
             value = state.get(name)
             return None if value is None else np.asarray(value)
@@ -257,4 +257,6 @@ def fit_preprocessor(
     excess = np.mean((lines / sigma) ** 2, axis=0) - 1.0
     n_keep = min(config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
-    return Preprocessor(config, kind, n_channels, starts, selected, sigma[selected].astype(np.float32))
+    return Preprocessor(
+        config, kind, n_channels, starts, selected, sigma[selected].astype(np.float32)
+    )

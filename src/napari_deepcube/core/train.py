@@ -77,7 +77,9 @@ def resolve_device(name: str) -> torch.device:
     if name not in DEVICES:
         raise InputError(f"unknown device {name!r}; choose one of {DEVICES}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA GPU is available; use --device auto")
+        raise InputError(
+            "--device cuda was asked for but no CUDA GPU is available; use --device auto"
+        )
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
@@ -101,7 +103,7 @@ def train_autoencoder(
     torch.manual_seed(seed)
     data = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32)
     order = torch.randperm(data.shape[0], generator=generator)
-    n_val = max(1, int(round(config.validation_fraction * data.shape[0])))
+    n_val = max(1, round(config.validation_fraction * data.shape[0]))
     if data.shape[0] - n_val < 2:
         raise InputError(
             f"only {data.shape[0]} pixels to train on; a cube needs at least a few dozen "
@@ -187,13 +189,17 @@ def _validation_loss(model: SpectralAutoencoder, data: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def embed(model: SpectralAutoencoder, features: np.ndarray, device: torch.device | None = None) -> np.ndarray:
+def embed(
+    model: SpectralAutoencoder, features: np.ndarray, device: torch.device | None = None
+) -> np.ndarray:
     """Latent means of ``features`` (n, F) -> (n, D) float32, in batches."""
     device = device or next(model.parameters()).device
     model.eval()
     out = np.empty((features.shape[0], model.config.latent_dim), dtype=np.float32)
     for start in range(0, features.shape[0], _EMBED_BATCH):
-        batch = torch.as_tensor(np.asarray(features[start : start + _EMBED_BATCH]), dtype=torch.float32)
+        batch = torch.as_tensor(
+            np.asarray(features[start : start + _EMBED_BATCH]), dtype=torch.float32
+        )
         mu, _ = model.encode(batch.to(device))
         out[start : start + _EMBED_BATCH] = mu.cpu().numpy()
     return out

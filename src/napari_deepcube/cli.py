@@ -1,0 +1,254 @@
+"""The ``deepcube`` command.
+
+Exit status: 0 on success, 2 on bad input or usage (one line on stderr),
+1 on any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .core.errors import InputError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as InputError, so one handler prints them."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar (DESIGN.md's contract, plus a few extras)."""
+    parser = _Parser(
+        prog="deepcube", description="Unsupervised segmentation of spectral datacubes."
+    )
+    parser.add_argument("--version", action="version", version=f"napari-deepcube {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    seg = commands.add_parser("segment", help="segment a cube into a label map")
+    seg.add_argument(
+        "input", type=Path, help="cube file: .npy .npz .tif .h5 .fits .zarr .mat .hdr ..."
+    )
+    seg.add_argument("-o", "--output", type=Path, required=True, help="label map TIFF to write")
+    k_group = seg.add_mutually_exclusive_group()
+    k_group.add_argument(
+        "--k", type=int, help="number of clusters (default: chosen in the k range)"
+    )
+    seg.add_argument("--k-min", type=int, default=2, help="smallest k tried (default 2)")
+    seg.add_argument("--k-max", type=int, default=12, help="largest k tried (default 12)")
+    seg.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    seg.add_argument("--report", type=Path, help="write a JSON report here")
+    seg.add_argument("--overview", type=Path, help="write an overview PNG here")
+    seg.add_argument("--spectra", type=Path, help="write the cluster mean spectra as CSV here")
+    seg.add_argument("--spectral-axis", type=int, help="axis of the stored array that is spectral")
+    seg.add_argument("--dataset", help="dataset inside an HDF5/.mat/zarr file")
+    seg.add_argument("--model", choices=("ae", "vae"), default="ae", help="autoencoder type")
+    seg.add_argument(
+        "--preset",
+        choices=("default", "paper"),
+        default="default",
+        help="'paper' reproduces the reference method of Bombini et al.",
+    )
+    seg.add_argument("--epochs", type=int, help="most training epochs (default 60)")
+    seg.add_argument("--latent-dim", type=int, help="latent size (default 8; paper: 3)")
+    seg.add_argument("--n-train", type=int, help="pixels sampled for training (default 20000)")
+    seg.add_argument(
+        "--kind",
+        choices=("auto", "counts", "flux"),
+        default="auto",
+        help="noise family of the data (default: detected)",
+    )
+    seg.add_argument(
+        "--spatial-weight", type=float, help="neighbour smoothing strength (default 0)"
+    )
+    seg.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    seg.add_argument("--save-model", type=Path, help="save the trained model (.pt) here")
+    seg.add_argument("--load-model", type=Path, help="segment with a saved model, no training")
+    seg.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    demo = commands.add_parser(
+        "demo", help="segment the built-in MA-XRF sample and compare to its ground truth"
+    )
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+    demo.add_argument("--sample", choices=("painting", "nebula"), default="painting")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "segment":
+            return _segment(args)
+        return _demo(args)
+    except InputError as error:
+        print(f"deepcube: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("deepcube: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except MemoryError:
+        print(
+            "deepcube: error: out of memory; try a smaller --n-train, or convert the cube to a "
+            "chunked format (zarr) so it is read lazily",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from .core.config import SegmentConfig
+
+    values: dict[str, Any] = {
+        "k": args.k,
+        "k_min": args.k_min,
+        "k_max": args.k_max,
+        "seed": args.seed,
+        "model": args.model,
+        "device": args.device,
+        "kind": args.kind,
+    }
+    optional = {
+        "epochs": args.epochs,
+        "latent_dim": args.latent_dim,
+        "n_train": args.n_train,
+        "spatial_weight": args.spatial_weight,
+    }
+    values.update({name: value for name, value in optional.items() if value is not None})
+    if args.preset == "paper":
+        return SegmentConfig.paper(**values)
+    return SegmentConfig(**values)
+
+
+def _check_outputs(paths: Sequence[Path | None]) -> None:
+    for path in paths:
+        if path is not None and not path.parent.exists():
+            raise InputError(
+                f"cannot write {path}: the folder {path.parent} does not exist; create it first"
+            )
+
+
+def _segment(args: argparse.Namespace) -> int:
+    from .core.checkpoint import load_model, save_model
+    from .core.io import read_cube
+
+    config = _config(args)
+    _check_outputs([args.output, args.report, args.overview, args.spectra, args.save_model])
+    if args.output.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"the label map must be a .tif file, got {args.output.name}")
+    start = time.perf_counter()
+    cube = read_cube(args.input, dataset=args.dataset, spectral_axis=args.spectral_axis)
+    read_seconds = time.perf_counter() - start
+    model = load_model(args.load_model) if args.load_model else None
+    segmentation = _run(cube, config, model, quiet=args.quiet)
+    segmentation.timings = {"read": read_seconds, **segmentation.timings}
+    _write_outputs(args, cube, segmentation)
+    if args.save_model:
+        save_model(args.save_model, segmentation.model)
+    if not args.quiet:
+        print(f"k = {segmentation.k} ({segmentation.k_reason})")
+        print(
+            f"wrote {args.output} ({segmentation.n_pixels} pixels, {time.perf_counter() - start:.1f} s)"
+        )
+    return EXIT_OK
+
+
+def _run(cube: Any, config: Any, model: Any, *, quiet: bool) -> Any:
+    """Segment with a progress bar on a terminal, silently otherwise."""
+    from .core.pipeline import segment
+
+    if quiet or not sys.stderr.isatty():
+        return segment(cube, config, model=model)
+    from tqdm import tqdm
+
+    with tqdm(
+        total=1000, unit="‰", file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
+    ) as bar:
+
+        def show(event: Any) -> None:
+            bar.n = int(event.fraction * 1000)
+            bar.set_description_str(f"{event.stage:>9}: {event.message}")
+            bar.refresh()
+
+        return segment(cube, config, model=model, progress=show)
+
+
+def _write_outputs(
+    args: argparse.Namespace, cube: Any, segmentation: Any, truth: Any = None
+) -> dict[str, Any]:
+    from .core.io.labels import write_labels_tiff
+    from .core.io.results import write_report, write_spectra_csv
+    from .core.overview import save_overview
+    from .core.palette import label_colors
+
+    report = segmentation.report()
+    report["input"] = {
+        "path": str(getattr(args, "input", "")),
+        "shape": list(cube.shape),
+        "name": cube.name,
+    }
+    write_labels_tiff(
+        args.output,
+        segmentation.labels,
+        colors=label_colors(segmentation.k),
+        metadata={"k": segmentation.k, "spectral_unit": cube.spectral_unit, "cube": cube.name},
+    )
+    if getattr(args, "spectra", None):
+        curves = {}
+        for label in range(1, segmentation.k + 1):
+            curves[f"cluster {label} mean"] = segmentation.mean_spectra[label - 1]
+            curves[f"cluster {label} std"] = segmentation.std_spectra[label - 1]
+        write_spectra_csv(args.spectra, cube.spectral_values, cube.axis_title, curves)
+    if getattr(args, "overview", None):
+        save_overview(args.overview, cube, segmentation, truth)
+    if args.report:
+        write_report(args.report, report)
+    return report
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sklearn.metrics import adjusted_rand_score
+
+    from .core.config import SegmentConfig
+    from .core.io.results import write_report
+    from .core.synthetic import make_nebula, make_painting
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    sample = (
+        make_painting(seed=args.seed) if args.sample == "painting" else make_nebula(seed=args.seed)
+    )
+    if not args.quiet:
+        print(f"sample: {sample.description}")
+    segmentation = _run(sample.cube, SegmentConfig(seed=args.seed), None, quiet=args.quiet)
+    args.output = args.out / f"{args.sample}_labels.tif"
+    args.report = args.out / f"{args.sample}_report.json"
+    args.overview = args.out / f"{args.sample}_overview.png"
+    args.spectra = args.out / f"{args.sample}_spectra.csv"
+    report = _write_outputs(args, sample.cube, segmentation, truth=sample.labels)
+    ari = float(adjusted_rand_score(sample.labels.ravel(), segmentation.labels.ravel()))
+    report["ground_truth"] = {"k": sample.k, "adjusted_rand_index": round(ari, 4)}
+    write_report(args.report, report)
+    if not args.quiet:
+        print(f"chosen k = {segmentation.k} (true k = {sample.k}); {segmentation.k_reason}")
+        print(f"adjusted Rand index against ground truth: {ari:.3f}")
+        print(
+            f"wrote {args.output}, {args.report}, {args.overview}, {args.spectra} "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from napari_deepcube.core.checkpoint import load_model, save_model
+from napari_deepcube.core.config import SegmentConfig
+from napari_deepcube.core.errors import InputError
+from napari_deepcube.core.pipeline import segment
+from napari_deepcube.core.train import embed
+
+
+@pytest.fixture(scope="module")
+def trained(small_painting):
+    return segment(small_painting.cube, SegmentConfig(k=4, epochs=3, n_train=800, preview_every=0))
+
+
+def test_round_trip_gives_the_same_model(trained, small_painting, tmp_path):
+    path = save_model(tmp_path / "model", trained.model)
+    assert path.suffix == ".pt" and path.is_file()
+    loaded = load_model(path)
+    assert loaded.k == 4 and loaded.config == trained.model.config
+    features = trained.model.preprocessor.transform(small_painting.cube.data[0])
+    np.testing.assert_array_equal(loaded.preprocessor.transform(small_painting.cube.data[0]), features)
+    np.testing.assert_allclose(embed(loaded.autoencoder, features), embed(trained.model.autoencoder, features))
+    again = segment(small_painting.cube, SegmentConfig(preview_every=0), model=loaded)
+    np.testing.assert_array_equal(again.labels, segment(small_painting.cube, SegmentConfig(preview_every=0), model=trained.model).labels)
+
+
+class _CodeRunningPayload:
+    """Unpickling this creates a file: the proof that loading ran code."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_a_file_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    target = tmp_path / "created-by-unpickling"
+    payload = {"format": "napari-deepcube-model", "x": _CodeRunningPayload(target)}
+    torch.save(payload, path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    with pytest.raises(InputError, match="not a readable napari-deepcube model"):
+        load_model(path)
+    assert not target.exists()
+
+
+def test_other_files_are_refused(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a model at all")
+    with pytest.raises(InputError, match="junk.pt"):
+        load_model(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not a napari-deepcube model"):
+        load_model(tmp_path / "other.pt")
+    with pytest.raises(InputError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")

@@ -1,0 +1,58 @@
+import dask.array as da
+import numpy as np
+import pytest
+
+from napari_deepcube.core.cube import Datacube
+from napari_deepcube.core.errors import InputError
+
+
+def test_spectral_axis_is_moved_last_and_values_kept():
+    array = np.arange(5 * 7 * 11, dtype=np.float32).reshape(11, 5, 7) + 1
+    cube = Datacube.from_array(array, spectral_axis=0, spectral_values=np.linspace(1, 2, 11),
+                               spectral_unit="keV", spectral_label="Energy")
+    assert cube.shape == (5, 7, 11)
+    np.testing.assert_array_equal(cube.data[2, 3], array[:, 2, 3])
+    assert cube.axis_title == "Energy (keV)"
+
+
+def test_nan_and_empty_pixels_are_masked_and_counted(rng):
+    array = rng.poisson(5.0, size=(6, 8, 20)).astype(np.float32) + 1
+    array[0, 0, 3] = np.nan
+    array[1, 2, 0] = np.inf
+    array[4, 4] = 0
+    cube = Datacube.from_array(array)
+    assert cube.n_valid == 6 * 8 - 3
+    assert not cube.mask[0, 0] and not cube.mask[1, 2] and not cube.mask[4, 4]
+    assert cube.metadata["n_nonfinite_pixels"] == 2
+    assert cube.metadata["n_empty_pixels"] == 1
+
+
+@pytest.mark.parametrize(
+    ("array", "words"),
+    [
+        (np.ones((4, 4)), "3-D"),
+        (np.ones((2, 3, 4, 5)), "3-D"),
+        (np.array([["a"] * 3] * 3, dtype=object).reshape(3, 3, 1).repeat(2, axis=2), "not numbers"),
+        (np.zeros((3, 3, 4)), "every pixel"),
+        (np.ones((3, 3, 1)), "--spectral-axis"),
+    ],
+)
+def test_bad_arrays_get_one_clear_message(array, words):
+    with pytest.raises(InputError, match=words):
+        Datacube.from_array(array)
+
+
+def test_spectral_values_must_match_channels():
+    with pytest.raises(InputError, match="3 spectral"):
+        Datacube.from_array(np.ones((2, 2, 4)), spectral_values=[1, 2, 3])
+
+
+def test_lazy_spectra_match_eager(rng):
+    array = rng.normal(size=(9, 6, 5)).astype(np.float32)
+    eager = Datacube.from_array(array)
+    lazy = Datacube.from_array(da.from_array(array, chunks=(2, 6, 5)))
+    assert lazy.is_lazy and not eager.is_lazy
+    rows = np.array([8, 0, 3, 3, 5])
+    cols = np.array([1, 5, 0, 2, 2])
+    np.testing.assert_array_equal(lazy.spectra(rows, cols), eager.spectra(rows, cols))
+    np.testing.assert_array_equal(lazy.mask, eager.mask)

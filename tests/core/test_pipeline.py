@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from napari_deepcube.core.config import SegmentConfig
+from napari_deepcube.core.cube import Datacube
+from napari_deepcube.core.errors import InputError
+from napari_deepcube.core.pipeline import recluster, segment, segment_steps
+
+FAST = {"epochs": 8, "n_train": 2000, "k_max": 8, "preview_every": 2}
+
+
+@pytest.fixture(scope="module")
+def painting_result(small_painting):
+    events = []
+    result = segment(small_painting.cube, SegmentConfig(seed=0, **FAST), progress=events.append)
+    return result, events
+
+
+def test_finds_the_true_k_and_matches_ground_truth(painting_result, small_painting):
+    result, _ = painting_result
+    assert result.k == small_painting.k
+    assert adjusted_rand_score(small_painting.labels.ravel(), result.labels.ravel()) > 0.9
+
+
+def test_labels_follow_the_numbering_convention(painting_result, small_painting):
+    result, _ = painting_result
+    assert result.labels.dtype == np.uint8
+    sizes = result.cluster_sizes
+    assert sorted(set(np.unique(result.labels))) == list(range(1, result.k + 1))
+    assert sizes == sorted(sizes, reverse=True)
+    assert result.latents.shape[:2] == result.labels.shape
+    np.testing.assert_allclose(result.probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_cluster_spectra_are_the_means_of_their_pixels(painting_result, small_painting):
+    result, _ = painting_result
+    spectra = np.asarray(small_painting.cube.data, dtype=np.float64)
+    for label in (1, result.k):
+        members = spectra[result.labels == label]
+        np.testing.assert_allclose(result.mean_spectra[label - 1], members.mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(result.std_spectra[label - 1], members.std(axis=0), rtol=1e-4, atol=1e-6)
+
+
+def test_progress_covers_every_stage_in_order(painting_result):
+    _, events = painting_result
+    fractions = [event.fraction for event in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    stages = list(dict.fromkeys(event.stage for event in events))
+    assert stages == ["sample", "train", "embed", "choose k", "refine", "summarise"]
+    previews = [event for event in events if event.preview is not None]
+    assert previews and previews[0].preview.shape == (48, 48)
+    assert all(event.epoch.loss > 0 for event in events if event.epoch is not None)
+
+
+def test_report_holds_the_contract_keys(painting_result):
+    result, _ = painting_result
+    report = result.report()
+    for key in ("k", "silhouette", "cluster_sizes", "timings", "config", "n_pixels", "version"):
+        assert key in report
+    assert set(report["silhouette"]) == {str(k) for k in range(2, 9)}
+    assert report["n_pixels"] == 48 * 48
+
+
+def test_same_seed_same_labels(small_painting):
+    config = SegmentConfig(seed=7, k=3, epochs=3, n_train=800, preview_every=0)
+    first = segment(small_painting.cube, config)
+    second = segment(small_painting.cube, config)
+    np.testing.assert_array_equal(first.labels, second.labels)
+
+
+def test_left_out_pixels_get_label_zero(small_painting):
+    data = np.array(small_painting.cube.data, dtype=np.float32)
+    data[0, :5] = np.nan
+    data[10, 10] = 0
+    cube = Datacube.from_array(data)
+    result = segment(cube, SegmentConfig(k=3, epochs=2, n_train=500, preview_every=0))
+    assert (result.labels[0, :5] == 0).all() and result.labels[10, 10] == 0
+    assert (result.labels > 0).sum() == 48 * 48 - 6
+    assert np.isnan(result.latents[10, 10]).all()
+
+
+def test_stopping_mid_training_raises_nothing(small_painting):
+    steps = segment_steps(small_painting.cube, SegmentConfig(epochs=50, n_train=500, preview_every=0))
+    for event in steps:
+        if event.epoch is not None and event.epoch.epoch == 2:
+            break
+    steps.close()
+
+
+def test_reclustering_gives_another_k_without_training(painting_result, small_painting):
+    result, _ = painting_result
+    other = recluster(result, small_painting.cube, result.k + 1)
+    assert other.k == result.k + 1
+    assert np.unique(other.labels[other.labels > 0]).size == result.k + 1
+    assert "picked by the user" in other.k_reason
+
+
+def test_a_trained_model_segments_another_cube(painting_result, small_painting):
+    result, _ = painting_result
+    reused = segment(small_painting.cube, SegmentConfig(preview_every=0), model=result.model)
+    assert reused.history == [] and reused.k == result.k
+    assert adjusted_rand_score(result.labels.ravel(), reused.labels.ravel()) > 0.95
+
+
+def test_k_larger_than_the_pixels_is_refused(small_painting):
+    with pytest.raises(InputError, match="larger than the"):
+        segment(small_painting.cube, SegmentConfig(k=48 * 48 + 1))
+
+
+def test_nebula_fluxes_are_modelled_as_gaussian():
+    from napari_deepcube.core.synthetic import make_nebula
+
+    nebula = make_nebula(height=40, width=40, seed=2)
+    result = segment(nebula.cube, SegmentConfig(k=nebula.k, epochs=4, n_train=1200, preview_every=0))
+    assert result.model.preprocessor.kind == "flux"
+    assert result.model.preprocessor.likelihood == "gaussian"
+    assert adjusted_rand_score(nebula.labels.ravel(), result.labels.ravel()) > 0.5

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from napari_deepcube.core.errors import InputError
+from napari_deepcube.core.preprocess import (
+    PreprocessConfig,
+    Preprocessor,
+    continuum,
+    detect_kind,
+    fit_preprocessor,
+    noise_sigma,
+)
+
+
+def test_kind_detection():
+    assert detect_kind(np.array([[0.0, 3.0, 7.0]])) == "counts"
+    assert detect_kind(np.array([[0.5, 3.0, 7.0]])) == "flux"
+    assert detect_kind(np.array([[-1.0, 3.0, 7.0]])) == "flux"
+
+
+def test_count_binning_keeps_every_count(rng):
+    spectra = rng.poisson(3.0, size=(50, 1000)).astype(np.float32)
+    prep = fit_preprocessor(PreprocessConfig(max_features=64), spectra, spectra)
+    features = prep.transform(spectra)
+    assert prep.kind == "counts" and prep.likelihood == "multinomial"
+    assert features.shape == (50, 64)
+    np.testing.assert_allclose(features.sum(axis=1), spectra.sum(axis=1))
+
+
+def test_continuum_follows_a_smooth_baseline_not_a_line():
+    channels = np.arange(512)
+    baseline = 5.0 + 0.01 * channels
+    spectrum = baseline + 50.0 * np.exp(-0.5 * ((channels - 200) / 1.5) ** 2)
+    fitted = continuum(spectrum[None, :].astype(np.float64))[0]
+    assert np.max(np.abs(fitted - baseline)[20:-20]) < 0.2
+
+
+def test_noise_level_from_neighbouring_pixels(rng):
+    sigma = np.linspace(0.5, 3.0, 40)
+    signal = rng.uniform(0, 100, size=(4000, 1)) * np.sin(np.arange(40))[None, :]
+    left = signal + rng.normal(size=signal.shape) * sigma
+    right = signal + rng.normal(size=signal.shape) * sigma
+    np.testing.assert_allclose(noise_sigma(left, right), sigma, rtol=0.1)
+
+
+def test_flux_features_keep_the_line_channels_and_whiten(rng):
+    n, n_channels = 3000, 800
+    lines = np.zeros(n_channels)
+    lines[[100, 101, 400, 650]] = [5.0, 3.0, 8.0, 4.0]
+    amplitude = rng.uniform(0.5, 2.0, size=(n, 1))
+    clean = amplitude * lines + 10.0 + 0.002 * np.arange(n_channels)
+    spectra = clean + rng.normal(size=(n, n_channels))
+    neighbours = clean + rng.normal(size=(n, n_channels))
+    prep = fit_preprocessor(PreprocessConfig(max_features=16), spectra, neighbours)
+    assert prep.kind == "flux" and prep.likelihood == "gaussian"
+    kept = set(prep.feature_channels().tolist())
+    assert {100, 400, 650} <= kept
+    noise_only = prep.transform(rng.normal(size=(2000, n_channels)) + 10.0)
+    assert 0.8 < noise_only.std() < 1.25
+
+
+def test_paper_transform_divides_log_by_max(rng):
+    spectra = rng.poisson(20.0, size=(10, 300)).astype(np.float32)
+    prep = fit_preprocessor(PreprocessConfig(transform="paper"), spectra, spectra)
+    features = prep.transform(spectra)
+    np.testing.assert_allclose(features.max(axis=1), 1.0, rtol=1e-6)
+
+
+def test_state_round_trip_gives_the_same_features(rng):
+    spectra = rng.normal(size=(500, 300)).astype(np.float32) + 5
+    prep = fit_preprocessor(PreprocessConfig(), spectra, spectra[::-1])
+    again = Preprocessor.from_state(prep.state())
+    np.testing.assert_array_equal(again.transform(spectra), prep.transform(spectra))
+
+
+def test_other_channel_count_is_refused(rng):
+    spectra = rng.poisson(3.0, size=(10, 100)).astype(np.float32)
+    prep = fit_preprocessor(PreprocessConfig(), spectra, spectra)
+    with pytest.raises(InputError, match="100 channels"):
+        prep.transform(np.ones((2, 90), np.float32))
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(InputError, match="data kind"):
+        PreprocessConfig(kind="photons")
