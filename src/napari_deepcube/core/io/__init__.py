@@ -1,0 +1,145 @@
+"""Read spectral datacubes from files and write cubes and label maps.
+
+Formats and their conventions (the array as stored; ``spectral_axis``
+overrides the spectral axis, counted in that stored order):
+
+========================  ==========================================  =============
+suffix                    layout and calibration                      lazy
+========================  ==========================================  =============
+.npy                      (H, W, C), channel indices                  memmap
+.npz                      key ``cube`` or the only 3-D array,         no
+                          ``energy_keV``/``wavelength_nm``/... or
+                          ``spectral_values`` + ``spectral_unit``
+.tif .tiff                stack (C, H, W); our JSON description       memmap if
+                                                                      uncompressed
+.h5 .hdf5 .he5 .nxs       the only 3-D dataset or ``dataset=``,       dask
+.hspy                     (H, W, C); HyperSpy axes calibrate
+.fits .fit .fts           (λ, y, x), wavelength from the WCS in Å,    dask if
+                          DQ != 0 -> NaN                              unscaled
+.hdr (+ .raw .img .dat)   ENVI BSQ/BIL/BIP, ``wavelength`` list       memmap
+.mat                      v5 or v7.3; 3-D variable (H, W, C) or an    v7.3 only
+                          unmixing matrix (bands, pixels) + nRow/nCol
+.zarr                     array or group, (H, W, C), attributes       dask
+========================  ==========================================  =============
+
+``lazy=None`` reads lazily when the stored cube exceeds
+:data:`~._common.LAZY_THRESHOLD_BYTES` or half the available memory. Every
+problem with a file is reported as :class:`~napari_deepcube.core.errors.InputError`
+naming the file, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cube import Datacube
+from ..errors import InputError
+from ._common import LAZY_THRESHOLD_BYTES, DatasetInfo
+from ._dispatch import SUPPORTED_SUFFIXES, WRITERS, reader_for, writer_for
+from .labels import read_labels_tiff, write_labels_tiff
+
+__all__ = [
+    "LAZY_THRESHOLD_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "WRITABLE_SUFFIXES",
+    "DatasetInfo",
+    "can_read",
+    "list_datasets",
+    "read_cube",
+    "read_labels_tiff",
+    "write_cube",
+    "write_labels_tiff",
+]
+
+WRITABLE_SUFFIXES: tuple[str, ...] = tuple(WRITERS)
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"{path} does not exist; check the path and the file name")
+    return path
+
+
+def read_cube(
+    path: str | Path,
+    *,
+    dataset: str | None = None,
+    spectral_axis: int | None = None,
+    lazy: bool | None = None,
+) -> Datacube:
+    """Read a spectral cube from a file.
+
+    Parameters
+    ----------
+    path
+        The file (a folder for zarr). The format is recognised from the
+        file's first bytes, else from its suffix.
+    dataset
+        Which array of a container file (HDF5 path, .npz key, MATLAB
+        variable, zarr path, FITS EXTNAME); by default the only 3-D one.
+    spectral_axis
+        The spectral axis of the array as stored (0, 1, 2 or negative),
+        overriding the format's convention.
+    lazy
+        True reads on demand (memory map or dask), False loads the cube into
+        memory, None decides from the cube's size.
+
+    Returns
+    -------
+    Datacube
+        Named after the file stem, with ``source``, ``format`` and calibration
+        facts in its metadata.
+
+    Raises
+    ------
+    InputError
+        For a missing, unsupported, damaged or unsuitable file, or bad options.
+    """
+    path = _existing(path)
+    return reader_for(path).read(path, dataset=dataset, spectral_axis=spectral_axis, lazy=lazy)
+
+
+def can_read(path: str | Path) -> bool:
+    """Whether :func:`read_cube` can find a cube in ``path``, reading headers only.
+
+    A 2-D or RGB TIFF and a file without any 3-D numeric array give False,
+    so that napari opens them with another reader.
+    """
+    try:
+        return bool(list_datasets(path))
+    except InputError:
+        return False
+
+
+def list_datasets(path: str | Path) -> list[DatasetInfo]:
+    """The 3-D numeric arrays in a file, for a chooser.
+
+    Returns
+    -------
+    list of DatasetInfo
+        ``(name, shape, dtype)`` tuples: the path in the file (HDF5, zarr),
+        key (.npz), variable (.mat: an unmixing matrix with the shape of its
+        cube) or HDU name (FITS); ``""`` for single-image formats.
+    """
+    path = _existing(path)
+    return reader_for(path).list_datasets(path)
+
+
+def write_cube(path: str | Path, cube: Datacube) -> None:
+    """Write ``cube`` atomically, so that :func:`read_cube` gets it back.
+
+    ``.npy`` holds the (H, W, C) array alone; ``.npz`` the array under
+    ``cube`` with ``spectral_values``, ``spectral_unit`` and
+    ``spectral_label``; ``.tif``/``.tiff`` a (C, H, W) stack with the
+    calibration as JSON in the ImageDescription; ``.zarr`` an (H, W, C) array
+    with the calibration in its attributes. The file appears complete or not
+    at all (a temporary file in the same folder is renamed over it).
+
+    Raises
+    ------
+    InputError
+        For an unsupported suffix or a folder that cannot be written.
+    """
+    path = Path(path).expanduser()
+    writer_for(path).write(path, cube)

@@ -1,0 +1,78 @@
+"""Which module reads a path: its magic bytes when they are known, else its suffix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+from ..errors import InputError
+from . import envi, fits, hdf5, mat, npy, tiff, zarr
+
+READERS: tuple[ModuleType, ...] = (npy, tiff, hdf5, fits, envi, mat, zarr)
+WRITERS: dict[str, ModuleType] = {".npy": npy, ".npz": npy, ".tif": tiff, ".tiff": tiff, ".zarr": zarr}
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(s for module in READERS for s in module.SUFFIXES)
+
+#: File signatures: a file whose suffix lies is still read by the right module.
+_MAGIC: tuple[tuple[int, bytes, ModuleType], ...] = (
+    (0, npy.NPY_MAGIC, npy),
+    (0, npy.NPZ_MAGIC, npy),
+    (0, b"II*\x00", tiff),
+    (0, b"MM\x00*", tiff),
+    (0, b"II+\x00", tiff),  # BigTIFF
+    (0, b"MM\x00+", tiff),
+    (0, b"MATLAB", mat),  # before HDF5: a v7.3 .mat is HDF5 after a MATLAB header
+    (0, b"\x89HDF\r\n\x1a\n", hdf5),
+    (512, b"\x89HDF\r\n\x1a\n", hdf5),  # HDF5 behind a user block
+    (0, b"SIMPLE  =", fits),
+    (0, b"ENVI", envi),
+)
+
+
+def _sniff(path: Path) -> ModuleType | None:
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(520)
+    except OSError:
+        return None
+    for offset, magic, module in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return module
+    return None
+
+
+def reader_for(path: Path) -> ModuleType:
+    """The module that reads ``path``, which must exist.
+
+    Raises
+    ------
+    InputError
+        If neither the content nor the suffix is a supported format.
+    """
+    if path.is_dir():
+        return zarr  # the only format that is a folder; it says if the folder is not a store
+    module = _sniff(path)
+    if module is not None:
+        return module
+    # Raw ENVI data has no signature: its header beside it says what it is.
+    if envi.header_for(path) is not None:
+        return envi
+    suffix = path.suffix.lower()
+    module = next((m for m in READERS if suffix in m.SUFFIXES), None)
+    if module is not None:
+        return module
+    raise InputError(
+        f"{path.name} is not a format napari-deepcube reads (suffix {path.suffix or 'none'!r}); "
+        f"supported: {', '.join(SUPPORTED_SUFFIXES)} (ENVI raw files need their .hdr beside "
+        "them); convert the cube to one of these, e.g. .npy or .tif"
+    )
+
+
+def writer_for(path: Path) -> ModuleType:
+    """The module that writes ``path``, chosen by its suffix."""
+    module = WRITERS.get(path.suffix.lower())
+    if module is None:
+        raise InputError(
+            f"cannot write {path.name}: cubes are written as {', '.join(WRITERS)}; "
+            "choose one of these suffixes"
+        )
+    return module

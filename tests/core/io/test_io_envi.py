@@ -1,0 +1,115 @@
+"""ENVI header + raw files, written by hand in each interleave."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_deepcube.core.errors import InputError
+from napari_deepcube.core.io import can_read, list_datasets, read_cube
+
+#: The order each interleave stores an (H, W, C) = (lines, samples, bands) cube in.
+_ORDER = {"bsq": (2, 0, 1), "bil": (0, 2, 1), "bip": (0, 1, 2)}
+
+
+def _envi(
+    folder: Path,
+    array: np.ndarray,
+    interleave: str,
+    *,
+    raw_suffix: str = ".img",
+    dtype: str = "<u2",
+    code: int = 12,
+    byte_order: int = 0,
+    offset: int = 0,
+    extra: str = "",
+) -> Path:
+    lines, samples, bands = array.shape
+    header = folder / "scene.hdr"
+    header.write_text(
+        "ENVI\n"
+        "description = {hand-written\n  test scene}\n"
+        f"samples = {samples}\nlines   = {lines}\nbands   = {bands}\n"
+        f"header offset = {offset}\nfile type = ENVI Standard\n"
+        f"data type = {code}\ninterleave = {interleave}\nbyte order = {byte_order}\n" + extra
+    )
+    stored = np.transpose(array, _ORDER[interleave]).astype(dtype)
+    (folder / f"scene{raw_suffix}").write_bytes(b"\0" * offset + stored.tobytes())
+    return header
+
+
+@pytest.mark.parametrize("interleave", ["bsq", "bil", "bip"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_each_interleave(tmp_path: Path, array: np.ndarray, interleave: str, lazy: bool) -> None:
+    header = _envi(tmp_path, array, interleave)
+    cube = read_cube(header, lazy=lazy)
+    np.testing.assert_array_equal(np.asarray(cube.data), array)
+    assert isinstance(cube.data, np.memmap) is lazy
+    assert cube.metadata["interleave"] == interleave
+    assert can_read(header)
+
+
+def test_wavelengths_big_endian_offset_and_the_raw_file_as_input(tmp_path: Path, array: np.ndarray) -> None:
+    wavelengths = ", ".join(f"{400 + 10 * i:.1f}" for i in range(11))
+    header = _envi(
+        tmp_path,
+        array.astype(np.float32) / 7,
+        "bil",
+        raw_suffix="",
+        dtype=">f4",
+        code=4,
+        byte_order=1,
+        offset=64,
+        extra=f"wavelength units = Nanometers\nwavelength = {{\n {wavelengths}}}\n",
+    )
+    cube = read_cube(tmp_path / "scene")  # the raw file, found by its header beside it
+    np.testing.assert_array_equal(cube.data, array.astype(np.float32) / 7)
+    assert cube.data.dtype.isnative
+    np.testing.assert_allclose(cube.spectral_values, 400 + 10 * np.arange(11))
+    assert (cube.spectral_unit, cube.spectral_label) == ("nm", "Wavelength")
+    assert list_datasets(header) == [("", (5, 11, 7), "float32")]
+
+
+def test_raw_file_too_short(tmp_path: Path, array: np.ndarray) -> None:
+    header = _envi(tmp_path, array, "bsq")
+    raw = tmp_path / "scene.img"
+    raw.write_bytes(raw.read_bytes()[:100])
+    with pytest.raises(InputError, match=r"scene\.img holds 100 bytes but scene\.hdr describes 770"):
+        read_cube(header)
+
+
+def test_missing_raw_file(tmp_path: Path, array: np.ndarray) -> None:
+    header = _envi(tmp_path, array, "bsq")
+    (tmp_path / "scene.img").unlink()
+    with pytest.raises(InputError, match=r"scene\.hdr: the raw data file .* was not found"):
+        read_cube(header)
+
+
+def test_raw_file_without_header(tmp_path: Path) -> None:
+    raw = tmp_path / "orphan.raw"
+    raw.write_bytes(b"\0" * 64)
+    with pytest.raises(InputError, match=r"orphan\.raw has no ENVI header"):
+        read_cube(raw)
+    assert not can_read(raw)
+
+
+def test_complex_data_type(tmp_path: Path, array: np.ndarray) -> None:
+    header = _envi(tmp_path, array, "bsq", code=6)
+    with pytest.raises(InputError, match=r"scene\.hdr: ENVI data type 6 is not supported"):
+        read_cube(header)
+
+
+def test_header_that_is_not_envi(tmp_path: Path) -> None:
+    header = tmp_path / "notes.hdr"
+    header.write_text("samples = 3\n")
+    with pytest.raises(InputError, match=r"notes\.hdr is not an ENVI header"):
+        read_cube(header)
+
+
+def test_header_missing_a_size(tmp_path: Path) -> None:
+    header = tmp_path / "partial.hdr"
+    header.write_text("ENVI\nsamples = 3\nlines = 2\ndata type = 4\n")
+    with pytest.raises(InputError, match=r"partial\.hdr: the header field 'bands' is missing"):
+        read_cube(header)

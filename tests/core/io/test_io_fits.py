@@ -1,0 +1,109 @@
+"""FITS cubes laid out as VLT/MUSE writes them: (λ, y, x) with DATA, STAT and DQ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+fits = pytest.importorskip("astropy.io.fits")
+wcs = pytest.importorskip("astropy.wcs")
+
+from napari_deepcube.core.errors import InputError  # noqa: E402
+from napari_deepcube.core.io import can_read, list_datasets, read_cube  # noqa: E402
+
+
+def _muse_header() -> object:
+    axes = wcs.WCS(naxis=3)
+    axes.wcs.ctype = ["RA---TAN", "DEC--TAN", "AWAV"]
+    axes.wcs.cunit = ["deg", "deg", "Angstrom"]
+    axes.wcs.crval = [150.0, 2.0, 4750.0]
+    axes.wcs.cdelt = [-5.6e-5, 5.6e-5, 1.25]
+    axes.wcs.crpix = [1.0, 1.0, 3.0]
+    return axes.to_header()  # astropy writes the wavelength in metres
+
+
+def _muse(path: Path, array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A MUSE-like file: empty primary, then DATA, STAT and DQ (λ, y, x)."""
+    data = np.moveaxis(array, -1, 0).astype(np.float32)
+    dq = np.zeros(data.shape, np.int32)
+    dq[4, 2, 3] = 1  # one bad voxel at λ index 4, y 2, x 3
+    header = _muse_header()
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(data, header=header, name="DATA"),
+            fits.ImageHDU(np.ones_like(data), header=header, name="STAT"),
+            fits.ImageHDU(dq, header=header, name="DQ"),
+        ]
+    ).writeto(path)
+    return data, dq
+
+
+def test_muse_cube_wavelength_and_dq(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "muse.fits"
+    _muse(path, array)
+    cube = read_cube(path)
+    assert cube.shape == (5, 7, 11)
+    expected = array.astype(np.float32)
+    expected[2, 3, 4] = np.nan
+    np.testing.assert_array_equal(cube.data, expected)
+    np.testing.assert_allclose(cube.spectral_values, 4750.0 + 1.25 * (np.arange(11) - 2))
+    assert (cube.spectral_unit, cube.spectral_label) == ("Å", "Wavelength")
+    assert cube.metadata["hdu"] == "DATA" and cube.metadata["dq_masked"]
+    assert not cube.mask[2, 3] and cube.mask.sum() == 34
+    assert [d.name for d in list_datasets(path)] == ["DATA", "STAT", "DQ"]
+    assert can_read(path)
+
+
+def test_lazy_fits_matches_eager(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "muse.fits"
+    _muse(path, array)
+    lazy, eager = read_cube(path, lazy=True), read_cube(path)
+    assert lazy.is_lazy and not eager.is_lazy
+    np.testing.assert_array_equal(np.asarray(lazy.data), eager.data)
+    np.testing.assert_array_equal(lazy.spectral_values, eager.spectral_values)
+
+
+def test_other_hdu_by_name(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "muse.fits"
+    _muse(path, array)
+    stat = read_cube(path, dataset="stat")
+    assert stat.metadata["hdu"] == "STAT"
+    assert np.isnan(stat.data[2, 3, 4])
+    with pytest.raises(InputError, match=r"muse\.fits has no dataset 'ERR'.*DATA.*STAT.*DQ"):
+        read_cube(path, dataset="ERR")
+
+
+def test_primary_cube_with_cd_matrix_in_nm(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "primary.fits"
+    header = fits.Header()
+    header.update(CTYPE3="WAVE", CUNIT3="nm", CRVAL3=500.0, CD3_3=0.5, CRPIX3=1.0)
+    fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.int16), header=header).writeto(path)
+    cube = read_cube(path)
+    np.testing.assert_array_equal(cube.data, array)
+    np.testing.assert_allclose(cube.spectral_values, 10 * (500.0 + 0.5 * np.arange(11)))
+    assert cube.metadata["wcs"]["CD3_3"] == 0.5
+
+
+def test_without_wcs_gives_channels(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "plain.fits"
+    fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.int32)).writeto(path)
+    assert read_cube(path).spectral_unit == "channel"
+
+
+def test_two_dimensional_image(tmp_path: Path) -> None:
+    path = tmp_path / "image.fits"
+    fits.PrimaryHDU(np.ones((6, 8), np.float32)).writeto(path)
+    with pytest.raises(InputError, match=r"image\.fits holds no 3-D.*PRIMARY \(6, 8\) float32"):
+        read_cube(path)
+    assert not can_read(path)
+
+
+def test_bad_header(tmp_path: Path) -> None:
+    path = tmp_path / "broken.fits"
+    path.write_bytes(b"SIMPLE  =                    T".ljust(80) + b"BITPIX = what" * 300)
+    with pytest.raises(InputError, match=r"broken\.fits"):
+        read_cube(path)
+    assert not can_read(path)
