@@ -17,13 +17,14 @@ def test_spectral_axis_is_moved_last_and_values_kept():
 
 def test_nan_and_empty_pixels_are_masked_and_counted(rng):
     array = rng.poisson(5.0, size=(6, 8, 20)).astype(np.float32) + 1
-    array[0, 0, 3] = np.nan
-    array[1, 2, 0] = np.inf
+    array[0, 0, :11] = np.nan  # more than half the channels: a dead spectrum
+    array[1, 2, 0] = np.inf  # one flagged voxel: the pixel stays
     array[4, 4] = 0
     cube = Datacube.from_array(array)
-    assert cube.n_valid == 6 * 8 - 3
-    assert not cube.mask[0, 0] and not cube.mask[1, 2] and not cube.mask[4, 4]
-    assert cube.metadata["n_nonfinite_pixels"] == 2
+    assert cube.n_valid == 6 * 8 - 2
+    assert not cube.mask[0, 0] and cube.mask[1, 2] and not cube.mask[4, 4]
+    assert cube.metadata["n_nonfinite_pixels"] == 1
+    assert cube.metadata["n_partly_nonfinite_pixels"] == 1
     assert cube.metadata["n_empty_pixels"] == 1
 
 

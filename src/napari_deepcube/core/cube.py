@@ -18,8 +18,8 @@ CHANNEL_UNIT = "channel"
 
 
 def _is_lazy(array: Any) -> bool:
-    """True for arrays that load on demand (dask, zarr, h5py datasets)."""
-    return not isinstance(array, np.ndarray)
+    """True for arrays that load on demand (memmap, dask, zarr, h5py datasets)."""
+    return isinstance(array, np.memmap) or not isinstance(array, np.ndarray)
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,9 @@ class Datacube:
     spectral_label
         What the spectral axis measures, e.g. ``"Energy"`` or ``"Wavelength"``.
     mask
-        Valid pixels, shape (H, W), True where the spectrum is finite and not
-        all zero. Masked pixels get label 0.
+        Valid pixels, shape (H, W): False where more than half of the
+        channels are NaN/Inf or the spectrum is all zero. Masked pixels get
+        label 0; isolated NaN/Inf values of valid pixels are read as zero.
     name
         Short name for display and reports (usually the file stem).
     metadata
@@ -129,7 +130,7 @@ class Datacube:
             n_channels, spectral_values, spectral_unit, spectral_label
         )
         info = dict(metadata or {})
-        valid, n_nonfinite, n_empty = _valid_mask(array)
+        valid, n_nonfinite, n_partial, n_empty = _valid_mask(array)
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != (height, width):
@@ -137,7 +138,9 @@ class Datacube:
                     f"the mask has shape {mask.shape} but the image is {(height, width)}"
                 )
             valid &= mask
-        info.update(n_nonfinite_pixels=n_nonfinite, n_empty_pixels=n_empty)
+        info.update(
+            n_nonfinite_pixels=n_nonfinite, n_partly_nonfinite_pixels=n_partial, n_empty_pixels=n_empty
+        )
         if not valid.any():
             raise InputError(
                 "every pixel is empty (all zero), masked, or holds NaN/Inf; "
@@ -187,7 +190,9 @@ class Datacube:
         """A copy whose mask is the current one AND ``mask``."""
         return replace(self, mask=self.mask & np.asarray(mask, dtype=bool))
 
-    def iter_blocks(self, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Iterator[tuple[slice, np.ndarray]]:
+    def iter_blocks(
+        self, block_pixels: int = DEFAULT_BLOCK_PIXELS
+    ) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield (row slice, block) pairs covering the cube, block of shape (r, W, C).
 
         Blocks are whole rows so that a lazy array is read in its natural order;
@@ -217,6 +222,11 @@ class Datacube:
         return out
 
 
+def finite_or_zero(spectra: np.ndarray) -> np.ndarray:
+    """``spectra`` with NaN and Inf read as zero (see :attr:`Datacube.mask`)."""
+    return np.nan_to_num(spectra, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def _spectral_coordinates(
     n_channels: int, values: Any, unit: str | None, label: str | None
 ) -> tuple[np.ndarray, str, str]:
@@ -241,17 +251,28 @@ def _iter_row_blocks(data: Any, block_pixels: int) -> Iterator[tuple[slice, np.n
         yield rows, np.asarray(data[rows], dtype=np.float32)
 
 
-def _valid_mask(data: Any) -> tuple[np.ndarray, int, int]:
-    """Mask of usable pixels, with counts of non-finite and all-zero pixels."""
+def _valid_mask(data: Any) -> tuple[np.ndarray, int, int, int]:
+    """Mask of usable pixels, with counts of left-out and partly non-finite pixels.
+
+    A pixel is left out when more than half of its channels are NaN/Inf (a
+    dead or flagged spectrum) or when it is all zero. Fewer non-finite
+    channels (flagged voxels at a MUSE cube's wavelength edges, a hot channel)
+    are read as zero, so one bad voxel does not cost the pixel.
+
+    Returns
+    -------
+    valid, n_nonfinite, n_partly_nonfinite, n_empty
+    """
     height, width = data.shape[0], data.shape[1]
     valid = np.empty((height, width), dtype=bool)
-    n_nonfinite = 0
-    n_empty = 0
+    n_nonfinite = n_partial = n_empty = 0
     floating = np.dtype(data.dtype).kind == "f"
     for rows, block in _iter_row_blocks(data, 8 * DEFAULT_BLOCK_PIXELS):
-        finite = np.isfinite(block).all(axis=-1) if floating else np.ones(block.shape[:2], bool)
-        nonzero = np.any(block != 0, axis=-1)
+        bad = (~np.isfinite(block)).sum(axis=-1) if floating else np.zeros(block.shape[:2], int)
+        finite = bad * 2 <= block.shape[-1]
+        nonzero = np.any((block != 0) & np.isfinite(block), axis=-1)
         n_nonfinite += int((~finite).sum())
+        n_partial += int((finite & (bad > 0)).sum())
         n_empty += int((finite & ~nonzero).sum())
         valid[rows] = finite & nonzero
-    return valid, n_nonfinite, n_empty
+    return valid, n_nonfinite, n_partial, n_empty

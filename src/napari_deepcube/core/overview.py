@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from .cube import Datacube
+from .cube import Datacube, finite_or_zero
 from .io._common import atomic_write
 from .palette import label_colors
 from .segmentation import Segmentation
@@ -21,7 +21,7 @@ def summary_image(cube: Datacube) -> np.ndarray:
     """Total signal of each pixel (H, W), the cube's "panchromatic" image."""
     image = np.zeros(cube.image_shape)
     for rows, block in cube.iter_blocks():
-        image[rows] = np.nansum(block, axis=-1)
+        image[rows] = finite_or_zero(block).sum(axis=-1)
     return image
 
 

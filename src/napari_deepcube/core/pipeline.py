@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import SegmentConfig
-from .cube import Datacube
+from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
-from .kselect import choose_k
-from .mixture import MIXTURE_LIKELIHOODS, fit_mixture
+from .kselect import Candidate, choose_k, criteria_of, fit_candidates
+from .mixture import MIXTURE_LIKELIHOODS, fit_mixture, predict_posteriors
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
@@ -35,8 +35,6 @@ from .train import EpochEvent, embed, resolve_device, train_autoencoder
 PREVIEW_PIXELS = 16384
 #: Points used to choose k for a preview (speed over precision).
 _PREVIEW_K_POINTS = 2000
-#: EM iterations when scoring a candidate k on the sample.
-_CANDIDATE_EM_ITER = 15
 #: Share of the run's progress bar given to each stage.
 _STAGE_SPAN = {
     "sample": (0.0, 0.03),
@@ -137,9 +135,7 @@ def segment_steps(
     """
     config = config or SegmentConfig()
     if config.k is not None and config.k > cube.n_valid:
-        raise InputError(
-            f"k={config.k} is larger than the {cube.n_valid} valid pixels; choose a smaller k"
-        )
+        raise InputError(f"k={config.k} is larger than the {cube.n_valid} valid pixels; choose a smaller k")
     timer = _StageTimer()
     device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)
@@ -195,54 +191,48 @@ def segment_steps(
             features_all[done : done + n] = block_features
             latents_all[done : done + n] = embed(autoencoder, block_features, device)
             done += n
-        yield Progress(
-            "embed", _at("embed", done / valid.size), f"embedded {done}/{valid.size} pixels"
-        )
+        yield Progress("embed", _at("embed", done / valid.size), f"embedded {done}/{valid.size} pixels")
 
     likelihood = preprocessor.likelihood
-    refine = config.refine and likelihood in MIXTURE_LIKELIHOODS
+    mixture_likelihood = likelihood if config.refine and likelihood in MIXTURE_LIKELIHOODS else None
     criteria: dict[str, dict[int, float]] = {}
     if model is not None and config.k is None:
         k = model.k
         centers = model.centers
         reason = f"k={k} from the reused model"
+        initial = assign(latents_all, centers[k])
         keep_order = True
     else:
         with timer("choose k"):
-            ks = (
-                [config.k] if config.k is not None else list(range(config.k_min, config.k_max + 1))
-            )
-            ks = [k for k in ks if k <= latents_train.shape[0]]
-            fits: dict[int, KMeansFit] = {}
-            for position, k in enumerate(ks):
-                fits[k] = fit_kmeans(latents_train, k, seed=config.seed)
-                if config.k is None:
-                    _score_candidate(
-                        criteria,
-                        fits[k],
-                        latents_train,
-                        features_train,
-                        likelihood,
-                        refine,
-                        config.seed,
-                    )
+            ks = _candidate_ks(config, mixture_likelihood, latents_train.shape[0])
+            candidates: dict[int, Candidate] = {}
+            steps = fit_candidates(latents_train, features_train, ks, mixture_likelihood, config.seed)
+            for position, candidate in enumerate(steps):
+                candidates[candidate.k] = candidate
                 yield Progress(
                     "choose k",
                     _at("choose k", (position + 1) / len(ks)),
-                    f"scored k={k}",
-                    k=k,
-                    silhouette=criteria.get("silhouette", {}).get(k),
+                    f"scored k={candidate.k}",
+                    k=candidate.k,
+                    silhouette=candidate.silhouette,
                 )
+            n_sample = latents_train.shape[0]
             if config.k is None:
-                choice = choose_k(criteria)
+                criteria = criteria_of(candidates, n_sample)
+                choice = choose_k(candidates, n_sample)
                 k, reason = choice.k, choice.reason
             else:
                 k, reason = config.k, f"k={config.k} was given"
-            centers = {kk: fit.centers for kk, fit in fits.items()}
+            centers = {c.k: latent_centers(latents_train, c.labels, c.k) for c in candidates.values()}
+            chosen = candidates[k]
+            if chosen.mixture is not None:
+                initial = predict_posteriors(features_all, chosen.mixture, likelihood).argmax(axis=1)
+            else:
+                initial = fit_kmeans(latents_all, k, seed=config.seed, init=centers[k]).labels
         keep_order = False
 
     with timer("refine"):
-        if refine:
+        if mixture_likelihood is not None:
             yield Progress(
                 "refine",
                 _at("refine", 0.1),
@@ -250,11 +240,11 @@ def segment_steps(
                 k=k,
             )
         labels_flat, posteriors = _cluster_all(
-            latents_all,
             features_all,
-            centers[k],
+            initial,
+            k,
             config,
-            likelihood if refine else None,
+            mixture_likelihood,
             valid,
             cube.image_shape,
             keep_order=keep_order,
@@ -281,10 +271,35 @@ def segment_steps(
     )
 
 
+def _candidate_ks(config: SegmentConfig, likelihood: str | None, n_sample: int) -> list[int]:
+    """The k values to build candidates for.
+
+    A fixed k is reached through the split path from k=2 when there is a
+    likelihood, since k-means alone can miss small distinct classes.
+    """
+    if config.k is None:
+        ks = list(range(config.k_min, config.k_max + 1))
+    elif likelihood is not None and config.k > 2:
+        ks = list(range(2, config.k + 1))
+    else:
+        ks = [config.k]
+    return [k for k in ks if k <= n_sample]
+
+
+def latent_centers(latents: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Mean latent vector (k, D) of each cluster; an empty cluster gets the overall mean."""
+    centers = np.tile(latents.mean(axis=0), (k, 1))
+    for cluster in range(k):
+        members = labels == cluster
+        if members.any():
+            centers[cluster] = latents[members].mean(axis=0)
+    return centers
+
+
 def _cluster_all(
-    latents: np.ndarray,
     features: np.ndarray,
-    centers: np.ndarray,
+    initial: np.ndarray,
+    k: int,
     config: SegmentConfig,
     likelihood: str | None,
     valid: np.ndarray,
@@ -292,17 +307,12 @@ def _cluster_all(
     *,
     keep_order: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster every pixel: k-means from ``centers``, then the likelihood refinement.
+    """Refine an initial clustering of every pixel under the likelihood.
 
     Returns labels 0..k-1 and posteriors (n, k). Clusters are renumbered by
-    decreasing size unless ``keep_order`` (a reused model keeps its numbering,
-    so it starts from its centres and keeps them fixed for the assignment).
+    decreasing size unless ``keep_order`` (a reused model keeps its numbering).
     """
-    k = centers.shape[0]
-    if keep_order:
-        labels = assign(latents, centers)
-    else:
-        labels = fit_kmeans(latents, k, seed=config.seed, init=centers).labels
+    labels = initial
     posteriors = np.zeros((labels.size, k), dtype=np.float32)
     posteriors[np.arange(labels.size), labels] = 1.0
     if likelihood is not None:
@@ -360,9 +370,9 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     )
     likelihood = fitted.preprocessor.likelihood
     labels_flat, posteriors = _cluster_all(
-        latents,
         features,
-        centers,
+        fit_kmeans(latents, k, seed=config.seed, init=centers).labels,
+        k,
         config,
         likelihood if config.refine and likelihood in MIXTURE_LIKELIHOODS else None,
         valid,
@@ -392,21 +402,6 @@ def _neighbour_spectra(cube: Datacube, rows: np.ndarray, cols: np.ndarray) -> np
         height = cube.image_shape[0]
         return cube.spectra(np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols)
     return cube.spectra(rows, np.where(cols + 1 < width, cols + 1, cols - 1))
-
-
-def _score_candidate(
-    criteria: dict[str, dict[int, float]],
-    fit: KMeansFit,
-    latents: np.ndarray,
-    features: np.ndarray,
-    likelihood: str,
-    refine: bool,
-    seed: int,
-) -> None:
-    criteria.setdefault("silhouette", {})[fit.k] = silhouette(latents, fit.labels, seed=seed)
-    if refine:
-        mixture = fit_mixture(features, fit.labels, fit.k, likelihood, max_iter=_CANDIDATE_EM_ITER)
-        criteria.setdefault("bic", {})[fit.k] = mixture.bic(features.shape[0])
 
 
 def _assemble(
@@ -448,7 +443,7 @@ def cluster_spectra(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndar
     counts = np.zeros(k)
     for rows, block in cube.iter_blocks():
         block_labels = labels[rows].ravel().astype(np.int64)
-        spectra = np.nan_to_num(block.reshape(-1, n_channels)).astype(np.float64)
+        spectra = finite_or_zero(block.reshape(-1, n_channels)).astype(np.float64)
         members = block_labels > 0
         one_hot = np.zeros((members.sum(), k))
         one_hot[np.arange(one_hot.shape[0]), block_labels[members] - 1] = 1.0
@@ -479,18 +474,14 @@ class _Previewer:
         )
         self.config = config
 
-    def update(
-        self, progress: Progress, autoencoder: SpectralAutoencoder, device: object
-    ) -> Progress:
+    def update(self, progress: Progress, autoencoder: SpectralAutoencoder, device: object) -> Progress:
         """``progress`` with a preview map and the current k and silhouette."""
         if self.features.shape[0] < 2:
             return progress
         latents = embed(autoencoder, self.features, device)  # type: ignore[arg-type]
         autoencoder.train()
         rng = np.random.default_rng(self.config.seed)
-        subset = rng.choice(
-            latents.shape[0], size=min(_PREVIEW_K_POINTS, latents.shape[0]), replace=False
-        )
+        subset = rng.choice(latents.shape[0], size=min(_PREVIEW_K_POINTS, latents.shape[0]), replace=False)
         if self.config.k is not None:
             ks = [min(self.config.k, subset.size)]
         else:
@@ -499,17 +490,11 @@ class _Previewer:
         for k in ks:
             fit = fit_kmeans(latents[subset], k, seed=self.config.seed, n_init=2)
             score = silhouette(latents[subset], fit.labels, seed=self.config.seed)
-            if (
-                best is None
-                or (np.isfinite(score) and score > best[0])
-                or not np.isfinite(best[0])
-            ):
+            if best is None or (np.isfinite(score) and score > best[0]) or not np.isfinite(best[0]):
                 best = (score, fit)
         assert best is not None
         score, fit = best
-        grid = np.zeros(
-            self.shape[0] * self.shape[1], dtype=np.uint8 if fit.k < 256 else np.uint16
-        )
+        grid = np.zeros(self.shape[0] * self.shape[1], dtype=np.uint8 if fit.k < 256 else np.uint16)
         grid[self.index] = assign(latents, fit.centers) + 1
         return Progress(
             progress.stage,

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .cube import finite_or_zero
 from .errors import InputError
 
 Kind = Literal["counts", "flux"]
@@ -179,7 +180,7 @@ class Preprocessor:
                 f"cube has {spectra.shape[1]}; use a cube from the same instrument setting "
                 "or train a new model"
             )
-        spectra = np.nan_to_num(spectra, nan=0.0, posinf=0.0, neginf=0.0)
+        spectra = finite_or_zero(spectra)
         if self.config.transform == "paper":
             binned = _bin(spectra, self.starts, mean=False)
             logged = np.log1p(np.maximum(binned, 0.0))
@@ -240,7 +241,7 @@ def fit_preprocessor(
         (n, C) raw spectra of the pixel next to each sampled one, used to
         estimate the noise of flux spectra.
     """
-    spectra = np.nan_to_num(np.asarray(spectra, dtype=np.float32))
+    spectra = finite_or_zero(np.asarray(spectra, dtype=np.float32))
     n_channels = spectra.shape[1]
     kind: Kind = detect_kind(spectra) if config.kind == "auto" else config.kind  # type: ignore[assignment]
     if config.transform == "paper":
@@ -251,7 +252,7 @@ def fit_preprocessor(
     starts = bin_edges(n_channels, MAX_FLUX_BINS)
     partial = Preprocessor(config, kind, n_channels, starts)
     lines = partial._line_spectra(spectra)
-    sigma = noise_sigma(lines, partial._line_spectra(np.nan_to_num(neighbours)))
+    sigma = noise_sigma(lines, partial._line_spectra(finite_or_zero(neighbours)))
     # Mean excess of squared signal-to-noise over pure noise (which gives 1):
     # a channel carried by a few bright pixels (a compact nebula) still scores.
     excess = np.mean((lines / sigma) ** 2, axis=0) - 1.0

@@ -1,0 +1,230 @@
+"""Benchmark: segmentation quality, speed and memory against baselines.
+
+Every (cube, method) pair runs in a fresh process so that its peak memory is
+its own. The table gives the adjusted Rand index (ARI) against ground truth,
+the k used, wall time, peak resident memory, and, for our pipeline, the time
+ratio to PCA(10)+k-means on the same cube.
+
+Suites (``--suite``):
+  standard  the sample cubes: MA-XRF painting 256x256x1024, MUSE-like nebula,
+            and Jasper Ridge (real, with ground truth) when ../shared/data exists
+  scale     the 512x512x1024 MA-XRF painting (speed and memory targets)
+  hard      10 seeds each of the hard painting and hard nebula families, plus
+            Jasper Ridge: mean and worst ARI per method, true-k hit rate
+  all       all of the above
+
+Run with ``make bench`` or ``python benchmarks/run.py --suite standard``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class CubeSpec:
+    """A benchmark cube, built inside the worker process from these values."""
+
+    name: str
+    family: str
+    seed: int = 0
+    hard: bool = False
+    size: int = 256
+
+
+@dataclass
+class Row:
+    cube: str
+    method: str
+    k: int
+    true_k: int
+    ari: float
+    seconds: float
+    peak_mb: float
+
+
+def _load(spec: CubeSpec):
+    """(Datacube, truth labels or None, SyntheticCube or None)."""
+    from napari_deepcube.core.cube import Datacube
+    from napari_deepcube.core.synthetic import make_nebula, make_painting
+
+    if spec.family == "painting":
+        synthetic = make_painting(height=spec.size, width=spec.size, hard=spec.hard, seed=spec.seed)
+        return synthetic.cube, synthetic.labels, synthetic
+    if spec.family == "nebula":
+        synthetic = make_nebula(hard=spec.hard, seed=spec.seed)
+        return synthetic.cube, synthetic.labels, synthetic
+    data = np.load(SHARED_DATA / "jasper_ridge" / "jasper_ridge.npz", allow_pickle=False)
+    return Datacube.from_array(data["cube"], name="jasper_ridge"), data["labels"], None
+
+
+def _normalised(cube, kind: str) -> np.ndarray:
+    spectra = np.asarray(cube.data, dtype=np.float32).reshape(-1, cube.n_channels)
+    if kind == "counts":
+        # HyperSpy-style preparation of counts: log1p then divide by the spectrum's max.
+        spectra = np.log1p(np.maximum(spectra, 0))
+    peak = np.abs(spectra).max(axis=1, keepdims=True)
+    return spectra / np.where(peak > 0, peak, 1)
+
+
+def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int]:
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    from napari_deepcube.core.config import SegmentConfig
+    from napari_deepcube.core.pipeline import segment
+    from napari_deepcube.core.preprocess import detect_kind
+    from napari_deepcube.core.synthetic import attainable_labels
+
+    cube, _, synthetic = _load(spec)
+    if name == "limit":
+        return attainable_labels(synthetic).ravel(), k_true
+    if name.startswith("ours"):
+        config = SegmentConfig(seed=spec.seed, k=k_true if name == "ours (true k)" else None, preview_every=0)
+        result = segment(cube, config)
+        return result.labels.ravel(), result.k
+    kind = detect_kind(np.asarray(cube.data[:4], dtype=np.float32).reshape(-1, cube.n_channels))
+    spectra = _normalised(cube, kind)
+    if name == "PCA(10)+k-means":
+        spectra = PCA(10, random_state=spec.seed).fit_transform(spectra)
+    labels = KMeans(k_true, n_init=4, random_state=spec.seed).fit_predict(spectra)
+    return labels, k_true
+
+
+def _worker(name: str, spec: CubeSpec, k_true: int, queue: mp.Queue) -> None:
+    start = time.perf_counter()
+    labels, k = _method(name, spec, k_true)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((labels, k, seconds, peak_mb))
+
+
+def _baseline_rss_mb(spec: CubeSpec) -> float:
+    """Peak memory of a process that only builds the cube: subtracted to isolate each method."""
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_build_only, args=(spec, queue))
+    process.start()
+    value = queue.get()
+    process.join()
+    return value
+
+
+def _build_only(spec: CubeSpec, queue: mp.Queue) -> None:
+    cube, _, _ = _load(spec)
+    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, cube.nbytes_float32 / 2**20))
+
+
+def run_cube(spec: CubeSpec, methods: list[str], report: Callable[[Row], None]) -> list[Row]:
+    """Run every method on one cube, each in its own process."""
+    from sklearn.metrics import adjusted_rand_score
+
+    _, truth, _ = _load(spec)
+    truth = truth.ravel()
+    k_true = int(truth.max())
+    rows = []
+    context = mp.get_context("spawn")
+    for name in methods:
+        if name == "limit" and spec.family not in ("painting", "nebula"):
+            continue
+        queue = context.Queue()
+        process = context.Process(target=_worker, args=(name, spec, k_true, queue))
+        process.start()
+        labels, k, seconds, peak_mb = queue.get()
+        process.join()
+        scored = truth > 0
+        ari = float(adjusted_rand_score(truth[scored], np.asarray(labels)[scored]))
+        row = Row(spec.name, name, k, k_true, ari, seconds, peak_mb)
+        report(row)
+        rows.append(row)
+    return rows
+
+
+def _print_row(row: Row) -> None:
+    print(f"| {row.cube:<22} | {row.method:<24} | {row.k:>3} / {row.true_k:<3} | {row.ari:6.3f} | "
+          f"{row.seconds:8.1f} | {row.peak_mb:8.0f} |", flush=True)
+
+
+def _header() -> None:
+    print("| cube                   | method                   | k / true | ARI    | time (s) | peak MB  |")
+    print("|------------------------|--------------------------|----------|--------|----------|----------|",
+          flush=True)
+
+
+ALL_METHODS = ["ours (auto k)", "ours (true k)", "PCA(10)+k-means", "k-means (raw)", "limit"]
+
+
+def standard() -> list[Row]:
+    specs = [CubeSpec("painting 256x256x1024", "painting"), CubeSpec("nebula 128x128x3681", "nebula")]
+    if SHARED_DATA.is_dir():
+        specs.append(CubeSpec("jasper ridge (real)", "jasper"))
+    _header()
+    return [row for spec in specs for row in run_cube(spec, ALL_METHODS, _print_row)]
+
+
+def scale() -> list[Row]:
+    spec = CubeSpec("painting 512x512x1024", "painting", size=512)
+    _header()
+    rows = run_cube(spec, ["ours (auto k)", "PCA(10)+k-means"], _print_row)
+    build_mb, cube_mb = _baseline_rss_mb(spec)
+    ours, pca = rows
+    print(f"\ncube as float32: {cube_mb:.0f} MB; the process that only builds it peaks at {build_mb:.0f} MB")
+    print(f"ours: {ours.seconds:.1f} s (target < 120 s), {ours.seconds / pca.seconds:.1f}x PCA+k-means; "
+          f"peak {ours.peak_mb:.0f} MB = {ours.peak_mb / cube_mb:.2f}x the float32 cube (target < 3x)")
+    return rows
+
+
+def hard(n_seeds: int = 10) -> list[Row]:
+    _header()
+    rows = []
+    families = [("hard painting", "painting"), ("hard nebula", "nebula")]
+    for label, family in families:
+        for seed in range(n_seeds):
+            spec = CubeSpec(f"{label} s{seed}", family, seed=seed, hard=True)
+            rows += run_cube(spec, ALL_METHODS, _print_row)
+    if SHARED_DATA.is_dir():
+        rows += run_cube(CubeSpec("jasper ridge (real)", "jasper"), ALL_METHODS[:-1], _print_row)
+    print("\nsummary over seeds")
+    print("| family        | method                   | mean ARI | worst ARI | true k chosen |")
+    print("|---------------|--------------------------|----------|-----------|---------------|")
+    for label, _ in families:
+        for method in ALL_METHODS:
+            chosen = [r for r in rows if r.cube.startswith(label) and r.method == method]
+            if not chosen:
+                continue
+            aris = np.array([r.ari for r in chosen])
+            hits = sum(r.k == r.true_k for r in chosen)
+            print(f"| {label:<13} | {method:<24} | {aris.mean():8.3f} | {aris.min():9.3f} | "
+                  f"{hits:>6} / {len(chosen):<6} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=("standard", "scale", "hard", "all"), default="standard")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per hard family")
+    args = parser.parse_args(argv)
+    if args.suite in ("standard", "all"):
+        standard()
+    if args.suite in ("scale", "all"):
+        print()
+        scale()
+    if args.suite in ("hard", "all"):
+        print()
+        hard(args.seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
