@@ -36,14 +36,17 @@ from ..cube import Datacube
 from ..errors import InputError
 from ._common import LAZY_THRESHOLD_BYTES, DatasetInfo
 from ._dispatch import SUPPORTED_SUFFIXES, WRITERS, reader_for, writer_for
+from .convert import Conversion, convert_cube
 from .labels import read_labels_tiff, write_labels_tiff
 
 __all__ = [
     "LAZY_THRESHOLD_BYTES",
     "SUPPORTED_SUFFIXES",
     "WRITABLE_SUFFIXES",
+    "Conversion",
     "DatasetInfo",
     "can_read",
+    "convert_cube",
     "list_datasets",
     "read_cube",
     "read_labels_tiff",

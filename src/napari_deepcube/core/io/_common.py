@@ -371,16 +371,19 @@ def _rows_per_chunk(shape: tuple[int, ...], itemsize: int, row_axis: int) -> int
     return max(1, LAZY_CHUNK_BYTES // max(row_bytes, 1))
 
 
-def lazy_rows(path: Path, source: Any, spectral_axis: int) -> Any:
+def lazy_rows(path: Path, source: Any, spectral_axis: int, *, align: int = 1) -> Any:
     """A dask array over ``source`` in chunks of whole image rows.
 
     Chunks span every axis but the first spatial one, so that reading a band
-    of rows of the (H, W, C) cube touches few chunks.
+    of rows of the (H, W, C) cube touches few chunks. ``align`` makes the rows
+    of a chunk a multiple of the storage's own chunk rows (zarr, HDF5), so
+    that no stored chunk is decoded for two dask chunks.
     """
     da = import_optional(path, "dask.array", "dask")
     shape = tuple(source.shape)
     row_axis = 1 if spectral_axis == 0 else 0
     rows = _rows_per_chunk(shape, np.dtype(source.dtype).itemsize, row_axis)
+    rows = max(align, rows // align * align)
     chunks = tuple(min(rows, n) if axis == row_axis else n for axis, n in enumerate(shape))
     return da.from_array(source, chunks=chunks, name=False)
 

@@ -92,7 +92,10 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
             spectral = spectral_from_named(path, siblings, lambda key: parent[key][...])
         axis = resolve_axis(path, chosen.shape, spectral_axis, default=2)
         nbytes = int(np.prod(chosen.shape)) * np.dtype(array.dtype).itemsize
-        data = lazy_rows(path, array, axis) if resolve_lazy(path, nbytes, lazy) else array[...]
+        if resolve_lazy(path, nbytes, lazy):
+            data = lazy_rows(path, array, axis, align=array.chunks[1 if axis == 0 else 0])
+        else:
+            data = array[...]
     return build_cube(
         path,
         data,
