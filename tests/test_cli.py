@@ -36,7 +36,7 @@ def test_segment_writes_labels_and_report(painting_file, small_painting, tmp_pat
     for key in ("k", "silhouette", "cluster_sizes", "timings", "config", "n_pixels", "version"):
         assert key in content
     assert content["k"] == int(labels.max()) and sum(content["cluster_sizes"]) == 48 * 48
-    assert {"read", "train", "embed", "choose k", "refine"} <= set(content["timings"])
+    assert {"read", "train", "choose k", "refine", "assign"} <= set(content["timings"])
     assert f"k = {content['k']}" in stdout
 
 

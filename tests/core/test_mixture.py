@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from napari_deepcube.core.errors import InputError
-from napari_deepcube.core.mixture import fit_mixture, predict_posteriors
+from napari_deepcube.core.mixture import fit_mixture
 
 
 def _count_data(rng, n_per_class=400, n_bins=60, counts=200):
@@ -29,7 +29,7 @@ def test_multinomial_refinement_repairs_a_rough_clustering(rng):
     assert adjusted_rand_score(truth, start) < 0.6
     assert adjusted_rand_score(truth, refined) > 0.98
     np.testing.assert_allclose(fit.posteriors.sum(axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(predict_posteriors(features, fit, "multinomial"), fit.posteriors, atol=1e-5)
+    np.testing.assert_allclose(fit.mixture.posteriors(features), fit.posteriors, atol=1e-5)
 
 
 def test_gaussian_refinement_ignores_brightness(rng):

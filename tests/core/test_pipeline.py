@@ -47,7 +47,7 @@ def test_progress_covers_every_stage_in_order(painting_result):
     fractions = [event.fraction for event in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     stages = list(dict.fromkeys(event.stage for event in events))
-    assert stages == ["sample", "train", "embed", "choose k", "refine", "summarise"]
+    assert stages == ["sample", "train", "choose k", "refine", "assign", "summarise"]
     previews = [event for event in events if event.preview is not None]
     assert previews and previews[0].preview.shape == (48, 48)
     assert all(event.epoch.loss > 0 for event in events if event.epoch is not None)
@@ -116,3 +116,33 @@ def test_nebula_fluxes_are_modelled_as_gaussian():
     assert result.model.preprocessor.kind == "flux"
     assert result.model.preprocessor.likelihood == "gaussian"
     assert adjusted_rand_score(nebula.labels.ravel(), result.labels.ravel()) > 0.5
+
+
+def test_the_pass_over_pixels_does_not_depend_on_block_order(small_painting):
+    from napari_deepcube.core.pipeline import segment_block
+
+    def reversed_bands(cube, fitted):
+        bands = list(cube.iter_blocks(block_pixels=48 * 5))
+        for rows, block in reversed(bands):
+            yield rows, segment_block(block, cube.mask[rows], fitted)
+
+    config = SegmentConfig(k=4, epochs=2, n_train=600, preview_every=0)
+    here = segment(small_painting.cube, config)
+    elsewhere = segment(small_painting.cube, config, block_map=reversed_bands)
+    np.testing.assert_array_equal(here.labels, elsewhere.labels)
+    np.testing.assert_allclose(here.mean_spectra, elsewhere.mean_spectra, rtol=1e-12)
+
+
+def test_spatial_weight_smooths_the_map(small_painting):
+    from scipy.ndimage import generic_filter
+
+    def isolated(labels):
+        same = generic_filter(labels.astype(float), lambda w: np.sum(w == w[4]) - 1, size=3, mode="nearest")
+        return int((same == 0).sum())
+
+    base = SegmentConfig(k=small_painting.k, epochs=3, n_train=1000, preview_every=0)
+    plain = segment(small_painting.cube, base)
+    smooth = segment(small_painting.cube, base.with_changes(spatial_weight=3.0))
+    assert isolated(smooth.labels) <= isolated(plain.labels)
+    assert smooth.config.spatial_weight == 3.0
+    np.testing.assert_allclose(smooth.probabilities.sum(axis=-1), 1.0, rtol=1e-5)

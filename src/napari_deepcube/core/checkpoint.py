@@ -20,6 +20,7 @@ import torch
 from .config import SegmentConfig
 from .errors import InputError
 from .io._common import atomic_write
+from .mixture import Mixture
 from .model import ModelConfig, SpectralAutoencoder
 from .preprocess import Preprocessor
 from .segmentation import FittedModel
@@ -54,11 +55,18 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
         "starts": _tensor(state["starts"]),
         "selected": _tensor(state["selected"]),
         "sigma": _tensor(state["sigma"]),
-        "weights": {
-            name: value.detach().cpu() for name, value in model.autoencoder.state_dict().items()
-        },
+        "weights": {name: value.detach().cpu() for name, value in model.autoencoder.state_dict().items()},
         "centers": {str(k): _tensor(c) for k, c in model.centers.items()},
         "k": int(model.k),
+        "mixtures": {
+            str(mixture.k): {
+                "likelihood": mixture.likelihood,
+                "params": _tensor(mixture.params),
+                "weights": _tensor(mixture.weights),
+            }
+            for mixture in [model.mixture, *model.candidates.values()]
+            if mixture is not None
+        },
     }
     with atomic_write(path) as temporary:
         torch.save(payload, temporary)
@@ -91,9 +99,7 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         )
     try:
         config = SegmentConfig.from_dict(json.loads(payload["config"]))
-        autoencoder = SpectralAutoencoder(
-            ModelConfig.from_dict(json.loads(payload["model_config"]))
-        )
+        autoencoder = SpectralAutoencoder(ModelConfig.from_dict(json.loads(payload["model_config"])))
         autoencoder.load_state_dict(payload["weights"])
         autoencoder.eval()
         preprocess = json.loads(payload["preprocess"])
@@ -112,8 +118,11 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         )
         centers = {int(k): c.numpy() for k, c in payload["centers"].items()}
         k = int(payload["k"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise InputError(
-            f"{path.name} is damaged or incomplete ({error}); save the model again"
-        ) from error
-    return FittedModel(config, preprocessor, autoencoder, centers, k)
+        mixtures = {
+            int(key): Mixture(value["likelihood"], value["params"].numpy(), value["weights"].numpy())
+            for key, value in payload["mixtures"].items()
+        }
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+        raise InputError(f"{path.name} is damaged or incomplete ({error}); save the model again") from error
+    mixture = mixtures.pop(k, None)
+    return FittedModel(config, preprocessor, autoencoder, centers, k, mixture, mixtures)

@@ -33,7 +33,11 @@ class SegmentConfig:
     epochs, batch_size, learning_rate, patience, mmd_weight
         Training settings (see :class:`~napari_deepcube.core.train.TrainConfig`).
     n_train
-        Pixels sampled to train on (all valid pixels when fewer).
+        Pixels sampled to train on and to choose k (all valid pixels when fewer).
+    n_refine
+        Pixels sampled to fit the final likelihood mixture (a superset of the
+        training sample, so at least ``n_train``); every pixel is then
+        assigned under that mixture.
     device
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     kind
@@ -63,6 +67,7 @@ class SegmentConfig:
     patience: int = 6
     mmd_weight: float = 1.0
     n_train: int = 20000
+    n_refine: int = 100000
     device: str = "auto"
     kind: str = "auto"
     max_features: int = 256
@@ -81,9 +86,7 @@ class SegmentConfig:
         if self.k is not None and self.k < 1:
             raise InputError(f"k must be at least 1, got {self.k}")
         if self.k is None and not 2 <= self.k_min <= self.k_max:
-            raise InputError(
-                f"the k range {self.k_min}..{self.k_max} is empty; need 2 <= k-min <= k-max"
-            )
+            raise InputError(f"the k range {self.k_min}..{self.k_max} is empty; need 2 <= k-min <= k-max")
         if self.n_train < 16:
             raise InputError(f"the training sample must hold at least 16 pixels, got {self.n_train}")
         if self.spatial_weight < 0:

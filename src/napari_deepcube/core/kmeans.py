@@ -70,9 +70,7 @@ def fit_kmeans(
     """
     n = points.shape[0]
     if k < 1 or k > n:
-        raise InputError(
-            f"cannot make {k} clusters from {n} pixels; choose k between 1 and {n}"
-        )
+        raise InputError(f"cannot make {k} clusters from {n} pixels; choose k between 1 and {n}")
     model = KMeans(
         n_clusters=k,
         init="k-means++" if init is None else init,
@@ -82,7 +80,9 @@ def fit_kmeans(
     )
     labels = model.fit_predict(points.astype(np.float64))
     order = size_order(labels, k)
-    return KMeansFit(order[labels], model.cluster_centers_[np.argsort(order)], float(model.inertia_))
+    return KMeansFit(
+        order[labels], model.cluster_centers_[np.argsort(order)], float(model.inertia_)
+    )
 
 
 def size_order(labels: np.ndarray, k: int) -> np.ndarray:
@@ -119,14 +119,18 @@ def balanced_sample(labels: np.ndarray, n_max: int, seed: int) -> np.ndarray:
     members = [rng.permutation(np.flatnonzero(labels == c)) for c in clusters]
     remaining = n_max
     quota = {}
-    for position, cluster in enumerate(sorted(range(len(clusters)), key=lambda i: members[i].size)):
+    for position, cluster in enumerate(
+        sorted(range(len(clusters)), key=lambda i: members[i].size)
+    ):
         share = remaining // (len(clusters) - position)
         quota[cluster] = min(members[cluster].size, share)
         remaining -= quota[cluster]
     return np.sort(np.concatenate([members[i][: quota[i]] for i in range(len(clusters))]))
 
 
-def silhouette(points: np.ndarray, labels: np.ndarray, *, n_max: int = 3000, seed: int = 0) -> float:
+def silhouette(
+    points: np.ndarray, labels: np.ndarray, *, n_max: int = 3000, seed: int = 0
+) -> float:
     """Mean silhouette on a class-balanced sample of at most ``n_max`` points.
 
     Returns NaN when there are fewer than two clusters.

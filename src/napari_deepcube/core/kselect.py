@@ -53,18 +53,18 @@ class Candidate:
         (n,) cluster of each sample pixel, 0..k-1.
     silhouette
         Silhouette in latent space on a class-balanced sample.
-    mixture
+    fit
         The likelihood mixture fitted from these clusters (None without a likelihood).
     """
 
     k: int
     labels: np.ndarray
     silhouette: float
-    mixture: MixtureFit | None
+    fit: MixtureFit | None
 
     def bic(self, n_points: int) -> float:
         """BIC of the mixture (NaN without one)."""
-        return float("nan") if self.mixture is None else self.mixture.bic(n_points)
+        return float("nan") if self.fit is None else self.fit.bic(n_points)
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def fit_candidates(
             split = _split_best(previous, latents, features, likelihood, seed)
             if split is not None:
                 from_split = _from_labels(split, k, latents, features, likelihood, seed)
-                assert from_split.mixture is not None and from_kmeans.mixture is not None
-                if from_split.mixture.log_likelihood > from_kmeans.mixture.log_likelihood:
+                assert from_split.fit is not None and from_kmeans.fit is not None
+                if from_split.fit.log_likelihood > from_kmeans.fit.log_likelihood:
                     best = from_split
         previous = best
         yield best
@@ -103,19 +103,19 @@ def fit_candidates(
 def _from_labels(
     labels: np.ndarray, k: int, latents: np.ndarray, features: np.ndarray, likelihood: str | None, seed: int
 ) -> Candidate:
-    mixture = None
+    fit = None
     if likelihood is not None:
-        mixture = fit_mixture(features, labels, k, likelihood, max_iter=CANDIDATE_EM_ITER)
-        labels = mixture.posteriors.argmax(axis=1)
-    return Candidate(k, labels, silhouette(latents, labels, seed=seed), mixture)
+        fit = fit_mixture(features, labels, k, likelihood, max_iter=CANDIDATE_EM_ITER)
+        labels = fit.posteriors.argmax(axis=1)
+    return Candidate(k, labels, silhouette(latents, labels, seed=seed), fit)
 
 
 def _split_best(
     previous: Candidate, latents: np.ndarray, features: np.ndarray, likelihood: str, seed: int
 ) -> np.ndarray | None:
     """Labels with the one cluster split whose halves explain their pixels best."""
-    assert previous.mixture is not None
-    own = component_log_likelihood(features, previous.mixture.params, likelihood)[
+    assert previous.fit is not None
+    own = component_log_likelihood(features, previous.fit.mixture.params, likelihood)[
         np.arange(features.shape[0]), previous.labels
     ]
     best_gain, best_labels = 0.0, None
@@ -138,10 +138,10 @@ def _split_best(
 def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, dict[int, float]]:
     """Criterion name -> {k: value} for reporting and plotting."""
     criteria: dict[str, dict[int, float]] = {"silhouette": {k: c.silhouette for k, c in candidates.items()}}
-    if all(c.mixture is not None for c in candidates.values()):
+    if all(c.fit is not None for c in candidates.values()):
         criteria["bic"] = {k: c.bic(n_points) for k, c in candidates.items()}
         criteria["log_likelihood"] = {
-            k: c.mixture.log_likelihood for k, c in candidates.items() if c.mixture is not None
+            k: c.fit.log_likelihood for k, c in candidates.items() if c.fit is not None
         }
     return criteria
 
@@ -149,17 +149,17 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
 def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     """Pick k among the candidates; see the module docstring for the rule."""
     ks = sorted(candidates)
-    if candidates[ks[0]].mixture is None:
+    if candidates[ks[0]].fit is None:
         scores = np.array([candidates[k].silhouette for k in ks])
         best = ks[int(np.nanargmax(scores))] if np.isfinite(scores).any() else ks[0]
         return KChoice(best, f"k={best} has the highest silhouette ({candidates[best].silhouette:.3f})")
-    n_features = candidates[ks[0]].mixture.params.shape[1]  # type: ignore[union-attr]
+    n_features = candidates[ks[0]].fit.mixture.params.shape[1]  # type: ignore[union-attr]
     penalty = 0.5 * n_features * np.log(n_points)
     chosen = ks[0]
     largest = 0.0
     stop_note = f"no split beyond k={ks[-1]} was tried"
     for k in ks[1:]:
-        gain = candidates[k].mixture.log_likelihood - candidates[k - 1].mixture.log_likelihood  # type: ignore[union-attr]
+        gain = candidates[k].fit.log_likelihood - candidates[k - 1].fit.log_likelihood  # type: ignore[union-attr]
         largest = max(largest, gain)
         if gain <= penalty:
             stop_note = f"going to k={k} gains less than the BIC penalty"

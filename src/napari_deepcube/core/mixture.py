@@ -29,45 +29,75 @@ _BLOCK = 65536
 
 
 @dataclass(frozen=True)
-class MixtureFit:
-    """A fitted mixture.
+class Mixture:
+    """A fitted mixture model: what is needed to assign new pixels.
 
     Attributes
     ----------
+    likelihood
+        ``"multinomial"`` or ``"gaussian"``.
     params
         (k, F): log-probabilities per bin (multinomial) or unit-norm spectral
         shapes (gaussian).
     weights
         (k,) mixing proportions.
-    posteriors
-        (n, k) float32 probability of each cluster for each pixel.
-    log_likelihood
-        Total log-likelihood of the data, without the spatial term.
-    n_iter
-        EM iterations run.
     """
 
+    likelihood: str
     params: np.ndarray
     weights: np.ndarray
-    posteriors: np.ndarray
-    log_likelihood: float
-    n_iter: int
 
     @property
     def k(self) -> int:
         """Number of clusters."""
         return int(self.weights.size)
 
+    def log_joint(self, features: np.ndarray) -> np.ndarray:
+        """log p(x, cluster) of each pixel (n, k), up to a per-pixel constant."""
+        return component_log_likelihood(features, self.params, self.likelihood) + np.log(self.weights)
+
+    def posteriors(self, features: np.ndarray) -> np.ndarray:
+        """Cluster probabilities (n, k) float32 of ``features``, block by block."""
+        out = np.empty((features.shape[0], self.k), dtype=np.float32)
+        for start in range(0, features.shape[0], _BLOCK):
+            log_joint = self.log_joint(np.asarray(features[start : start + _BLOCK], dtype=np.float32))
+            out[start : start + _BLOCK] = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+        return out
+
+    def permuted(self, order: np.ndarray) -> Mixture:
+        """The same mixture with cluster ``order[i]`` moved to position i."""
+        return Mixture(self.likelihood, self.params[order], self.weights[order])
+
+
+@dataclass(frozen=True)
+class MixtureFit:
+    """The outcome of :func:`fit_mixture`.
+
+    Attributes
+    ----------
+    mixture
+        The fitted model.
+    posteriors
+        (n, k) float32 probability of each cluster for each fitted pixel.
+    log_likelihood
+        Total log-likelihood of the data, without the spatial term.
+    n_iter
+        EM iterations run.
+    """
+
+    mixture: Mixture
+    posteriors: np.ndarray
+    log_likelihood: float
+    n_iter: int
+
     def bic(self, n_points: int) -> float:
         """Bayesian information criterion (lower is better)."""
-        k, n_features = self.params.shape
+        k, n_features = self.mixture.params.shape
         n_params = k * (n_features - 1) + (k - 1)
         return -2.0 * self.log_likelihood + n_params * np.log(n_points)
 
 
-def component_log_likelihood(
-    features: np.ndarray, params: np.ndarray, likelihood: str
-) -> np.ndarray:
+def component_log_likelihood(features: np.ndarray, params: np.ndarray, likelihood: str) -> np.ndarray:
     """Log-likelihood (n, k) of each pixel under each cluster, up to a per-pixel constant."""
     if likelihood == "multinomial":
         return features @ params.T
@@ -163,28 +193,12 @@ def fit_mixture(
         log_likelihood = float(logsumexp(log_joint, axis=1).sum())
         if spatial_weight > 0:
             assert pixel_index is not None and image_shape is not None
-            log_joint = log_joint + spatial_weight * _neighbour_mean(
-                posteriors, pixel_index, image_shape
-            )
-        posteriors = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True)).astype(
-            np.float32
-        )
+            log_joint = log_joint + spatial_weight * _neighbour_mean(posteriors, pixel_index, image_shape)
+        posteriors = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True)).astype(np.float32)
         if log_likelihood - previous_ll < tol * n:
             break
         previous_ll = log_likelihood
         params = _estimate_params(features, posteriors, likelihood, params)
         weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
         weights /= weights.sum()
-    return MixtureFit(params, weights, posteriors, log_likelihood, n_iter)
-
-
-def predict_posteriors(features: np.ndarray, fit: MixtureFit, likelihood: str) -> np.ndarray:
-    """Posteriors (n, k) of new pixels under a fitted mixture, without the spatial term."""
-    out = np.empty((features.shape[0], fit.k), dtype=np.float32)
-    for start in range(0, features.shape[0], _BLOCK):
-        block = np.asarray(features[start : start + _BLOCK], dtype=np.float32)
-        log_joint = component_log_likelihood(block, fit.params, likelihood) + np.log(fit.weights)
-        out[start : start + _BLOCK] = np.exp(
-            log_joint - logsumexp(log_joint, axis=1, keepdims=True)
-        )
-    return out
+    return MixtureFit(Mixture(likelihood, params, weights), posteriors, log_likelihood, n_iter)

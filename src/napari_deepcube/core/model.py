@@ -61,13 +61,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
-            raise InputError(
-                f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}"
-            )
+            raise InputError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
         if self.activation not in ACTIVATIONS:
-            raise InputError(
-                f"unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)}"
-            )
+            raise InputError(f"unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)}")
         if not 1 <= self.latent_dim <= 256:
             raise InputError(f"latent size must be between 1 and 256, got {self.latent_dim}")
         if not self.hidden or min(self.hidden) < 1:
@@ -101,14 +97,17 @@ class SpectralAutoencoder(nn.Module):
     standardised per feature with statistics from the training sample.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, seed: int = 0) -> None:
         super().__init__()
         self.config = config
         act = ACTIVATIONS[config.activation]
         widths = [config.n_features, *config.hidden]
         n_out = config.latent_dim * (2 if config.variational else 1)
-        self.encoder = _mlp([*widths, n_out], act)
-        self.decoder = _mlp([config.latent_dim, *reversed(widths[1:]), config.n_features], act)
+        # The initial weights come from the seed alone, whatever the caller's RNG state.
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.encoder = _mlp([*widths, n_out], act)
+            self.decoder = _mlp([config.latent_dim, *reversed(widths[1:]), config.n_features], act)
         self.register_buffer("input_mean", torch.zeros(config.n_features))
         self.register_buffer("input_scale", torch.ones(config.n_features))
 
@@ -148,9 +147,7 @@ class SpectralAutoencoder(nn.Module):
         return reconstruction_loss(self.config.likelihood, self.decoder(z), features), z, mu
 
 
-def reconstruction_loss(
-    likelihood: str, decoded: torch.Tensor, features: torch.Tensor
-) -> torch.Tensor:
+def reconstruction_loss(likelihood: str, decoded: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     """Per-pixel reconstruction loss, shape (n,)."""
     if likelihood == "multinomial":
         log_p = torch.log_softmax(decoded, dim=1)

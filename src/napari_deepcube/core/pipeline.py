@@ -1,9 +1,14 @@
 """segment(cube, config) -> Segmentation: the whole method, headless.
 
 Data flow: sample pixels -> fit the feature transform -> train the
-autoencoder on the sample -> embed every pixel -> fit k-means for each k on
-the sample's embedding and score it -> choose k -> cluster all pixels ->
-refine under the data's likelihood -> per-cluster spectra.
+autoencoder on the sample -> candidate clusterings of the sample for each k
+-> choose k -> fit the likelihood mixture on a larger sample -> assign every
+pixel, block by block -> renumber clusters by size -> per-cluster spectra.
+
+The pass over every pixel is a pure map over row blocks
+(:func:`segment_block`): it runs in bounded memory on a cube read from disk,
+and can run on other processes or machines (``block_map``) with the same
+result.
 
 :func:`segment_steps` is a generator of :class:`Progress` events whose return
 value is the :class:`Segmentation`, so a caller (the napari widget, the
@@ -16,16 +21,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.ndimage import uniform_filter
+from scipy.special import logsumexp
 
 from .config import SegmentConfig
 from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
 from .kselect import Candidate, choose_k, criteria_of, fit_candidates
-from .mixture import MIXTURE_LIKELIHOODS, fit_mixture, predict_posteriors
+from .mixture import MIXTURE_LIKELIHOODS, fit_mixture
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
@@ -35,15 +42,19 @@ from .train import EpochEvent, embed, resolve_device, train_autoencoder
 PREVIEW_PIXELS = 16384
 #: Points used to choose k for a preview (speed over precision).
 _PREVIEW_K_POINTS = 2000
+#: Mean-field sweeps of the spatial term.
+_SPATIAL_SWEEPS = 10
 #: Share of the run's progress bar given to each stage.
 _STAGE_SPAN = {
     "sample": (0.0, 0.03),
-    "train": (0.03, 0.7),
-    "embed": (0.7, 0.8),
-    "choose k": (0.8, 0.9),
-    "refine": (0.9, 0.96),
-    "summarise": (0.96, 1.0),
+    "train": (0.03, 0.65),
+    "choose k": (0.65, 0.75),
+    "refine": (0.75, 0.8),
+    "assign": (0.8, 0.98),
+    "summarise": (0.98, 1.0),
 }
+
+BlockMap = Callable[[Datacube, FittedModel], Iterator[tuple[slice, "BlockResult"]]]
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,7 @@ class Progress:
     Attributes
     ----------
     stage
-        ``"sample"``, ``"train"``, ``"embed"``, ``"choose k"``, ``"refine"``
+        ``"sample"``, ``"train"``, ``"choose k"``, ``"refine"``, ``"assign"``
         or ``"summarise"``.
     fraction
         Share of the whole run done, 0..1.
@@ -76,6 +87,32 @@ class Progress:
     silhouette: float | None = None
     preview: np.ndarray | None = None
     preview_stride: int = 1
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """Segmentation of one band of rows.
+
+    Attributes
+    ----------
+    labels
+        (r, W) clusters 1..k in the fitted model's numbering, 0 = left out.
+    posteriors
+        (r, W, k) float32 cluster probabilities, 0 where left out.
+    latents
+        (r, W, D) float32 embedding, NaN where left out.
+    sums, squares
+        (k, C) float64 per-cluster sums and sums of squares of raw spectra.
+    counts
+        (k,) pixels per cluster.
+    """
+
+    labels: np.ndarray
+    posteriors: np.ndarray
+    latents: np.ndarray
+    sums: np.ndarray
+    squares: np.ndarray
+    counts: np.ndarray
 
 
 def _at(stage: str, share: float) -> float:
@@ -102,9 +139,10 @@ def segment(
     *,
     model: FittedModel | None = None,
     progress: Callable[[Progress], None] | None = None,
+    block_map: BlockMap | None = None,
 ) -> Segmentation:
     """Segment ``cube``; see :func:`segment_steps` for the parameters."""
-    steps = segment_steps(cube, config, model=model)
+    steps = segment_steps(cube, config, model=model, block_map=block_map)
     while True:
         try:
             event = next(steps)
@@ -119,6 +157,7 @@ def segment_steps(
     config: SegmentConfig | None = None,
     *,
     model: FittedModel | None = None,
+    block_map: BlockMap | None = None,
 ) -> Generator[Progress, None, Segmentation]:
     """Segment ``cube``, yielding progress; the generator's return value is the result.
 
@@ -130,8 +169,12 @@ def segment_steps(
         Settings; defaults to :class:`SegmentConfig`'s defaults.
     model
         A fitted model to reuse (no training). Unless ``config.k`` is set, the
-        model's k and cluster numbering are kept, so that clusters of two
-        cubes segmented with one model correspond.
+        model's clusters and numbering are kept, so that clusters of two cubes
+        segmented with one model correspond.
+    block_map
+        How the pass over every pixel runs: a callable ``(cube, fitted)``
+        yielding ``(rows, BlockResult)`` for every row band. The default runs
+        :func:`segment_block` here, block by block.
     """
     config = config or SegmentConfig()
     if config.k is not None and config.k > cube.n_valid:
@@ -142,8 +185,10 @@ def segment_steps(
     valid = np.flatnonzero(cube.mask.ravel())
 
     with timer("sample"):
-        picks = np.sort(rng.choice(valid, size=min(config.n_train, valid.size), replace=False))
-        rows, cols = np.divmod(picks, cube.image_shape[1])
+        n_refine = min(max(config.n_refine, config.n_train), valid.size)
+        refine_picks = np.sort(rng.choice(valid, size=n_refine, replace=False))
+        train_picks = np.sort(rng.choice(refine_picks, size=min(config.n_train, n_refine), replace=False))
+        rows, cols = np.divmod(train_picks, cube.image_shape[1])
         spectra = cube.spectra(rows, cols)
         if model is None:
             preprocessor = fit_preprocessor(
@@ -153,12 +198,12 @@ def segment_steps(
             preprocessor = model.preprocessor
         features_train = preprocessor.transform(spectra)
         del spectra
-    yield Progress("sample", _at("sample", 1.0), f"sampled {picks.size} of {valid.size} pixels")
+    yield Progress("sample", _at("sample", 1.0), f"sampled {train_picks.size} of {valid.size} pixels")
 
     history: list[EpochEvent] = []
     if model is None:
         autoencoder = SpectralAutoencoder(
-            config.model_config(preprocessor.n_features, preprocessor.likelihood)
+            config.model_config(preprocessor.n_features, preprocessor.likelihood), seed=config.seed
         )
         previewer = _Previewer(cube, preprocessor, config)
         with timer("train"):
@@ -178,32 +223,16 @@ def segment_steps(
     else:
         autoencoder = model.autoencoder.to(device)
 
-    with timer("embed"):
-        latents_train = embed(autoencoder, features_train, device)
-    features_all = np.empty((valid.size, preprocessor.n_features), dtype=np.float32)
-    latents_all = np.empty((valid.size, autoencoder.config.latent_dim), dtype=np.float32)
-    done = 0
-    for rows_slice, block in cube.iter_blocks():
-        with timer("embed"):
-            keep = cube.mask[rows_slice].ravel()
-            block_features = preprocessor.transform(block.reshape(-1, block.shape[-1])[keep])
-            n = block_features.shape[0]
-            features_all[done : done + n] = block_features
-            latents_all[done : done + n] = embed(autoencoder, block_features, device)
-            done += n
-        yield Progress("embed", _at("embed", done / valid.size), f"embedded {done}/{valid.size} pixels")
-
     likelihood = preprocessor.likelihood
     mixture_likelihood = likelihood if config.refine and likelihood in MIXTURE_LIKELIHOODS else None
     criteria: dict[str, dict[int, float]] = {}
     if model is not None and config.k is None:
-        k = model.k
-        centers = model.centers
-        reason = f"k={k} from the reused model"
-        initial = assign(latents_all, centers[k])
+        fitted = replace(model, config=config, autoencoder=autoencoder)
+        reason = f"k={model.k} from the reused model"
         keep_order = True
     else:
         with timer("choose k"):
+            latents_train = embed(autoencoder, features_train, device)
             ks = _candidate_ks(config, mixture_likelihood, latents_train.shape[0])
             candidates: dict[int, Candidate] = {}
             steps = fit_candidates(latents_train, features_train, ks, mixture_likelihood, config.seed)
@@ -224,51 +253,36 @@ def segment_steps(
             else:
                 k, reason = config.k, f"k={config.k} was given"
             centers = {c.k: latent_centers(latents_train, c.labels, c.k) for c in candidates.values()}
+        yield Progress("refine", _at("refine", 0.0), f"fitting {k} clusters to {n_refine} pixels", k=k)
+        with timer("refine"):
+            mixture = None
             chosen = candidates[k]
-            if chosen.mixture is not None:
-                initial = predict_posteriors(features_all, chosen.mixture, likelihood).argmax(axis=1)
-            else:
-                initial = fit_kmeans(latents_all, k, seed=config.seed, init=centers[k]).labels
+            if chosen.fit is not None:
+                features_refine = _gather_features(cube, refine_picks, preprocessor)
+                initial = chosen.fit.mixture.posteriors(features_refine).argmax(axis=1)
+                mixture = fit_mixture(features_refine, initial, k, chosen.fit.mixture.likelihood).mixture
+                del features_refine
+            fitted = FittedModel(
+                config,
+                preprocessor,
+                autoencoder,
+                centers,
+                k,
+                mixture,
+                {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k},
+            )
         keep_order = False
 
-    with timer("refine"):
-        if mixture_likelihood is not None:
-            yield Progress(
-                "refine",
-                _at("refine", 0.1),
-                f"refining {k} clusters under the {likelihood} likelihood",
-                k=k,
-            )
-        labels_flat, posteriors = _cluster_all(
-            features_all,
-            initial,
-            k,
-            config,
-            mixture_likelihood,
-            valid,
-            cube.image_shape,
-            keep_order=keep_order,
-        )
-    del features_all
-    yield Progress("refine", _at("refine", 1.0), f"{k} clusters", k=k)
-
+    with timer("assign"):
+        maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device))
     with timer("summarise"):
-        result = _assemble(cube, valid, labels_flat, posteriors, latents_all, k)
-    fitted = FittedModel(config, preprocessor, autoencoder, centers, k)
-    yield Progress("summarise", 1.0, "done", k=k)
-    return Segmentation(
-        **result,
-        spectral_values=cube.spectral_values,
-        spectral_unit=cube.spectral_unit,
-        spectral_label=cube.spectral_label,
-        criteria=criteria,
-        k_reason=reason,
-        timings=timer.seconds,
-        config=config,
-        model=fitted,
-        history=history,
-        cube_name=cube.name,
-    )
+        if config.spatial_weight > 0:
+            maps = _smooth(cube, fitted, maps, config.spatial_weight)
+        if not keep_order:
+            maps, fitted = _renumber_by_size(maps, fitted)
+        result = _segmentation(cube, maps, fitted)
+    yield Progress("summarise", 1.0, "done", k=fitted.k)
+    return replace(result, criteria=criteria, k_reason=reason, timings=timer.seconds, history=history)
 
 
 def _candidate_ks(config: SegmentConfig, likelihood: str | None, n_sample: int) -> list[int]:
@@ -296,103 +310,252 @@ def latent_centers(latents: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
     return centers
 
 
-def _cluster_all(
-    features: np.ndarray,
-    initial: np.ndarray,
-    k: int,
-    config: SegmentConfig,
-    likelihood: str | None,
-    valid: np.ndarray,
-    image_shape: tuple[int, int],
-    *,
-    keep_order: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Refine an initial clustering of every pixel under the likelihood.
+def _gather_features(cube: Datacube, picks: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
+    """Features of the pixels at flat indices ``picks`` (sorted), in one pass over the cube."""
+    width = cube.image_shape[1]
+    chosen = np.zeros(cube.image_shape[0] * width, dtype=bool)
+    chosen[picks] = True
+    parts = []
+    for rows, block in cube.iter_blocks():
+        keep = chosen[rows.start * width : rows.stop * width]
+        if keep.any():
+            parts.append(preprocessor.transform(block.reshape(-1, block.shape[-1])[keep]))
+    return np.concatenate(parts)
 
-    Returns labels 0..k-1 and posteriors (n, k). Clusters are renumbered by
-    decreasing size unless ``keep_order`` (a reused model keeps its numbering).
+
+def segment_block(block: np.ndarray, mask: np.ndarray, fitted: FittedModel) -> BlockResult:
+    """Segment one band of rows (r, W, C) with a fitted model; ``mask`` (r, W) marks valid pixels.
+
+    A pure function of its inputs, so bands can be processed in any order, on
+    any process, with the same result.
     """
-    labels = initial
-    posteriors = np.zeros((labels.size, k), dtype=np.float32)
-    posteriors[np.arange(labels.size), labels] = 1.0
-    if likelihood is not None:
-        mixture = fit_mixture(
-            features,
-            labels,
-            k,
-            likelihood,
-            spatial_weight=config.spatial_weight,
-            pixel_index=valid,
-            image_shape=image_shape,
-        )
-        posteriors = mixture.posteriors
-        labels = np.argmax(posteriors, axis=1)
-    if not keep_order:
-        order = size_order(labels, k)
-        labels = order[labels]
-        posteriors = posteriors[:, np.argsort(order)]
-    return labels, posteriors
+    n_rows, width, n_channels = block.shape
+    k = fitted.k
+    spectra = block.reshape(-1, n_channels)
+    keep = mask.ravel()
+    labels = np.zeros(n_rows * width, dtype=np.uint8 if k < 256 else np.uint16)
+    posteriors = np.zeros((n_rows * width, k), dtype=np.float32)
+    latents = np.full((n_rows * width, fitted.autoencoder.config.latent_dim), np.nan, dtype=np.float32)
+    sums = np.zeros((k, n_channels))
+    squares = np.zeros((k, n_channels))
+    counts = np.zeros(k, dtype=np.int64)
+    if keep.any():
+        features = fitted.preprocessor.transform(spectra[keep])
+        latents[keep] = embed(fitted.autoencoder, features)
+        if fitted.mixture is not None:
+            posteriors[keep] = fitted.mixture.posteriors(features)
+        else:
+            posteriors[keep] = np.eye(k, dtype=np.float32)[assign(latents[keep], fitted.centers[k])]
+        cluster = posteriors[keep].argmax(axis=1)
+        labels[keep] = cluster + 1
+        sums, squares, counts = _cluster_sums(spectra[keep], cluster, k)
+    return BlockResult(
+        labels.reshape(n_rows, width),
+        posteriors.reshape(n_rows, width, k),
+        latents.reshape(n_rows, width, -1),
+        sums,
+        squares,
+        counts,
+    )
+
+
+def _cluster_sums(
+    spectra: np.ndarray, cluster: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cluster sums and sums of squares (k, C) of raw spectra, and counts (k,)."""
+    values = finite_or_zero(spectra).astype(np.float64)
+    one_hot = np.zeros((cluster.size, k))
+    one_hot[np.arange(cluster.size), cluster] = 1.0
+    return one_hot.T @ values, one_hot.T @ values**2, np.bincount(cluster, minlength=k)
+
+
+def local_block_map(device: object = None) -> BlockMap:
+    """The default pass: every row band of the cube, here, in order."""
+
+    def run(cube: Datacube, fitted: FittedModel) -> Iterator[tuple[slice, BlockResult]]:
+        if device is not None:
+            fitted.autoencoder.to(device)
+        for rows, block in cube.iter_blocks():
+            yield rows, segment_block(block, cube.mask[rows], fitted)
+
+    return run
+
+
+def _assign_all(
+    cube: Datacube, fitted: FittedModel, block_map: BlockMap
+) -> Generator[Progress, None, dict[str, np.ndarray]]:
+    """Run the pass over every pixel and gather the maps and per-cluster sums."""
+    height, width = cube.image_shape
+    k = fitted.k
+    maps = {
+        "labels": np.zeros((height, width), dtype=np.uint8 if k < 256 else np.uint16),
+        "posteriors": np.zeros((height, width, k), dtype=np.float32),
+        "latents": np.full((height, width, fitted.autoencoder.config.latent_dim), np.nan, dtype=np.float32),
+        "sums": np.zeros((k, cube.n_channels)),
+        "squares": np.zeros((k, cube.n_channels)),
+        "counts": np.zeros(k, dtype=np.int64),
+    }
+    done = 0
+    for rows, result in block_map(cube, fitted):
+        maps["labels"][rows] = result.labels
+        maps["posteriors"][rows] = result.posteriors
+        maps["latents"][rows] = result.latents
+        maps["sums"] += result.sums
+        maps["squares"] += result.squares
+        maps["counts"] += result.counts
+        done += rows.stop - rows.start
+        yield Progress("assign", _at("assign", done / height), f"assigned {done}/{height} rows", k=k)
+    return maps
+
+
+def _smooth(
+    cube: Datacube, fitted: FittedModel, maps: dict[str, np.ndarray], weight: float
+) -> dict[str, np.ndarray]:
+    """Mean-field sweeps of a Potts term over the posterior map, then new spectra sums.
+
+    Each sweep adds ``weight`` times the mean posterior of a pixel's 8
+    neighbours to its log-posterior; the data term is the pass's posterior.
+    """
+    mask = cube.mask
+    log_data = np.log(np.maximum(maps["posteriors"], 1e-30))
+    posteriors = maps["posteriors"]
+    present = uniform_filter(mask.astype(np.float32), size=3, mode="constant") * 9.0 - mask
+    for _ in range(_SPATIAL_SWEEPS):
+        summed = uniform_filter(posteriors, size=(3, 3, 1), mode="constant") * 9.0 - posteriors
+        log_joint = log_data + weight * summed / np.maximum(present, 1.0)[..., None]
+        posteriors = np.exp(log_joint - logsumexp(log_joint, axis=-1, keepdims=True)).astype(np.float32)
+        posteriors[~mask] = 0.0
+    labels = np.where(mask, posteriors.argmax(axis=-1) + 1, 0).astype(maps["labels"].dtype)
+    sums, squares, counts = _sums_of_labels(cube, labels, fitted.k)
+    return {
+        **maps,
+        "posteriors": posteriors,
+        "labels": labels,
+        "sums": sums,
+        "squares": squares,
+        "counts": counts,
+    }
+
+
+def _sums_of_labels(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cluster sums of raw spectra for a given label map, in one pass."""
+    sums = np.zeros((k, cube.n_channels))
+    squares = np.zeros((k, cube.n_channels))
+    counts = np.zeros(k, dtype=np.int64)
+    for rows, block in cube.iter_blocks():
+        block_labels = labels[rows].ravel().astype(np.int64)
+        members = block_labels > 0
+        part = _cluster_sums(block.reshape(-1, cube.n_channels)[members], block_labels[members] - 1, k)
+        sums += part[0]
+        squares += part[1]
+        counts += part[2]
+    return sums, squares, counts
+
+
+def _renumber_by_size(
+    maps: dict[str, np.ndarray], fitted: FittedModel
+) -> tuple[dict[str, np.ndarray], FittedModel]:
+    """Number clusters 1..k by decreasing size, in the maps and in the model."""
+    k = fitted.k
+    order = size_order(maps["labels"][maps["labels"] > 0].astype(np.int64) - 1, k)
+    inverse = np.argsort(order)
+    lookup = np.r_[0, order + 1].astype(maps["labels"].dtype)
+    renumbered = {
+        "labels": lookup[maps["labels"]],
+        "posteriors": maps["posteriors"][..., inverse],
+        "latents": maps["latents"],
+        "sums": maps["sums"][inverse],
+        "squares": maps["squares"][inverse],
+        "counts": maps["counts"][inverse],
+    }
+    centers = {**fitted.centers, k: fitted.centers[k][inverse]}
+    mixture = None if fitted.mixture is None else fitted.mixture.permuted(inverse)
+    return renumbered, replace(fitted, centers=centers, mixture=mixture)
+
+
+def _segmentation(cube: Datacube, maps: dict[str, np.ndarray], fitted: FittedModel) -> Segmentation:
+    counts = np.maximum(maps["counts"], 1)[:, None]
+    mean = maps["sums"] / counts
+    std = np.sqrt(np.maximum(maps["squares"] / counts - mean**2, 0.0))
+    return Segmentation(
+        labels=maps["labels"],
+        confidence=maps["posteriors"].max(axis=-1),
+        probabilities=maps["posteriors"],
+        latents=maps["latents"],
+        mean_spectra=mean,
+        std_spectra=std,
+        spectral_values=cube.spectral_values,
+        spectral_unit=cube.spectral_unit,
+        spectral_label=cube.spectral_label,
+        criteria={},
+        k_reason="",
+        timings={},
+        config=fitted.config,
+        model=fitted,
+        cube_name=cube.name,
+    )
 
 
 def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentation:
     """The same cube segmented into ``k`` clusters, reusing the trained embedding.
 
-    For picking another k from the criteria curve without training again:
-    the latents are kept, k-means starts from the centres found for that k
-    while choosing it (or from k-means++ when k was outside the range tried),
-    and the likelihood refinement runs as in :func:`segment`.
+    For picking another k from the criteria curve without training again: the
+    candidate mixture found for that k while choosing it (or, outside the range
+    tried, k-means on a sample of the latents) is refined on a pixel sample and
+    every pixel is assigned again.
     """
     if segmentation.labels.shape != cube.image_shape:
         raise InputError(
             f"the segmentation is of a {segmentation.labels.shape} image but the cube is "
             f"{cube.image_shape}; pass the cube that was segmented"
         )
-    valid = np.flatnonzero(segmentation.labels.ravel() > 0)
+    valid = np.flatnonzero(cube.mask.ravel())
     if not 1 <= k <= valid.size:
         raise InputError(f"k must be between 1 and {valid.size}, got {k}")
     start = time.perf_counter()
     fitted = segmentation.model
-    config = segmentation.config
-    latents = segmentation.latents.reshape(-1, segmentation.latents.shape[-1])[valid]
-    centers = fitted.centers.get(k)
-    if centers is None:
-        rng = np.random.default_rng(config.seed)
-        sample = rng.choice(valid.size, size=min(config.n_train, valid.size), replace=False)
-        centers = fit_kmeans(latents[sample], k, seed=config.seed).centers
-        fitted.centers[k] = centers
-    features = np.concatenate(
-        [
-            fitted.preprocessor.transform(
-                block.reshape(-1, block.shape[-1])[segmentation.labels[rows].ravel() > 0]
-            )
-            for rows, block in cube.iter_blocks()
-        ]
+    config = fitted.config
+    rng = np.random.default_rng(config.seed)
+    picks = np.sort(
+        rng.choice(valid, size=min(max(config.n_refine, config.n_train), valid.size), replace=False)
     )
-    likelihood = fitted.preprocessor.likelihood
-    labels_flat, posteriors = _cluster_all(
-        features,
-        fit_kmeans(latents, k, seed=config.seed, init=centers).labels,
-        k,
-        config,
-        likelihood if config.refine and likelihood in MIXTURE_LIKELIHOODS else None,
-        valid,
-        cube.image_shape,
-        keep_order=False,
-    )
-    result = _assemble(cube, valid, labels_flat, posteriors, latents, k)
-    return Segmentation(
-        **result,
-        spectral_values=cube.spectral_values,
-        spectral_unit=cube.spectral_unit,
-        spectral_label=cube.spectral_label,
+    latents = segmentation.latents.reshape(-1, segmentation.latents.shape[-1])[picks]
+    candidates = {**fitted.candidates}
+    if fitted.mixture is not None:
+        candidates[fitted.k] = fitted.mixture
+    centers = dict(fitted.centers)
+    if k not in centers:
+        centers[k] = fit_kmeans(latents, k, seed=config.seed).centers
+    mixture = None
+    if fitted.mixture is not None:
+        features = _gather_features(cube, picks, fitted.preprocessor)
+        initial = (
+            candidates[k].posteriors(features).argmax(axis=1)
+            if k in candidates
+            else assign(latents, centers[k])
+        )
+        mixture = fit_mixture(features, initial, k, fitted.mixture.likelihood).mixture
+        candidates.pop(k, None)
+    model = FittedModel(config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates)
+    maps = _drain(_assign_all(cube, model, local_block_map()))
+    if config.spatial_weight > 0:
+        maps = _smooth(cube, model, maps, config.spatial_weight)
+    maps, model = _renumber_by_size(maps, model)
+    return replace(
+        _segmentation(cube, maps, model),
         criteria=segmentation.criteria,
-        k_reason=f"k={k} was picked by the user (the criteria suggested k={fitted.k})",
+        k_reason=f"k={k} was picked by the user (the criteria suggested k={segmentation.k})",
         timings={"recluster": time.perf_counter() - start},
-        config=config.with_changes(k=k),
-        model=FittedModel(config, fitted.preprocessor, fitted.autoencoder, fitted.centers, k),
         history=segmentation.history,
-        cube_name=segmentation.cube_name,
     )
+
+
+def _drain(steps: Generator[Progress, None, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value
 
 
 def _neighbour_spectra(cube: Datacube, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -402,59 +565,6 @@ def _neighbour_spectra(cube: Datacube, rows: np.ndarray, cols: np.ndarray) -> np
         height = cube.image_shape[0]
         return cube.spectra(np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols)
     return cube.spectra(rows, np.where(cols + 1 < width, cols + 1, cols - 1))
-
-
-def _assemble(
-    cube: Datacube,
-    valid: np.ndarray,
-    labels_flat: np.ndarray,
-    posteriors: np.ndarray,
-    latents: np.ndarray,
-    k: int,
-) -> dict[str, np.ndarray]:
-    """Image-shaped maps and per-cluster spectra from per-pixel results."""
-    height, width = cube.image_shape
-    dtype = np.uint8 if k < 256 else np.uint16
-    labels = np.zeros(height * width, dtype=dtype)
-    labels[valid] = labels_flat + 1
-    labels = labels.reshape(height, width)
-    confidence = np.zeros(height * width, dtype=np.float32)
-    confidence[valid] = posteriors.max(axis=1)
-    probabilities = np.zeros((height * width, k), dtype=np.float32)
-    probabilities[valid] = posteriors
-    latent_map = np.full((height * width, latents.shape[1]), np.nan, dtype=np.float32)
-    latent_map[valid] = latents
-    mean, std = cluster_spectra(cube, labels, k)
-    return {
-        "labels": labels,
-        "confidence": confidence.reshape(height, width),
-        "probabilities": probabilities.reshape(height, width, k),
-        "latents": latent_map.reshape(height, width, -1),
-        "mean_spectra": mean,
-        "std_spectra": std,
-    }
-
-
-def cluster_spectra(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (k, C) of the raw spectra of clusters 1..k, in one pass."""
-    n_channels = cube.n_channels
-    sums = np.zeros((k, n_channels))
-    squares = np.zeros((k, n_channels))
-    counts = np.zeros(k)
-    for rows, block in cube.iter_blocks():
-        block_labels = labels[rows].ravel().astype(np.int64)
-        spectra = finite_or_zero(block.reshape(-1, n_channels)).astype(np.float64)
-        members = block_labels > 0
-        one_hot = np.zeros((members.sum(), k))
-        one_hot[np.arange(one_hot.shape[0]), block_labels[members] - 1] = 1.0
-        spectra = spectra[members]
-        sums += one_hot.T @ spectra
-        squares += one_hot.T @ spectra**2
-        counts += one_hot.sum(axis=0)
-    safe = np.maximum(counts, 1.0)[:, None]
-    mean = sums / safe
-    std = np.sqrt(np.maximum(squares / safe - mean**2, 0.0))
-    return mean, std
 
 
 class _Previewer:
@@ -476,10 +586,9 @@ class _Previewer:
 
     def update(self, progress: Progress, autoencoder: SpectralAutoencoder, device: object) -> Progress:
         """``progress`` with a preview map and the current k and silhouette."""
-        if self.features.shape[0] < 2:
+        if self.features.shape[0] < 3:
             return progress
         latents = embed(autoencoder, self.features, device)  # type: ignore[arg-type]
-        autoencoder.train()
         rng = np.random.default_rng(self.config.seed)
         subset = rng.choice(latents.shape[0], size=min(_PREVIEW_K_POINTS, latents.shape[0]), replace=False)
         if self.config.k is not None:
@@ -490,19 +599,12 @@ class _Previewer:
         for k in ks:
             fit = fit_kmeans(latents[subset], k, seed=self.config.seed, n_init=2)
             score = silhouette(latents[subset], fit.labels, seed=self.config.seed)
-            if best is None or (np.isfinite(score) and score > best[0]) or not np.isfinite(best[0]):
+            if best is None or (np.isfinite(score) and (not np.isfinite(best[0]) or score > best[0])):
                 best = (score, fit)
         assert best is not None
         score, fit = best
         grid = np.zeros(self.shape[0] * self.shape[1], dtype=np.uint8 if fit.k < 256 else np.uint16)
         grid[self.index] = assign(latents, fit.centers) + 1
-        return Progress(
-            progress.stage,
-            progress.fraction,
-            progress.message,
-            epoch=progress.epoch,
-            k=fit.k,
-            silhouette=score,
-            preview=grid.reshape(self.shape),
-            preview_stride=self.stride,
+        return replace(
+            progress, k=fit.k, silhouette=score, preview=grid.reshape(self.shape), preview_stride=self.stride
         )

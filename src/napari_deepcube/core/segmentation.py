@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import __version__
 from .config import SegmentConfig
+from .mixture import Mixture
 from .preprocess import Preprocessor
 from .train import EpochEvent
 
@@ -29,9 +30,15 @@ class FittedModel:
     autoencoder
         The trained torch model (``SpectralAutoencoder``).
     centers
-        Latent k-means centres for each candidate k, numbered by decreasing size.
+        Latent centre of each cluster for each candidate k (clusters 0..k-1).
     k
-        The number of clusters chosen when the model was trained.
+        The number of clusters of the final segmentation.
+    mixture
+        The fitted likelihood mixture that assigns pixels to the k clusters, in
+        the final numbering (None for the paper preset, which assigns by the
+        nearest latent centre).
+    candidates
+        The candidate mixtures for the other k tried, for re-clustering.
     """
 
     config: SegmentConfig
@@ -39,6 +46,8 @@ class FittedModel:
     autoencoder: Any
     centers: dict[int, np.ndarray]
     k: int
+    mixture: Mixture | None = None
+    candidates: dict[int, Mixture] = field(default_factory=dict)
 
 
 @dataclass
