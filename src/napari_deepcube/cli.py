@@ -75,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--load-model", type=Path, help="segment with a saved model, no training")
     seg.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
+    convert = commands.add_parser(
+        "convert", help="rechunk a cube into a chunked zarr store, read lazily and fast"
+    )
+    convert.add_argument(
+        "input", type=Path, help="cube file: .npy .npz .tif .h5 .fits .zarr .mat .hdr ..."
+    )
+    convert.add_argument("output", type=Path, help="zarr store to write (a folder named *.zarr)")
+    convert.add_argument("--dataset", help="dataset inside an HDF5/.mat/zarr file")
+    convert.add_argument(
+        "--spectral-axis", type=int, help="axis of the stored array that is spectral"
+    )
+    convert.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
     demo = commands.add_parser(
         "demo", help="segment the built-in MA-XRF sample and compare to its ground truth"
     )
@@ -91,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "segment":
             return _segment(args)
+        if args.command == "convert":
+            return _convert(args)
         return _demo(args)
     except InputError as error:
         print(f"deepcube: error: {error}", file=sys.stderr)
@@ -215,6 +230,33 @@ def _write_outputs(
     if args.report:
         write_report(args.report, report)
     return report
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .core.io import convert_cube
+
+    options = {"dataset": args.dataset, "spectral_axis": args.spectral_axis}
+    if args.quiet or not sys.stderr.isatty():
+        result = convert_cube(args.input, args.output, **options)
+    else:
+        from tqdm import tqdm
+
+        with tqdm(total=1, unit="row", file=sys.stderr, desc="converting") as bar:
+
+            def show(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            result = convert_cube(args.input, args.output, progress=show, **options)
+    if not args.quiet:
+        height, width, channels = result.shape
+        print(
+            f"wrote {result.path} ({height} x {width} x {channels} {result.dtype}, "
+            f"{result.nbytes / 1024**3:.2f} GiB in chunks of {result.chunks[0]} x "
+            f"{result.chunks[1]} pixels, {result.seconds:.1f} s, "
+            f"{result.nbytes / 1024**2 / max(result.seconds, 1e-9):.0f} MiB/s)"
+        )
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
