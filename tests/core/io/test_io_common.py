@@ -10,6 +10,7 @@ import pytest
 
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.io import _common, read_cube
+from napari_deepcube.core.io._mapped import MappedArray
 
 
 def test_large_cubes_are_read_lazily_by_default(
@@ -18,8 +19,8 @@ def test_large_cubes_are_read_lazily_by_default(
     path = tmp_path / "cube.npy"
     np.save(path, array)
     monkeypatch.setattr(_common, "LAZY_THRESHOLD_BYTES", array.nbytes - 1)
-    assert isinstance(read_cube(path).data, np.memmap)
-    assert not isinstance(read_cube(path, lazy=False).data, np.memmap)
+    assert isinstance(read_cube(path).data, MappedArray)
+    assert not isinstance(read_cube(path, lazy=False).data, MappedArray)
 
 
 def test_half_the_available_memory_caps_the_threshold(
@@ -28,9 +29,9 @@ def test_half_the_available_memory_caps_the_threshold(
     path = tmp_path / "cube.npy"
     np.save(path, array)
     monkeypatch.setattr(_common, "_available_memory", lambda: array.nbytes * 2)
-    assert not isinstance(read_cube(path).data, np.memmap)
+    assert not isinstance(read_cube(path).data, MappedArray)
     monkeypatch.setattr(_common, "_available_memory", lambda: array.nbytes * 2 - 2)
-    assert isinstance(read_cube(path).data, np.memmap)
+    assert isinstance(read_cube(path).data, MappedArray)
 
 
 def test_eager_only_format_larger_than_memory(

@@ -9,6 +9,7 @@ import pytest
 
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.io import can_read, list_datasets, read_cube
+from napari_deepcube.core.io._mapped import MappedArray
 
 #: The order each interleave stores an (H, W, C) = (lines, samples, bands) cube in.
 _ORDER = {"bsq": (2, 0, 1), "bil": (0, 2, 1), "bip": (0, 1, 2)}
@@ -46,7 +47,7 @@ def test_each_interleave(tmp_path: Path, array: np.ndarray, interleave: str, laz
     header = _envi(tmp_path, array, interleave)
     cube = read_cube(header, lazy=lazy)
     np.testing.assert_array_equal(np.asarray(cube.data), array)
-    assert isinstance(cube.data, np.memmap) is lazy
+    assert isinstance(cube.data, MappedArray) is lazy
     assert cube.metadata["interleave"] == interleave
     assert can_read(header)
 

@@ -9,6 +9,7 @@ import pytest
 
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.io import can_read, list_datasets, read_cube
+from napari_deepcube.core.io._mapped import MappedArray
 
 
 def test_npy_is_height_width_channels(tmp_path: Path, array: np.ndarray) -> None:
@@ -20,14 +21,14 @@ def test_npy_is_height_width_channels(tmp_path: Path, array: np.ndarray) -> None
     assert (cube.spectral_unit, cube.spectral_label) == ("channel", "Channel")
 
 
-def test_npy_lazy_is_a_memmap_with_the_same_values(tmp_path: Path, array: np.ndarray) -> None:
+def test_npy_lazy_is_mapped_with_the_same_values(tmp_path: Path, array: np.ndarray) -> None:
     path = tmp_path / "cube.npy"
     np.save(path, array)
     lazy, eager = read_cube(path, lazy=True), read_cube(path, lazy=False)
-    assert isinstance(lazy.data, np.memmap)
-    assert not isinstance(eager.data, np.memmap)
+    assert isinstance(lazy.data, MappedArray)
+    assert not isinstance(eager.data, MappedArray)
     np.testing.assert_array_equal(np.asarray(lazy.data), eager.data)
-    assert not isinstance(read_cube(path).data, np.memmap)  # small: eager by default
+    assert not isinstance(read_cube(path).data, MappedArray)  # small: eager by default
 
 
 def test_spectral_axis_override(tmp_path: Path, array: np.ndarray) -> None:

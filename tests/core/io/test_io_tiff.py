@@ -10,6 +10,7 @@ import tifffile
 
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.io import can_read, read_cube
+from napari_deepcube.core.io._mapped import MappedArray
 
 
 def test_stack_from_other_software_is_channels_first(tmp_path: Path, array: np.ndarray) -> None:
@@ -27,11 +28,11 @@ def test_many_sample_page_is_height_width_channels(tmp_path: Path, array: np.nda
     np.testing.assert_array_equal(read_cube(path).data, array)
 
 
-def test_lazy_tiff_is_a_memmap(tmp_path: Path, array: np.ndarray) -> None:
+def test_lazy_tiff_is_mapped(tmp_path: Path, array: np.ndarray) -> None:
     path = tmp_path / "stack.tif"
     tifffile.imwrite(path, np.moveaxis(array, -1, 0), photometric="minisblack")
     lazy = read_cube(path, lazy=True)
-    assert isinstance(lazy.data, np.memmap)
+    assert isinstance(lazy.data, MappedArray)
     np.testing.assert_array_equal(np.asarray(lazy.data), array)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from ... import __version__
 from ..cube import Datacube
 from ..errors import InputError
+from ._mapped import unmapped
 
 #: Above this size a cube is read lazily when the caller leaves ``lazy=None``
 #: (also capped at half the memory available, see :func:`resolve_lazy`).
@@ -380,6 +381,7 @@ def lazy_rows(path: Path, source: Any, spectral_axis: int, *, align: int = 1) ->
     that no stored chunk is decoded for two dask chunks.
     """
     da = import_optional(path, "dask.array", "dask")
+    source = unmapped(source)
     shape = tuple(source.shape)
     row_axis = 1 if spectral_axis == 0 else 0
     rows = _rows_per_chunk(shape, np.dtype(source.dtype).itemsize, row_axis)
@@ -405,7 +407,9 @@ def build_cube(
     path
         The file read.
     array
-        The array as stored (eager, memmap or dask).
+        The array as stored (eager, memmap or dask); a whole memory map is
+        read through a :class:`~._mapped.MappedArray` so that reading it
+        does not leave the file's pages resident.
     fmt
         Format name recorded in the metadata.
     spectral_axis
@@ -418,6 +422,7 @@ def build_cube(
         Extra valid-pixel mask (H, W).
     """
     check_array(path, tuple(array.shape), array.dtype)
+    array = unmapped(array)
     if not np.dtype(array.dtype).isnative and not isinstance(array, np.memmap):
         # Big-endian data (FITS, some ENVI) would trip libraries such as torch later on;
         # a memory map stays as stored, since converting it would load it.
