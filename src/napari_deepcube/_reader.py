@@ -1,0 +1,201 @@
+"""napari reader: a spectral datacube file becomes one Image layer (C, H, W).
+
+The core keeps cubes as (H, W, C); napari shows them as (C, H, W) so that the
+spectral axis is the slider. The transposition is a view (numpy, memmap) or a
+lazy operation (dask), so a cube read lazily stays lazy. The spectral axis
+travels in ``layer.metadata["deepcube"]`` (see :func:`cube_layer_data`), where
+the widgets find it again; a label map made by the plugin (ground truth,
+clusters) carries its class names and colours the same way
+(:func:`labels_layer_data`).
+
+This module must stay light: napari imports it to open a file, and opening a
+file must not import torch or Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core import io
+from .core.cube import Datacube
+from .core.errors import InputError
+from .core.palette import label_colors
+
+#: Key of the plugin's record in ``layer.metadata``.
+METADATA_KEY = "deepcube"
+
+#: Pixels sampled to choose the contrast limits (eager cubes).
+_CONTRAST_PIXELS = 4096
+#: Rows sampled to choose the contrast limits of a lazy cube: each row may
+#: cost one chunk read from disk, so keep this small.
+_CONTRAST_ROWS_LAZY = 4
+
+LayerData = tuple[Any, dict[str, Any], str]
+PathLike = str | Path
+ReaderFunction = Callable[[PathLike | Sequence[PathLike]], list[LayerData]]
+
+
+def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
+    """Return :func:`read_cubes` if every path holds a spectral cube, else None.
+
+    Declining (None) lets napari try its other readers, so a plain 2-D TIFF or
+    an RGB picture still opens as an ordinary image.
+    """
+    paths = _as_paths(path)
+    if not paths or not all(io.can_read(p) for p in paths):
+        return None
+    return read_cubes
+
+
+def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """Read every cube in ``path`` (one or several files) as Image layer data.
+
+    A container (HDF5, .npz, .mat, zarr, FITS) holding several 3-D arrays
+    gives one layer per array, named ``"<file> [<dataset>]"``. A file that
+    turns out to be unreadable is reported as a napari notification (the
+    core's message names the problem and the fix) and gives no layer.
+    """
+    layers: list[LayerData] = []
+    for one in _as_paths(path):
+        try:
+            layers.extend(_read_file(Path(one)))
+        except InputError as error:
+            _notify_error(str(error))
+    # napari's "handled, but nothing to show" sentinel: no second reader is tried.
+    return layers or [(None,)]  # type: ignore[list-item]
+
+
+def _read_file(path: Path) -> list[LayerData]:
+    datasets = io.list_datasets(path)
+    if len(datasets) <= 1:
+        return [cube_layer_data(io.read_cube(path))]
+    return [
+        cube_layer_data(io.read_cube(path, dataset=info.name), name=f"{path.stem} [{info.name}]")
+        for info in datasets
+    ]
+
+
+def cube_layer_data(cube: Datacube, *, name: str | None = None) -> LayerData:
+    """Image layer data (C, H, W) for ``cube``, with its spectral axis in the metadata.
+
+    Parameters
+    ----------
+    cube
+        The datacube, eager or lazy.
+    name
+        Layer name; defaults to the cube's name.
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs, "image")`` as napari readers return it.
+    """
+    record = {
+        "kind": "cube",
+        "spectral_values": np.asarray(cube.spectral_values, dtype=np.float64),
+        "spectral_unit": cube.spectral_unit,
+        "spectral_label": cube.spectral_label,
+        "axis_title": cube.axis_title,
+        "source": str(cube.metadata.get("source", "")),
+        "format": str(cube.metadata.get("format", "")),
+    }
+    kwargs: dict[str, Any] = {
+        "name": name or cube.name or "cube",
+        "metadata": {METADATA_KEY: record, "file": dict(cube.metadata)},
+        "contrast_limits": contrast_limits(cube),
+        "axis_labels": (cube.spectral_label, "y", "x"),
+        "colormap": "magma",
+    }
+    return spectral_first(cube.data), kwargs, "image"
+
+
+def labels_layer_data(
+    labels: np.ndarray,
+    *,
+    name: str,
+    record: dict[str, Any] | None = None,
+) -> LayerData:
+    """Labels layer data for a (H, W) map numbered 1..k, coloured like the plots.
+
+    Parameters
+    ----------
+    labels
+        Label map, 0 = left out.
+    name
+        Layer name.
+    record
+        Facts stored under ``metadata["deepcube"]`` (class names, k, source...).
+
+    Returns
+    -------
+    tuple
+        ``(labels, kwargs, "labels")``.
+    """
+    k = int(labels.max()) if labels.size else 0
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "metadata": {METADATA_KEY: {"kind": "labels", "k": k, **(record or {})}},
+        "colormap": label_colormap(k),
+        "axis_labels": ("y", "x"),
+        "opacity": 0.6,
+    }
+    return labels, kwargs, "labels"
+
+
+def label_colormap(k: int) -> Any:
+    """A napari colormap giving labels 1..k the plugin's palette (see ``core.palette``).
+
+    Labels beyond k (painted by hand) show grey rather than vanish.
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors: dict[int | None, Any] = dict(enumerate(label_colors(k)))
+    colors[None] = np.array([0.6, 0.6, 0.6, 1.0])
+    return DirectLabelColormap(color_dict=colors)
+
+
+def spectral_first(data: Any) -> Any:
+    """(H, W, C) -> (C, H, W) without copying: a numpy view or a lazy transpose."""
+    if isinstance(data, np.ndarray):
+        return np.moveaxis(data, -1, 0)
+    if hasattr(data, "transpose"):
+        return data.transpose(2, 0, 1)
+    import dask.array as da  # only for lazy arrays without a transpose (h5py, zarr)
+
+    return da.from_array(data).transpose(2, 0, 1)
+
+
+def contrast_limits(cube: Datacube) -> tuple[float, float]:
+    """Contrast limits from percentiles of a sample of pixels, never a full pass.
+
+    The limits are the 0.5th and 99.8th percentiles over every channel of the
+    sampled pixels: one setting that shows both the strong peak channels
+    (saturated at the top) and the weaker ones.
+    """
+    height, width = cube.image_shape
+    n_rows = min(height, _CONTRAST_ROWS_LAZY if cube.is_lazy else 64)
+    rows = np.unique(np.linspace(0, height - 1, n_rows).round().astype(np.intp))
+    per_row = max(1, _CONTRAST_PIXELS // rows.size)
+    cols = np.unique(np.linspace(0, width - 1, min(width, per_row)).round().astype(np.intp))
+    grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
+    sample = cube.spectra(grid_rows.ravel(), grid_cols.ravel())
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = (float(v) for v in np.percentile(finite, [0.5, 99.8]))
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _as_paths(path: PathLike | Sequence[PathLike]) -> list[PathLike]:
+    return [path] if isinstance(path, str | Path) else list(path)
+
+
+def _notify_error(message: str) -> None:
+    # Imported here: napari is present whenever napari calls this reader.
+    from napari.utils.notifications import show_error
+
+    show_error(message)

@@ -1,0 +1,109 @@
+"""napari writer: a Labels layer saved as a TIFF label map (File > Save Selected Layer(s)).
+
+The map keeps what TIFF can hold: uint8/uint16 values with 0 = left out, the
+layer's colours as a palette (uint8 maps) and in the JSON description, and
+the spectral facts of ``layer.metadata["deepcube"]`` (k, class names,
+spectral axis) beside them. :func:`write_label_map` is shared with the
+segmentation widget's Export button, so both write the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._reader import METADATA_KEY
+from .core.errors import InputError
+from .core.io import write_labels_tiff
+
+#: Entries of the layer's record copied into the TIFF; bulky arrays (mean
+#: spectra, criteria curves) go to the CSV export instead.
+_KEPT = (
+    "source", "k", "k_reason", "class_names", "spectral_values", "spectral_unit", "spectral_label",
+)
+
+
+def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Write one Labels layer to ``path``; return the paths written.
+
+    Parameters
+    ----------
+    path
+        Destination ``.tif``/``.tiff``.
+    data
+        The layer's (H, W) integer data.
+    meta
+        The layer's state as napari passes it (``colormap``, ``metadata``, ``name``).
+
+    Returns
+    -------
+    list of str
+        ``[path]``, or ``[]`` when the layer cannot be saved as a label map (the
+        reason is shown as a notification).
+    """
+    try:
+        write_label_map(
+            path,
+            np.asarray(data),
+            colormap=meta.get("colormap"),
+            metadata=meta.get("metadata") or {},
+            name=meta.get("name", ""),
+        )
+    except InputError as error:
+        from napari.utils.notifications import show_error
+
+        show_error(str(error))
+        return []
+    return [str(Path(path))]
+
+
+def write_label_map(
+    path: str | Path,
+    labels: np.ndarray,
+    *,
+    colormap: Any,
+    metadata: Mapping[str, Any],
+    name: str = "",
+) -> None:
+    """Write ``labels`` with the colours of ``colormap`` and the facts of ``metadata``.
+
+    Raises
+    ------
+    InputError
+        If ``labels`` is not a 2-D map of non-negative integers, or the file
+        cannot be written.
+    """
+    write_labels_tiff(
+        path,
+        labels,
+        colors=label_colors_of(colormap, labels),
+        metadata=labels_tiff_record(metadata, name=name),
+    )
+
+
+def label_colors_of(colormap: Any, labels: np.ndarray) -> np.ndarray | None:
+    """RGBA colours (max + 1, 4) of labels 0..max under a napari label colormap."""
+    if colormap is None or labels.size == 0 or labels.dtype.kind not in "iu":
+        return None
+    top = int(labels.max())
+    return np.asarray(colormap.map(np.arange(top + 1, dtype=labels.dtype)), dtype=np.float64)
+
+
+def labels_tiff_record(metadata: Mapping[str, Any], *, name: str = "") -> dict[str, Any]:
+    """The JSON-ready facts of a layer's ``metadata`` that a label map TIFF keeps."""
+    record = metadata.get(METADATA_KEY, {})
+    kept: dict[str, Any] = {"name": name} if name else {}
+    kept.update({key: _plain(record[key]) for key in _KEPT if key in record})
+    return kept
+
+
+def _plain(value: Any) -> Any:
+    """numpy values as plain Python, so the record is JSON-ready."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,120 @@
+"""The napari reader adapter: which files it takes, and the layer data it makes."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+from napari_deepcube import _reader
+from napari_deepcube.core.cube import Datacube
+from napari_deepcube.core.io import _common, write_cube
+
+
+@pytest.fixture
+def cube_array() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.poisson(3.0, size=(12, 10, 32)).astype(np.float32)
+
+
+@pytest.fixture
+def shown(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    messages: list[str] = []
+    monkeypatch.setattr(_reader, "_notify_error", messages.append)
+    return messages
+
+
+def test_npy_cube_opens_as_one_spectral_first_layer(tmp_path, cube_array):
+    path = tmp_path / "scan.npy"
+    np.save(path, cube_array)
+
+    reader = _reader.get_reader(str(path))
+    assert reader is not None
+    ((data, kwargs, kind),) = reader(str(path))
+
+    assert kind == "image"
+    assert data.shape == (32, 12, 10)
+    np.testing.assert_array_equal(data, np.moveaxis(cube_array, -1, 0))
+    assert kwargs["name"] == "scan"
+    record = kwargs["metadata"]["deepcube"]
+    assert record["spectral_unit"] == "channel"
+    np.testing.assert_array_equal(record["spectral_values"], np.arange(32))
+    assert record["source"] == str(path)
+    low, high = kwargs["contrast_limits"]
+    assert 0 <= low < high <= cube_array.max()
+
+
+def test_calibrated_tiff_stack_keeps_its_energy_axis(tmp_path, cube_array):
+    energies = np.linspace(0.0, 20.0, 32)
+    cube = Datacube.from_array(cube_array, spectral_values=energies, spectral_unit="keV",
+                               spectral_label="Energy")
+    path = tmp_path / "scan.tif"
+    write_cube(path, cube)
+
+    ((data, kwargs, _),) = _reader.get_reader(str(path))(str(path))
+
+    np.testing.assert_array_equal(data, np.moveaxis(cube_array, -1, 0))
+    record = kwargs["metadata"]["deepcube"]
+    np.testing.assert_allclose(record["spectral_values"], energies)
+    assert record["axis_title"] == "Energy (keV)"
+    assert kwargs["axis_labels"] == ("Energy", "y", "x")
+
+
+@pytest.mark.parametrize(
+    "image", [np.zeros((20, 30), np.uint16), np.zeros((20, 30, 3), np.uint8)], ids=["grey", "rgb"]
+)
+def test_plain_pictures_are_left_to_napari(tmp_path, image):
+    path = tmp_path / "picture.tif"
+    tifffile.imwrite(path, image, photometric="rgb" if image.ndim == 3 else "minisblack")
+    assert _reader.get_reader(str(path)) is None
+
+
+def test_unknown_and_missing_files_are_declined(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a cube")
+    assert _reader.get_reader(str(text)) is None
+    assert _reader.get_reader(str(tmp_path / "missing.npy")) is None
+
+
+def test_lazy_cube_stays_lazy(tmp_path, cube_array, monkeypatch):
+    monkeypatch.setattr(_common, "LAZY_THRESHOLD_BYTES", 0)
+    path = tmp_path / "big.h5"
+    with h5py.File(path, "w") as file:
+        file["img"] = cube_array
+
+    ((data, _, _),) = _reader.read_cubes(str(path))
+
+    assert not isinstance(data, np.ndarray)  # a dask array, read on demand
+    assert data.shape == (32, 12, 10)
+    np.testing.assert_array_equal(np.asarray(data[5]), cube_array[..., 5])
+
+
+def test_a_container_with_several_cubes_gives_one_layer_each(tmp_path, cube_array):
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as file:
+        file["first"] = cube_array
+        file["second"] = cube_array[:, :, :16]
+        file["axis"] = np.arange(3)
+
+    layers = _reader.read_cubes(str(path))
+
+    assert [kwargs["name"] for _, kwargs, _ in layers] == ["two [first]", "two [second]"]
+    assert [data.shape[0] for data, _, _ in layers] == [32, 16]
+
+
+def test_a_damaged_file_is_a_message_not_a_traceback(tmp_path, shown, cube_array):
+    path = tmp_path / "cut.npy"
+    np.save(path, cube_array)
+    path.write_bytes(path.read_bytes()[:400])
+
+    assert _reader.read_cubes(str(path)) == [(None,)]
+    assert len(shown) == 1 and "cut.npy" in shown[0]
+
+
+def test_contrast_limits_come_from_percentiles_of_a_sample():
+    values = np.resize(np.arange(1, 1001, dtype=np.float32), 64 * 64 * 10)
+    cube = Datacube.from_array(values.reshape(64, 64, 10))
+    low, high = _reader.contrast_limits(cube)
+    assert 1.0 <= low < 20.0
+    assert 980.0 < high <= 1000.0

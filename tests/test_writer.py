@@ -1,0 +1,53 @@
+"""The napari writer adapter: a Labels layer's data and state to a TIFF label map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_deepcube._reader import label_colormap
+from napari_deepcube._writer import write_labels
+from napari_deepcube.core.io import read_labels_tiff
+
+
+def test_labels_round_trip_with_colours_and_spectral_facts(tmp_path):
+    labels = np.zeros((20, 30), dtype=np.uint8)
+    labels[2:10, 3:20] = 1
+    labels[12:, :] = 3
+    colormap = label_colormap(3)
+    record = {"k": 3, "spectral_unit": "keV", "spectral_values": np.linspace(0, 40, 5),
+              "mean_spectra": np.ones((3, 5))}
+    path = tmp_path / "clusters.tif"
+
+    written = write_labels(str(path), labels, {"colormap": colormap, "name": "clusters",
+                                               "metadata": {"deepcube": record}})
+
+    assert written == [str(path)]
+    back, metadata = read_labels_tiff(path)
+    assert back.dtype == np.uint8 and np.array_equal(back, labels)
+    expected = np.rint(colormap.map(np.arange(4, dtype=np.uint8))[:, :3] * 255)
+    np.testing.assert_array_equal(metadata["colors"], expected)
+    assert metadata["name"] == "clusters"
+    assert metadata["k"] == 3 and metadata["spectral_unit"] == "keV"
+    assert metadata["spectral_values"] == [0.0, 10.0, 20.0, 30.0, 40.0]
+    assert "mean_spectra" not in metadata  # bulky arrays go to the CSV export
+
+
+def test_a_layer_that_is_no_label_map_is_refused_with_a_message(tmp_path, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    path = tmp_path / "volume.tif"
+
+    written = write_labels(str(path), np.zeros((2, 4, 4), np.uint8), {"name": "volume"})
+
+    assert written == [] and not path.exists()
+    assert len(shown) == 1 and "2-D" in shown[0]
+
+
+@pytest.mark.parametrize("top", [300])
+def test_many_labels_are_written_as_uint16(tmp_path, top):
+    labels = np.arange(top + 1, dtype=np.uint16).reshape(1, -1)
+    path = tmp_path / "many.tif"
+    write_labels(str(path), labels, {"colormap": label_colormap(top)})
+    back, _ = read_labels_tiff(path)
+    assert back.dtype == np.uint16 and np.array_equal(back, labels)
