@@ -6,24 +6,27 @@ overrides the spectral axis, counted in that stored order):
 ========================  ==========================================  =============
 suffix                    layout and calibration                      lazy
 ========================  ==========================================  =============
-.npy                      (H, W, C), channel indices                  memmap
+.npy                      (H, W, C), channel indices                  mapped
 .npz                      key ``cube`` or the only 3-D array,         no
                           ``energy_keV``/``wavelength_nm``/... or
                           ``spectral_values`` + ``spectral_unit``
-.tif .tiff                stack (C, H, W); our JSON description       memmap if
+.tif .tiff                stack (C, H, W); our JSON description       mapped if
                                                                       uncompressed
 .h5 .hdf5 .he5 .nxs       the only 3-D dataset or ``dataset=``,       dask
 .hspy                     (H, W, C); HyperSpy axes calibrate
 .fits .fit .fts           (λ, y, x), wavelength from the WCS in Å,    dask if
                           DQ != 0 -> NaN                              unscaled
-.hdr (+ .raw .img .dat)   ENVI BSQ/BIL/BIP, ``wavelength`` list       memmap
+.hdr (+ .raw .img .dat)   ENVI BSQ/BIL/BIP, ``wavelength`` list       mapped
 .mat                      v5 or v7.3; 3-D variable (H, W, C) or an    v7.3 only
                           unmixing matrix (bands, pixels) + nRow/nCol
 .zarr                     array or group, (H, W, C), attributes       dask
 ========================  ==========================================  =============
 
 ``lazy=None`` reads lazily when the stored cube exceeds
-:data:`~._common.LAZY_THRESHOLD_BYTES` or half the available memory. Every
+:data:`~._common.LAZY_THRESHOLD_BYTES` or half the available memory.
+"mapped" is a :class:`~._mapped.MappedArray`: the file is memory-mapped only
+while a slice is read, so a pass over the cube leaves no pages resident.
+:func:`convert_cube` rewrites any readable cube as a chunked zarr store. Every
 problem with a file is reported as :class:`~napari_deepcube.core.errors.InputError`
 naming the file, the problem and the fix.
 """

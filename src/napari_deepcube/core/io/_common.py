@@ -25,8 +25,11 @@ from ..errors import InputError
 from ._mapped import unmapped
 
 #: Above this size a cube is read lazily when the caller leaves ``lazy=None``
-#: (also capped at half the memory available, see :func:`resolve_lazy`).
-LAZY_THRESHOLD_BYTES = 2 * 1024**3
+#: (also capped at half the memory available, see :func:`resolve_lazy`). Low, so
+#: that a run's peak memory stays near this plus the libraries' own (torch alone
+#: takes several hundred MB) whatever the cube's size: a lazy pass over a cube
+#: in the file cache is hardly slower than one over memory.
+LAZY_THRESHOLD_BYTES = 512 * 1024**2
 
 #: Target size of one chunk (a band of whole rows) of a lazy array.
 LAZY_CHUNK_BYTES = 64 * 1024**2
