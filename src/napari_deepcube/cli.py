@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--spatial-weight", type=float, help="neighbour smoothing strength (default 0)"
     )
     seg.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    seg.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|local[:N]",
+        help="run the pass over every pixel on dask.distributed: a scheduler address, or a "
+        "local cluster of N worker processes (training stays here)",
+    )
     seg.add_argument("--save-model", type=Path, help="save the trained model (.pt) here")
     seg.add_argument("--load-model", type=Path, help="segment with a saved model, no training")
     seg.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -162,11 +168,12 @@ def _segment(args: argparse.Namespace) -> int:
     _check_outputs([args.output, args.report, args.overview, args.spectra, args.save_model])
     if args.output.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"the label map must be a .tif file, got {args.output.name}")
+    block_map = _block_map(args.scheduler)  # a bad --scheduler is reported before the cube is read
     start = time.perf_counter()
     cube = read_cube(args.input, dataset=args.dataset, spectral_axis=args.spectral_axis)
     read_seconds = time.perf_counter() - start
     model = load_model(args.load_model) if args.load_model else None
-    segmentation = _run(cube, config, model, quiet=args.quiet)
+    segmentation = _run(cube, config, model, quiet=args.quiet, block_map=block_map)
     segmentation.timings = {"read": read_seconds, **segmentation.timings}
     _write_outputs(args, cube, segmentation)
     if args.save_model:
@@ -179,12 +186,21 @@ def _segment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run(cube: Any, config: Any, model: Any, *, quiet: bool) -> Any:
+def _block_map(scheduler: str | None) -> Any:
+    """The pass over every pixel: here (None) or on dask.distributed (``--scheduler``)."""
+    if scheduler is None:
+        return None
+    from .core.distributed import dask_block_map
+
+    return dask_block_map(scheduler)
+
+
+def _run(cube: Any, config: Any, model: Any, *, quiet: bool, block_map: Any = None) -> Any:
     """Segment with a progress bar on a terminal, silently otherwise."""
     from .core.pipeline import segment
 
     if quiet or not sys.stderr.isatty():
-        return segment(cube, config, model=model)
+        return segment(cube, config, model=model, block_map=block_map)
     from tqdm import tqdm
 
     with tqdm(
@@ -196,7 +212,7 @@ def _run(cube: Any, config: Any, model: Any, *, quiet: bool) -> Any:
             bar.set_description_str(f"{event.stage:>9}: {event.message}")
             bar.refresh()
 
-        return segment(cube, config, model=model, progress=show)
+        return segment(cube, config, model=model, progress=show, block_map=block_map)
 
 
 def _write_outputs(

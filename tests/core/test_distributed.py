@@ -1,0 +1,126 @@
+"""The pass over every pixel on dask.distributed gives exactly the single-process result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from napari_deepcube.cli import EXIT_OK, EXIT_USAGE, main  # noqa: E402
+from napari_deepcube.core import distributed as dist  # noqa: E402
+from napari_deepcube.core.config import SegmentConfig  # noqa: E402
+from napari_deepcube.core.errors import InputError  # noqa: E402
+from napari_deepcube.core.io import read_cube, read_labels_tiff, write_cube  # noqa: E402
+from napari_deepcube.core.pipeline import segment  # noqa: E402
+from napari_deepcube.core.segmentation import Segmentation  # noqa: E402
+from napari_deepcube.core.synthetic import SyntheticCube, make_painting  # noqa: E402
+
+#: A quick run: the equality of the two passes, not the quality, is tested.
+QUICK = SegmentConfig(epochs=2, n_train=800, n_refine=1500, k=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def painting() -> SyntheticCube:
+    return make_painting(40, 48, 96, seed=0)
+
+
+@pytest.fixture(scope="module")
+def address() -> Iterator[str]:
+    """A running two-worker cluster, reached by its address as a remote one would be."""
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def _assert_same(one: Segmentation, other: Segmentation) -> None:
+    np.testing.assert_array_equal(one.labels, other.labels)
+    np.testing.assert_array_equal(one.probabilities, other.probabilities)
+    np.testing.assert_array_equal(one.latents, other.latents)
+    np.testing.assert_allclose(one.mean_spectra, other.mean_spectra, rtol=1e-12)
+    np.testing.assert_allclose(one.std_spectra, other.std_spectra, rtol=1e-12, atol=1e-12)
+
+
+def test_cli_scheduler_local_2_gives_the_default_labels(tmp_path: Path, painting: SyntheticCube) -> None:
+    cube = tmp_path / "painting.npy"
+    write_cube(cube, painting.cube)
+    common = ["--k", "4", "--epochs", "2", "--n-train", "800", "--quiet"]
+    outputs = {}
+    for name, extra in (("default", []), ("dask", ["--scheduler", "local:2"])):
+        labels, spectra = tmp_path / f"{name}.tif", tmp_path / f"{name}.csv"
+        args = ["segment", str(cube), "-o", str(labels), "--spectra", str(spectra), *common, *extra]
+        assert main(args) == EXIT_OK
+        outputs[name] = (read_labels_tiff(labels)[0], np.genfromtxt(spectra, delimiter=",", skip_header=1))
+    np.testing.assert_array_equal(outputs["default"][0], outputs["dask"][0])
+    np.testing.assert_allclose(outputs["default"][1], outputs["dask"][1])
+
+
+@pytest.mark.parametrize("kind", ["in memory", "memory-mapped file", "zarr store"])
+def test_every_kind_of_cube_gives_the_same_result(
+    tmp_path: Path, painting: SyntheticCube, address: str, kind: str
+) -> None:
+    """In memory the bands travel with the tasks; from a file the workers read them."""
+    cube = painting.cube
+    if kind != "in memory":
+        path = tmp_path / ("painting.npy" if kind == "memory-mapped file" else "painting.zarr")
+        write_cube(path, cube)
+        cube = read_cube(path, lazy=True)
+        assert dist._shippable(cube.data)
+    else:
+        assert not dist._shippable(cube.data)
+    single = segment(cube, QUICK)
+    spread = segment(cube, QUICK, block_map=dist.dask_block_map(address))
+    _assert_same(single, spread)
+
+
+def test_bands_are_cut_into_the_single_process_blocks(
+    painting: SyntheticCube, address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small bands and a short window of tasks still give every block once, in order."""
+    monkeypatch.setattr(dist, "BAND_BYTES", 1)
+    monkeypatch.setattr(dist, "TASKS_PER_WORKER", 1)
+    single = segment(painting.cube, QUICK)
+    spread = segment(painting.cube, QUICK, block_map=dist.dask_block_map(address))
+    _assert_same(single, spread)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "expected"),
+    [
+        ("local", ("local", None)),
+        ("local:3", ("local", 3)),
+        ("tcp://10.0.0.5:8786", ("tcp://10.0.0.5:8786", None)),
+    ],
+)
+def test_parse_scheduler(scheduler: str, expected: tuple[str, int | None]) -> None:
+    assert dist.parse_scheduler(scheduler) == expected
+
+
+@pytest.mark.parametrize("scheduler", ["local:0", "local:two", "local:", " "])
+def test_bad_scheduler_is_refused_before_any_work(scheduler: str) -> None:
+    with pytest.raises(InputError, match="scheduler"):
+        dist.dask_block_map(scheduler)
+
+
+def test_cli_reports_a_bad_scheduler_in_one_line(
+    tmp_path: Path, painting: SyntheticCube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cube = tmp_path / "painting.npy"
+    write_cube(cube, painting.cube)
+    assert main(["segment", str(cube), "-o", str(tmp_path / "l.tif"), "--scheduler", "local:x"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("deepcube: error: --scheduler 'local:x'") and len(err.strip().splitlines()) == 1
+
+
+def test_unreachable_scheduler_names_the_fix(
+    painting: SyntheticCube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dist, "CONNECT_TIMEOUT_S", 1)
+    run = dist.dask_block_map("tcp://127.0.0.1:9")  # the discard port: nobody listens
+    with pytest.raises(InputError, match=r"could not reach a dask scheduler at 'tcp://127\.0\.0\.1:9'"):
+        next(run(painting.cube, None))  # type: ignore[arg-type]
