@@ -1,0 +1,211 @@
+"""The work the segmentation widget runs in napari thread workers.
+
+Each job is a generator of :class:`~napari_deepcube.core.pipeline.Progress`
+events whose return value is a :class:`Finished` or a :class:`Failed`, so a
+GeneratorWorker streams progress to the GUI and ``worker.quit()`` stops the
+job at its next event.
+
+The torch-backed core (config, pipeline, checkpoint) is imported inside the
+jobs, never at module level, so that napari starts, opens files and shows
+the widget without loading torch. :func:`start_loading_engine` imports it in
+a background thread as soon as the widget opens: import work holds the GIL
+in bursts of up to half a second (torch's first optimiser step alone imports
+~800 modules), so it must be over before training starts, when the viewer
+has to stay responsive.
+
+A bad input (:class:`~napari_deepcube.core.errors.InputError`) is returned
+as :class:`Failed`, shown as a notification; any other exception is a bug
+and reaches napari's error reporting with its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..core.cube import CHANNEL_UNIT, Datacube
+from ..core.errors import InputError
+from ._layers import SpectralAxis, spectral_last
+
+if TYPE_CHECKING:
+    from ..core.config import SegmentConfig
+    from ..core.pipeline import Progress
+    from ..core.segmentation import FittedModel, Segmentation
+
+_T = TypeVar("_T")
+
+#: Nice value of a worker thread that trains (0 = normal, 19 = lowest priority).
+_WORKER_NICENESS = 10
+
+_engine_lock = threading.Lock()
+_engine_thread: threading.Thread | None = None
+_engine_done = threading.Event()
+
+
+@dataclass(frozen=True)
+class CubeSource:
+    """What a job needs of a cube layer, captured on the GUI thread."""
+
+    data: Any
+    axis: SpectralAxis
+    name: str
+    source: str
+
+    def build(self) -> Datacube:
+        """The Datacube (a full pass to find the valid pixels)."""
+        known = self.axis.unit != CHANNEL_UNIT
+        return Datacube.from_array(
+            spectral_last(self.data),
+            spectral_values=self.axis.values if known else None,
+            spectral_unit=self.axis.unit if known else None,
+            spectral_label=self.axis.label if known else None,
+            name=self.name,
+            metadata={"source": self.source},
+        )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A job's result: the segmentation and the cube it segments."""
+
+    segmentation: Segmentation
+    cube: Datacube
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A job stopped by a bad input; ``message`` names the problem and the fix."""
+
+    message: str
+
+
+Outcome = Finished | Failed
+
+
+def start_loading_engine() -> None:
+    """Import the torch-backed core in a background thread (once per process).
+
+    A plain daemon thread, not a napari worker: it holds no Qt object, so
+    napari may close (and Python exit) while torch is still loading.
+    """
+    global _engine_thread
+    with _engine_lock:
+        if _engine_thread is None:
+            _engine_thread = threading.Thread(
+                target=_load_engine, name="deepcube-engine", daemon=True
+            )
+            _engine_thread.start()
+
+
+def engine_loaded() -> bool:
+    """True once the background import is over (a run started earlier waits for it)."""
+    return _engine_done.is_set()
+
+
+def _load_engine() -> None:
+    try:
+        import torch._dynamo  # noqa: F401  (torch.optim imports it on the first step)
+
+        from ..core import checkpoint, pipeline  # noqa: F401
+    finally:
+        # Set also on failure: the run then raises the import error itself.
+        _engine_done.set()
+
+
+def make_config(settings: dict[str, Any]) -> SegmentConfig:
+    """A ``SegmentConfig`` from the widget's settings (``preset`` picks the base)."""
+    from ..core.config import SegmentConfig
+
+    values = dict(settings)
+    if values.pop("preset", "default") == "paper":
+        return SegmentConfig.paper(**values)
+    return SegmentConfig(**values)
+
+
+def _leave_a_core_to_the_viewer() -> None:
+    """Yield the CPU to the viewer: train on all cores but one, at a lower priority.
+
+    The priority applies to this worker thread only (a Linux thread has its
+    own nice value); it stays lowered for later napari workers on the same
+    pool thread, which is right for background work.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    # Only Linux gives threads their own priority; elsewhere the id is no process id.
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICENESS)
+
+
+def segment_job(
+    source: CubeSource, settings: dict[str, Any], model: FittedModel | None = None
+) -> Generator[Progress, None, Outcome]:
+    """Train (or apply ``model``) and cluster; yields Progress, returns the outcome.
+
+    Parameters
+    ----------
+    source
+        The cube.
+    settings
+        The widget's settings (see :func:`make_config`); ignored but for the
+        device and seed when ``model`` is given, whose own config is reused.
+    model
+        A loaded ``FittedModel`` to apply without training, or None to train.
+    """
+    from ..core.pipeline import segment_steps
+
+    try:
+        _leave_a_core_to_the_viewer()
+        if model is None:
+            config = make_config(settings)
+        else:
+            config = model.config.with_changes(device=settings["device"], seed=settings["seed"])
+        cube = source.build()
+        segmentation = yield from segment_steps(cube, config, model=model)
+    except InputError as error:
+        return Failed(str(error))
+    return Finished(segmentation, cube)
+
+
+def recluster_job(
+    segmentation: Segmentation, cube: Datacube, k: int
+) -> Generator[Progress, None, Outcome]:
+    """Cluster the trained embedding again into ``k`` clusters (no training)."""
+    from ..core.pipeline import Progress, recluster
+
+    yield Progress("recluster", 0.05, f"clustering into k={k}", k=k)
+    try:
+        result = recluster(segmentation, cube, k)
+    except InputError as error:
+        return Failed(str(error))
+    return Finished(result, cube)
+
+
+def load_model_job(path: str | Path) -> FittedModel | Failed:
+    """The fitted model in ``path``, or :class:`Failed`."""
+    from ..core.checkpoint import load_model
+
+    return guarded(lambda: load_model(path))
+
+
+def save_model_job(path: str | Path, model: FittedModel) -> Path | Failed:
+    """Write ``model`` to ``path``; returns the path written, or :class:`Failed`."""
+    from ..core.checkpoint import save_model
+
+    return guarded(lambda: save_model(path, model))
+
+
+def guarded(function: Callable[[], _T]) -> _T | Failed:
+    """``function()``, or :class:`Failed` with the message of the InputError it raised."""
+    try:
+        return function()
+    except InputError as error:
+        return Failed(str(error))
+

@@ -1,0 +1,161 @@
+"""A segmentation shown as napari layers, and written as TIFF and CSV.
+
+The "clusters" Labels layer carries the segmentation's facts in
+``metadata["deepcube"]`` (mean and std spectra, sizes, criteria, the cube
+layer it came from), which is all the spectrum plot and the TIFF writer need.
+A second run on the same cube updates its layers in place, so the user's
+layer order, visibility and selected label stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.layers import Image, Labels
+
+from .._reader import METADATA_KEY, labels_layer_data
+from .._writer import write_label_map
+from ..core.io.results import write_spectra_csv
+
+if TYPE_CHECKING:
+    import napari
+
+CLUSTERS_NAME = "clusters"
+PREVIEW_NAME = "clusters (preview)"
+
+
+@dataclass
+class ResultLayers:
+    """The layers showing one cube's segmentation."""
+
+    clusters: Labels
+    confidence: Image
+    latents: list[Image] = field(default_factory=list)
+
+
+def clusters_record(segmentation: Any, cube_layer: Image) -> dict[str, Any]:
+    """The facts of ``segmentation`` stored in the clusters layer's metadata."""
+    return {
+        "kind": "clusters",
+        "k": segmentation.k,
+        "k_reason": segmentation.k_reason,
+        "source_layer": cube_layer.name,
+        "source": cube_layer.metadata.get(METADATA_KEY, {}).get("source", cube_layer.name),
+        "spectral_values": np.asarray(segmentation.spectral_values),
+        "spectral_unit": segmentation.spectral_unit,
+        "spectral_label": segmentation.spectral_label,
+        "mean_spectra": np.asarray(segmentation.mean_spectra),
+        "std_spectra": np.asarray(segmentation.std_spectra),
+        "cluster_sizes": segmentation.cluster_sizes,
+        "criteria": {name: dict(curve) for name, curve in segmentation.criteria.items()},
+        "config": segmentation.config.to_dict(),
+    }
+
+
+def show_results(
+    viewer: napari.viewer.Viewer,
+    segmentation: Any,
+    cube_layer: Image,
+    *,
+    latent_layers: bool,
+    existing: ResultLayers | None = None,
+    preview: Labels | None = None,
+) -> ResultLayers:
+    """Add (or update) the clusters, confidence and latent layers of a segmentation.
+
+    Parameters
+    ----------
+    viewer
+        The viewer.
+    segmentation
+        The :class:`~napari_deepcube.core.segmentation.Segmentation`.
+    cube_layer
+        The cube layer it segments; the new layers take its image-plane scale
+        and translation so that they overlay it.
+    latent_layers
+        Also show each latent dimension as an Image layer.
+    existing
+        Layers of a previous run on this cube, updated in place when still in
+        the viewer.
+    preview
+        The run's preview layer: it becomes the clusters layer (cheaper than
+        adding one) unless ``existing`` has one, and is removed otherwise.
+    """
+    placement = {"scale": cube_layer.scale[-2:], "translate": cube_layer.translate[-2:]}
+    labels, kwargs, _ = labels_layer_data(
+        segmentation.labels, name=CLUSTERS_NAME, record=clusters_record(segmentation, cube_layer)
+    )
+    reuse = existing.clusters if existing is not None else None
+    if reuse is None or reuse not in viewer.layers:
+        reuse, preview = preview, None
+    if preview is not None and preview in viewer.layers:
+        viewer.layers.remove(preview)
+    if reuse is not None and reuse in viewer.layers:
+        clusters = reuse
+        # Metadata first: the spectrum plot reads it when the data event fires.
+        clusters.metadata = kwargs["metadata"]
+        clusters.colormap = kwargs["colormap"]
+        clusters.scale, clusters.translate = placement["scale"], placement["translate"]
+        clusters.data = labels
+        if clusters.name == PREVIEW_NAME:
+            clusters.name = CLUSTERS_NAME
+    else:
+        clusters = viewer.add_labels(labels, **kwargs, **placement)
+    confidence = _image(
+        viewer, existing.confidence if existing else None, segmentation.confidence,
+        name="confidence", colormap="viridis", contrast_limits=(0.0, 1.0), **placement,
+    )
+    latents: list[Image] = []
+    if latent_layers:
+        previous = existing.latents if existing else []
+        for dim in range(segmentation.latents.shape[-1]):
+            values = segmentation.latents[..., dim]
+            latents.append(
+                _image(
+                    viewer, previous[dim] if dim < len(previous) else None, values,
+                    name=f"latent {dim + 1}", colormap="twilight_shifted",
+                    contrast_limits=_limits(values), **placement,
+                )
+            )
+    viewer.layers.selection.active = clusters
+    return ResultLayers(clusters, confidence, latents)
+
+
+def _image(
+    viewer: napari.viewer.Viewer, layer: Image | None, data: np.ndarray, **kwargs: Any
+) -> Image:
+    """Update ``layer`` with ``data`` when it is still shown, else add a hidden image layer."""
+    if layer is not None and layer in viewer.layers:
+        layer.data = data
+        layer.contrast_limits = kwargs["contrast_limits"]
+        return layer
+    return viewer.add_image(data, visible=False, axis_labels=("y", "x"), **kwargs)
+
+
+def _limits(values: np.ndarray) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = (float(v) for v in np.percentile(finite, [1.0, 99.0]))
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def export_labels_tiff(path: str | Path, layer: Labels) -> Path:
+    """Write a Labels layer as the TIFF label map the napari writer makes; returns the path."""
+    write_label_map(
+        path, np.asarray(layer.data), colormap=layer.colormap, metadata=layer.metadata,
+        name=layer.name,
+    )
+    return Path(path)
+
+
+def export_spectra_csv(path: str | Path, segmentation: Any, axis_title: str) -> Path:
+    """Write each cluster's mean and std spectrum as CSV columns, spectral axis first."""
+    columns: dict[str, np.ndarray] = {}
+    for index in range(segmentation.k):
+        columns[f"cluster {index + 1} mean"] = segmentation.mean_spectra[index]
+        columns[f"cluster {index + 1} std"] = segmentation.std_spectra[index]
+    return write_spectra_csv(path, segmentation.spectral_values, axis_title, columns)

@@ -1,0 +1,152 @@
+"""The segmentation settings form (magicgui), turned into plain settings values.
+
+The form holds no torch-backed object: :meth:`SettingsForm.values` gives a
+dict that :func:`~napari_deepcube._widgets._jobs.make_config` validates, in
+the worker, into a ``SegmentConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magicgui.widgets import CheckBox, ComboBox, SpinBox
+from qtpy.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QWidget
+
+#: Previews of the cluster map shown during a run (about).
+_PREVIEWS_PER_RUN = 10
+
+
+class SettingsForm:
+    """Model, training and clustering settings of a run.
+
+    The magicgui widgets sit two to a row in a grid, so that the whole form
+    fits a laptop screen beside the results.
+
+    Attributes
+    ----------
+    widget
+        The QWidget holding the form.
+    """
+
+    def __init__(self) -> None:
+        self.model = ComboBox(
+            label="Model", choices=[("AE", "ae"), ("VAE", "vae")], value="ae",
+            tooltip="AE: plain autoencoder. VAE: MMD-VAE, latents pulled towards N(0, I)",
+        )
+        self.preset = ComboBox(
+            label="Preset", choices=[("noise-aware", "default"), ("paper", "paper")],
+            value="default",
+            tooltip="paper: the reference method of Bombini et al. (log1p/max, MSE, SELU MLP, VAE)",
+        )
+        self.latent_dim = SpinBox(
+            label="Latent size", value=8, min=1, max=64,
+            tooltip="Dimensions of the embedding each spectrum is reduced to",
+        )
+        self.epochs = SpinBox(
+            label="Epochs", value=60, min=1, max=1000,
+            tooltip="Most passes over the pixel sample (training stops early when it stalls)",
+        )
+        self.k_mode = ComboBox(
+            label="Clusters", choices=[("k from", "auto"), ("fixed k", "fixed")], value="auto",
+            tooltip="k from: choose k in the range by silhouette and likelihood; fixed k: as given",
+        )
+        self.k = SpinBox(label="k", value=6, min=1, max=255, tooltip="Number of clusters")
+        self.k_min = SpinBox(label="k from", value=2, min=2, max=255, tooltip="Smallest k tried")
+        self.k_max = SpinBox(label="k to", value=12, min=2, max=255, tooltip="Largest k tried")
+        self.n_train = SpinBox(
+            label="Pixel sample", value=20000, min=100, max=2_000_000, step=1000,
+            tooltip="Pixels drawn at random to train on (all pixels when fewer)",
+        )
+        self.seed = SpinBox(
+            label="Seed", value=0, min=0, max=2**31 - 1,
+            tooltip="Same cube, settings and seed give the same clusters",
+        )
+        self.device = ComboBox(
+            label="Device", choices=["auto", "cpu", "cuda"], value="auto",
+            tooltip="auto: the GPU when there is one",
+        )
+        self.latent_layers = CheckBox(
+            text="latent layers", value=False,
+            tooltip="One image layer per latent dimension (hidden at first)",
+        )
+        self._to_label = QLabel("to")
+        k_range = QWidget()
+        k_row = QHBoxLayout(k_range)
+        k_row.setContentsMargins(0, 0, 0, 0)
+        for part in (self.k_min.native, self._to_label, self.k_max.native, self.k.native):
+            k_row.addWidget(part)
+        rows: list[list[tuple[str, QWidget]]] = [
+            [("Model", self.model.native), ("Preset", self.preset.native)],
+            [("Latent size", self.latent_dim.native), ("Epochs", self.epochs.native)],
+            [("Clusters", self.k_mode.native), ("", k_range)],
+            [("Pixel sample", self.n_train.native), ("Seed", self.seed.native)],
+            [("Device", self.device.native), ("", self.latent_layers.native)],
+        ]
+        self.widget = QWidget()
+        grid = QGridLayout(self.widget)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for row, cells in enumerate(rows):
+            for column, (text, field) in enumerate(cells):
+                if text:
+                    grid.addWidget(QLabel(text), row, 2 * column)
+                    grid.addWidget(field, row, 2 * column + 1)
+                else:  # no label: the field takes the label's cell too
+                    grid.addWidget(field, row, 2 * column, 1, 2)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        self.k_mode.changed.connect(self._show_k_widgets)
+        self.preset.changed.connect(self._apply_preset)
+        self._show_k_widgets()
+
+    def _show_k_widgets(self, *args: Any) -> None:
+        fixed = self.k_mode.value == "fixed"
+        self.k.visible = fixed
+        self.k_min.visible = not fixed
+        self.k_max.visible = not fixed
+        self._to_label.setVisible(not fixed)
+
+    def _apply_preset(self, preset: str) -> None:
+        # The reference method is a VAE with a 3-D latent space; the user may still change them.
+        if preset == "paper":
+            self.model.value = "vae"
+            self.latent_dim.value = 3
+        else:
+            self.model.value = "ae"
+            self.latent_dim.value = 8
+
+    def values(self) -> dict[str, Any]:
+        """The settings as ``SegmentConfig`` keyword arguments plus ``preset``."""
+        fixed = self.k_mode.value == "fixed"
+        epochs = int(self.epochs.value)
+        return {
+            "preset": self.preset.value,
+            "model": self.model.value,
+            "latent_dim": int(self.latent_dim.value),
+            "epochs": epochs,
+            "k": int(self.k.value) if fixed else None,
+            "k_min": min(int(self.k_min.value), int(self.k_max.value)),
+            "k_max": max(int(self.k_min.value), int(self.k_max.value)),
+            "n_train": int(self.n_train.value),
+            "seed": int(self.seed.value),
+            "device": self.device.value,
+            "preview_every": max(1, epochs // _PREVIEWS_PER_RUN),
+        }
+
+    def set_values(self, **values: Any) -> None:
+        """Set some settings by name (``k=None`` switches to an automatic k)."""
+        if "k" in values:
+            k = values.pop("k")
+            self.k_mode.value = "auto" if k is None else "fixed"
+            if k is not None:
+                self.k.value = k
+        for name, value in values.items():
+            getattr(self, name).value = value
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the form can be edited."""
+        return self.widget.isEnabled()
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self.widget.setEnabled(value)

@@ -1,0 +1,626 @@
+"""The "Cluster spectra" dock widget: spectra of clusters, pixels and regions.
+
+What is plotted, and what updates it:
+
+- the mean spectrum ± one standard deviation of the Labels layer's selected
+  label (``selected_label`` event), or every label's mean ("all clusters");
+- the spectrum of the pixel last clicked in the viewer, whose cluster becomes
+  the selected label;
+- the mean spectrum of each region of the regions layer (a Shapes layer's
+  shapes or a painted Labels layer's labels), redrawn when regions change.
+
+Curves take the colours the viewer draws (label colours, region edge
+colours); the x axis is the cube's spectral axis with its unit. On an X-ray
+energy axis the main peaks are named after the element lines nearby. The
+current slider channel is marked, and clicking the plot moves the slider to
+that channel, so a peak's element map is one click away.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backend_bases import MouseEvent
+from napari.layers import Image, Labels, Layer, Shapes
+from napari.utils.notifications import show_error
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import InputError
+from ..core.io.results import write_spectra_csv
+from ..core.xray_lines import label_peaks
+from . import _background
+from ._layer_combo import LayerCombo
+from ._layers import (
+    SpectralAxis,
+    image_shape,
+    is_cube_layer,
+    is_lazy,
+    label_colors,
+    record,
+    spectral_axis,
+    spectral_last,
+    world_to_pixel,
+)
+from ._mpl import FONT_SIZE, ThemedCanvas
+from ._regions import add_regions_layer, name_shapes, regions_of
+from ._spectra import SpectrumStats, labels_stats, mask_stats
+
+if TYPE_CHECKING:
+    import napari
+
+#: Most element lines named on a spectrum.
+MAX_LINE_MARKERS = 8
+#: Screen pixels a press may move and still count as a click (not a drag).
+_CLICK_TOLERANCE = 4
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One plotted spectrum."""
+
+    name: str
+    values: np.ndarray
+    color: Any
+    std: np.ndarray | None = None
+    style: str = "-"
+    width: float = 1.4
+
+
+class SpectrumPlotWidget(QWidget):
+    """Dock widget plotting cluster, pixel and region spectra of a cube.
+
+    Parameters
+    ----------
+    napari_viewer
+        The viewer (napari passes it).
+
+    Attributes
+    ----------
+    curves
+        The curves last drawn, by name (``"cluster 3"``, ``"R1"``, ``"pixel y=12 x=40"``).
+    lines
+        The matplotlib line of each curve, by the same names.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.curves: dict[str, Curve] = {}
+        self.lines: dict[str, Any] = {}
+        self._label_stats: dict[int, SpectrumStats] = {}
+        self._region_curves: list[Curve] = []
+        self._pixel: tuple[int, int, np.ndarray] | None = None
+        self._marker: Any = None
+        self._tokens = {"labels": 0, "regions": 0, "pixel": 0}
+        self._connected: dict[str, tuple[Layer, list[tuple[Any, Callable[..., Any]]]]] = {}
+
+        self.plot = ThemedCanvas(napari_viewer, toolbar=True, height=240)
+        self.plot.theme_changed.connect(self.redraw)
+        self.plot.canvas.mpl_connect("button_press_event", self._on_plot_click)
+
+        self.cube_combo = LayerCombo(napari_viewer, is_cube_layer)
+        self.labels_combo = LayerCombo(
+            napari_viewer, lambda layer: isinstance(layer, Labels) and layer.ndim == 2,
+            allow_none=True,
+        )
+        self.regions_combo = LayerCombo(
+            napari_viewer, lambda layer: isinstance(layer, Shapes | Labels), allow_none=True
+        )
+        self.all_clusters = QCheckBox("all clusters")
+        self.all_clusters.setToolTip("Plot the mean spectrum of every label, not only the selected one")
+        self.log_y = QCheckBox("log y")
+        self.element_lines = QCheckBox("element lines")
+        self.element_lines.setChecked(True)
+        self.element_lines.setToolTip(
+            "Name the main peaks after the nearest X-ray lines (energy axes only)"
+        )
+        for box in (self.all_clusters, self.log_y, self.element_lines):
+            box.toggled.connect(self.redraw)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        new_regions = QPushButton("New regions layer")
+        new_regions.setToolTip("Add a Shapes layer: draw rectangles or polygons to compare regions")
+        new_regions.clicked.connect(self.new_regions_layer)
+        export_csv = QPushButton("Export CSV…")
+        export_csv.setToolTip("Save the plotted spectra as columns, spectral axis first")
+        export_csv.clicked.connect(self._ask_export_csv)
+        export_figure = QPushButton("Export figure…")
+        export_figure.setToolTip("Save the plot as PNG or SVG")
+        export_figure.clicked.connect(self._ask_export_figure)
+
+        form = QFormLayout()
+        form.addRow("Cube", self.cube_combo)
+        form.addRow("Labels", self.labels_combo)
+        regions_row = QHBoxLayout()
+        regions_row.addWidget(self.regions_combo, 1)
+        regions_row.addWidget(new_regions)
+        form.addRow("Regions", regions_row)
+        options = QHBoxLayout()
+        for box in (self.all_clusters, self.log_y, self.element_lines):
+            options.addWidget(box)
+        options.addStretch(1)
+        exports = QHBoxLayout()
+        exports.addWidget(export_csv)
+        exports.addWidget(export_figure)
+        exports.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(options)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(exports)
+
+        self.cube_combo.layer_changed.connect(self._on_cube_changed)
+        self.labels_combo.layer_changed.connect(self._on_labels_changed)
+        self.regions_combo.layer_changed.connect(self._on_regions_changed)
+        napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        napari_viewer.dims.events.current_step.connect(self._move_marker)
+        for layer in napari_viewer.layers:
+            layer.events.metadata.connect(self._on_metadata)
+        napari_viewer.mouse_drag_callbacks.append(_mouse_callback(self))
+        self._choose_defaults()
+        self._on_cube_changed(self.cube_combo.layer)
+
+    # ----------------------------------------------------------------- layers
+
+    @property
+    def cube_layer(self) -> Image | None:
+        """The cube whose spectra are plotted."""
+        return self.cube_combo.layer  # type: ignore[return-value]
+
+    @property
+    def labels_layer(self) -> Labels | None:
+        """The Labels layer whose clusters are plotted."""
+        return self.labels_combo.layer  # type: ignore[return-value]
+
+    @property
+    def regions_layer(self) -> Shapes | Labels | None:
+        """The layer whose regions are plotted."""
+        return self.regions_combo.layer  # type: ignore[return-value]
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        layer = event.value
+        layer.events.metadata.connect(self._on_metadata)
+        info = record(layer)
+        if is_cube_layer(layer) and self.cube_layer is None:
+            self.cube_combo.set_layer(layer)
+        elif isinstance(layer, Labels) and info.get("kind") == "clusters":
+            self._follow_clusters(layer)
+        elif isinstance(layer, Labels) and info.get("kind") == "labels" and self.labels_layer is None:
+            self.labels_combo.set_layer(layer)
+        elif isinstance(layer, Shapes) and self.regions_layer is None:
+            self.regions_combo.set_layer(layer)
+
+    def _on_metadata(self, event: Any) -> None:
+        """A layer became a clusters layer (a preview turned result), or its record changed."""
+        layer = event.source
+        if not isinstance(layer, Labels) or record(layer).get("kind") != "clusters":
+            return
+        if layer is self.labels_layer:
+            self._load_label_stats()
+        else:
+            self._follow_clusters(layer)
+
+    def _choose_defaults(self) -> None:
+        """Pick the newest clusters layer and a Shapes layer, if any, when opened."""
+        for layer in reversed(list(self.viewer.layers)):
+            if isinstance(layer, Labels) and record(layer).get("kind") == "clusters":
+                self._follow_clusters(layer)
+                break
+        if self.labels_layer is None:
+            labelled = [
+                layer for layer in self.viewer.layers
+                if isinstance(layer, Labels) and record(layer).get("kind") == "labels"
+            ]
+            if labelled:
+                self.labels_combo.set_layer(labelled[-1])
+        shapes = [layer for layer in self.viewer.layers if isinstance(layer, Shapes)]
+        if shapes and self.regions_layer is None:
+            self.regions_combo.set_layer(shapes[-1])
+
+    def _follow_clusters(self, layer: Labels) -> None:
+        """Plot a new clusters layer, over the cube it was computed from."""
+        source = record(layer).get("source_layer")
+        if source in self.viewer.layers and is_cube_layer(self.viewer.layers[source]):
+            self.cube_combo.set_layer(self.viewer.layers[source])
+        self.labels_combo.set_layer(layer)
+
+    def _connect(self, role: str, layer: Layer | None, events: dict[str, Callable[..., Any]]) -> None:
+        """Connect ``layer``'s events for ``role``, disconnecting the previous layer's."""
+        previous = self._connected.pop(role, None)
+        if previous is not None:
+            for emitter, callback in previous[1]:
+                emitter.disconnect(callback)
+        if layer is None:
+            return
+        pairs = []
+        for name, callback in events.items():
+            emitter = getattr(layer.events, name, None)
+            if emitter is not None:
+                emitter.connect(callback)
+                pairs.append((emitter, callback))
+        self._connected[role] = (layer, pairs)
+
+    def _on_cube_changed(self, layer: Image | None) -> None:
+        self._pixel = None
+        self._load_label_stats()
+        self._load_regions()
+
+    def _on_labels_changed(self, layer: Labels | None) -> None:
+        self._connect(
+            "labels",
+            layer,
+            {
+                "selected_label": self.redraw,
+                "colormap": self.redraw,
+                "data": self._on_labels_data,
+                "paint": self._on_labels_painted,
+            },
+        )
+        self._load_label_stats()
+
+    def _on_labels_data(self, event: Any = None) -> None:
+        self._load_label_stats()
+
+    def _on_labels_painted(self, event: Any = None) -> None:
+        # Painting makes any stored spectra stale: compute from the cube.
+        self._load_label_stats(from_record=False)
+
+    def _on_regions_changed(self, layer: Shapes | Labels | None) -> None:
+        events: dict[str, Callable[..., Any]] = {"data": self._on_regions_data}
+        if isinstance(layer, Shapes):
+            events.update(edge_color=self._load_regions, features=self._load_regions)
+            name_shapes(layer)
+        elif isinstance(layer, Labels):
+            events.update(paint=self._load_regions, colormap=self._load_regions)
+        self._connect("regions", layer, events)
+        self._load_regions()
+
+    def _on_regions_data(self, event: Any = None) -> None:
+        action = str(getattr(event, "action", "") or "")
+        if action in ("adding", "removing", "changing"):
+            return  # the matching "added"/"removed"/"changed" follows
+        layer = self.regions_layer
+        if isinstance(layer, Shapes) and action == "added":
+            name_shapes(layer)
+        self._load_regions()
+
+    def new_regions_layer(self) -> Shapes:
+        """Add a Shapes layer for regions and plot its regions from now on."""
+        layer = add_regions_layer(self.viewer)
+        self.regions_combo.set_layer(layer)
+        self.viewer.layers.selection.active = layer
+        return layer
+
+    # ------------------------------------------------------------ statistics
+
+    def _needs_background(self, n_values: int) -> bool:
+        layer = self.cube_layer
+        return layer is not None and (
+            is_lazy(layer.data) or n_values > _background.BACKGROUND_VALUES
+        )
+
+    def _next_token(self, kind: str) -> int:
+        self._tokens[kind] += 1
+        return self._tokens[kind]
+
+    def _load_label_stats(self, event: Any = None, *, from_record: bool = True) -> None:
+        """Cluster spectra from the layer's record, else computed from the cube."""
+        token = self._next_token("labels")
+        self._label_stats = {}
+        cube, labels = self.cube_layer, self.labels_layer
+        if cube is None or labels is None or labels.data.shape != image_shape(cube):
+            self.redraw()
+            return
+        info = record(labels)
+        mean, std = info.get("mean_spectra"), info.get("std_spectra")
+        n_channels = cube.data.shape[0]
+        if from_record and mean is not None and np.shape(mean)[1:] == (n_channels,):
+            sizes = info.get("cluster_sizes") or [0] * len(mean)
+            self._label_stats = {
+                i + 1: SpectrumStats(np.asarray(mean[i]), np.asarray(std[i]), int(sizes[i]))
+                for i in range(len(mean))
+            }
+            self.redraw()
+            return
+        label_map = np.array(labels.data, copy=True)
+        k = int(label_map.max()) if label_map.size else 0
+        data = spectral_last(cube.data)
+
+        def done(stats: list[SpectrumStats]) -> None:
+            if token == self._tokens["labels"]:
+                self._label_stats = {i + 1: s for i, s in enumerate(stats) if s.n_pixels}
+                self.redraw()
+
+        self.status.setText("computing cluster spectra…")
+        _background.run(
+            lambda: labels_stats(data, label_map, k), done,
+            background=self._needs_background(label_map.size * n_channels),
+        )
+
+    def _load_regions(self, event: Any = None) -> None:
+        """Mean spectrum of each region of the regions layer."""
+        token = self._next_token("regions")
+        cube, layer = self.cube_layer, self.regions_layer
+        if cube is None or layer is None:
+            self._region_curves = []
+            self.redraw()
+            return
+        regions = regions_of(layer, image_shape(cube))
+        data = spectral_last(cube.data)
+        n_values = sum(int(r.mask.sum()) for r in regions) * cube.data.shape[0]
+
+        def compute() -> list[Curve]:
+            return [
+                Curve(region.name, mask_stats(data, region.mask).mean, region.color, style="--")
+                for region in regions
+            ]
+
+        def done(curves: list[Curve]) -> None:
+            if token == self._tokens["regions"]:
+                self._region_curves = curves
+                self.redraw()
+
+        _background.run(compute, done, background=self._needs_background(n_values))
+
+    # ----------------------------------------------------------------- pixels
+
+    def pick_pixel(self, row: int, col: int) -> None:
+        """Plot the spectrum of pixel (row, col) and select its cluster."""
+        cube = self.cube_layer
+        if cube is None:
+            return
+        token = self._next_token("pixel")
+        labels = self.labels_layer
+        if labels is not None and labels.data.shape == image_shape(cube):
+            label = int(labels.data[row, col])
+            if label > 0:
+                labels.selected_label = label
+
+        def done(spectrum: np.ndarray) -> None:
+            if token == self._tokens["pixel"]:
+                self._pixel = (row, col, spectrum)
+                self.redraw()
+
+        data = cube.data
+        _background.run(
+            lambda: np.asarray(data[:, row, col], dtype=np.float64), done,
+            background=is_lazy(data),
+        )
+
+    def _on_mouse(self, viewer: Any, event: Any) -> Generator[None, None, None]:
+        """A click (press and release without a drag) on the canvas picks a pixel."""
+        if event.button != 1 or event.modifiers:
+            return
+        start = np.asarray(event.pos, dtype=float)
+        yield
+        while event.type == "mouse_move":
+            yield
+        moved = np.abs(np.asarray(event.pos, dtype=float) - start).max()
+        cube = self.cube_layer
+        if event.type == "mouse_release" and moved <= _CLICK_TOLERANCE and cube is not None:
+            pixel = world_to_pixel(cube, tuple(event.position))
+            if pixel is not None:
+                self.pick_pixel(*pixel)
+
+    # ------------------------------------------------------------------ plot
+
+    def _cluster_curves(self) -> list[Curve]:
+        labels = self.labels_layer
+        if labels is None or not self._label_stats:
+            return []
+        if self.all_clusters.isChecked():
+            chosen = sorted(self._label_stats)
+        else:
+            chosen = [labels.selected_label] if labels.selected_label in self._label_stats else []
+        if not chosen:
+            return []
+        colors = label_colors(labels, np.asarray(chosen))
+        names = record(labels).get("class_names")
+        curves = []
+        for label, color in zip(chosen, colors, strict=True):
+            stats = self._label_stats[label]
+            if names is not None and label <= len(names):
+                name = f"{label}: {names[label - 1]}"
+            else:
+                name = f"cluster {label}"
+            std = None if self.all_clusters.isChecked() else stats.std
+            curves.append(Curve(name, stats.mean, _opaque(color), std=std, width=1.6))
+        return curves
+
+    def _pixel_curve(self) -> list[Curve]:
+        if self._pixel is None:
+            return []
+        row, col, spectrum = self._pixel
+        return [Curve(f"pixel y={row} x={col}", spectrum, self.plot.colors["text"], width=0.8)]
+
+    def current_curves(self) -> list[Curve]:
+        """Every curve to plot now: clusters, regions, then the clicked pixel."""
+        return self._cluster_curves() + self._region_curves + self._pixel_curve()
+
+    def redraw(self, *args: Any) -> None:
+        """Draw every curve again from the widget's state."""
+        figure = self.plot.figure
+        figure.clear()
+        axes = figure.add_subplot()
+        self.plot.style_axes(axes)
+        self.curves, self.lines = {}, {}
+        self._marker = None
+        cube = self.cube_layer
+        if cube is None:
+            self._hint(axes, "Open a spectral cube (File > Open, or File > Open Sample > DeepCube)")
+            return
+        axis = spectral_axis(cube)
+        curves = self.current_curves()
+        for curve in curves:
+            self._draw_curve(axes, axis, curve)
+        axes.set_xlabel(axis.title)
+        axes.set_ylabel("Intensity" if axis.kev is None else "Counts")
+        axes.set_xlim(axis.values[0], axis.values[-1])
+        if self.log_y.isChecked():
+            axes.set_yscale("log", nonpositive="mask")
+        if curves and self.element_lines.isChecked():
+            self._mark_element_lines(axes, axis, curves[0])
+        self._marker = axes.axvline(np.nan, color="#4560c4", linewidth=1.0, alpha=0.9)
+        self._move_marker()
+        if curves:
+            self.plot.style_legend(axes, loc="upper right", ncols=2 if len(curves) > 6 else 1)
+        else:
+            self._hint(axes, "Select a label, click a pixel or draw a region")
+        self.status.setText(self._status_text())
+        self.plot.draw()
+
+    def _draw_curve(self, axes: Axes, axis: SpectralAxis, curve: Curve) -> None:
+        if curve.std is not None:
+            low = curve.values - curve.std
+            if self.log_y.isChecked():
+                low = np.maximum(low, np.nanmin(curve.values[curve.values > 0], initial=1.0) / 10)
+            axes.fill_between(
+                axis.values, low, curve.values + curve.std, color=curve.color, alpha=0.25,
+                linewidth=0,
+            )
+        (line,) = axes.plot(
+            axis.values, curve.values, color=curve.color, linestyle=curve.style,
+            linewidth=curve.width, label=curve.name,
+        )
+        self.curves[curve.name] = curve
+        self.lines[curve.name] = line
+
+    def _mark_element_lines(self, axes: Axes, axis: SpectralAxis, curve: Curve) -> None:
+        """Name the main peaks of ``curve`` after the X-ray lines nearby (keV axes)."""
+        energies = axis.kev
+        if energies is None:
+            return
+        try:
+            peaks = label_peaks(energies, np.nan_to_num(curve.values), max_peaks=MAX_LINE_MARKERS)
+        except InputError:
+            return
+        scale = axis.values[-1] / energies[-1] if energies[-1] else 1.0
+        transform = axes.get_xaxis_transform()
+        for energy, name in peaks:
+            x = energy * scale
+            axes.axvline(x, color=self.plot.colors["faint"], linestyle=":", linewidth=0.8)
+            axes.text(
+                x, 0.97, f" {name}", transform=transform, rotation=90, va="top", ha="right",
+                fontsize=FONT_SIZE - 1, color=self.plot.colors["text"],
+            )
+
+    def _hint(self, axes: Axes, text: str) -> None:
+        axes.text(
+            0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", wrap=True,
+            fontsize=FONT_SIZE, color=self.plot.colors["faint"],
+        )
+        self.status.setText("")
+        self.plot.draw()
+
+    def _status_text(self) -> str:
+        parts = []
+        labels = self.labels_layer
+        if labels is not None and labels.selected_label in self._label_stats:
+            stats = self._label_stats[labels.selected_label]
+            if stats.n_pixels:
+                parts.append(f"label {labels.selected_label}: {stats.n_pixels} pixels")
+        if self._pixel is not None:
+            parts.append(f"pixel y={self._pixel[0]} x={self._pixel[1]}")
+        if self._region_curves:
+            parts.append(f"{len(self._region_curves)} region(s)")
+        parts.append("click the plot to show that channel")
+        return " · ".join(parts)
+
+    # ---------------------------------------------------- slider <-> plot
+
+    def _channel_axis(self) -> int:
+        return self.viewer.dims.ndim - 3
+
+    def _move_marker(self, event: Any = None) -> None:
+        """Mark the channel shown by the slider."""
+        cube = self.cube_layer
+        if self._marker is None or cube is None:
+            return
+        channel = int(np.round(cube.world_to_data(self.viewer.dims.point)[0]))
+        values = spectral_axis(cube).values
+        if 0 <= channel < values.size:
+            self._marker.set_xdata([values[channel], values[channel]])
+            self.plot.draw()
+
+    def _on_plot_click(self, event: MouseEvent) -> None:
+        """Move the slider to the clicked channel (unless zooming or panning)."""
+        cube = self.cube_layer
+        toolbar = self.plot.toolbar
+        if cube is None or event.inaxes is None or event.xdata is None or event.button != 1:
+            return
+        if toolbar is not None and str(toolbar.mode):
+            return
+        values = spectral_axis(cube).values
+        channel = int(np.argmin(np.abs(values - event.xdata)))
+        world = cube.data_to_world([channel, 0, 0])
+        self.viewer.dims.set_point(self._channel_axis(), world[0])
+
+    # ---------------------------------------------------------------- export
+
+    def export_csv(self, path: str | Path) -> Path:
+        """Write the plotted curves (and cluster std) as CSV columns; returns the path."""
+        cube = self.cube_layer
+        if cube is None or not self.curves:
+            raise InputError("nothing is plotted yet; select a label, click a pixel or draw a region")
+        axis = spectral_axis(cube)
+        columns: dict[str, np.ndarray] = {}
+        for name, curve in self.curves.items():
+            columns[name] = curve.values
+            if curve.std is not None:
+                columns[f"{name} std"] = curve.std
+        return write_spectra_csv(path, axis.values, axis.title, columns)
+
+    def export_figure(self, path: str | Path) -> Path:
+        """Save the plot as an image (PNG, SVG or PDF by suffix); returns the path."""
+        path = Path(path)
+        self.plot.figure.savefig(path, dpi=200, facecolor=self.plot.figure.get_facecolor())
+        return path
+
+    def _ask_export_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export spectra", "spectra.csv", "CSV (*.csv)")
+        if path:
+            try:
+                self.export_csv(path)
+            except InputError as error:
+                show_error(str(error))
+
+    def _ask_export_figure(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export figure", "spectra.png", "PNG image (*.png);;SVG image (*.svg)"
+        )
+        if path:
+            self.export_figure(path)
+
+
+def _opaque(color: np.ndarray) -> np.ndarray:
+    color = np.array(color, dtype=np.float64)
+    color[3] = 1.0
+    return color
+
+
+def _mouse_callback(widget: SpectrumPlotWidget) -> Callable[..., Generator[None, None, None]]:
+    """A viewer mouse callback that does not keep the widget alive."""
+    reference = weakref.ref(widget)
+
+    def on_mouse(viewer: Any, event: Any) -> Generator[None, None, None]:
+        target = reference()
+        if target is not None:
+            yield from target._on_mouse(viewer, event)
+
+    return on_mouse

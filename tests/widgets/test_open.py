@@ -1,0 +1,68 @@
+"""Opening cubes in a real viewer: the plugin's reader, sample data and widgets from the menu."""
+
+from __future__ import annotations
+
+import npe2
+import numpy as np
+import tifffile
+
+from napari_deepcube.core.cube import Datacube
+from napari_deepcube.core.io import write_cube
+
+
+def test_file_open_reads_a_cube_through_the_plugin(make_napari_viewer, tmp_path, painting):
+    path = tmp_path / "scan.tif"
+    write_cube(path, painting.cube)
+    viewer = make_napari_viewer()
+
+    (layer,) = viewer.open(path, plugin="napari-deepcube")
+
+    assert layer.name == "scan"
+    assert layer.data.shape == (256, 48, 48)
+    np.testing.assert_array_equal(layer.data[100], painting.cube.data[..., 100])
+    record = layer.metadata["deepcube"]
+    assert record["spectral_unit"] == "keV"
+    np.testing.assert_allclose(record["spectral_values"], painting.cube.spectral_values)
+    assert viewer.dims.axis_labels[0] == "Energy"
+
+
+def test_the_plugin_is_offered_for_cubes_and_declines_pictures(make_napari_viewer, tmp_path):
+    cube = tmp_path / "cube.npy"
+    np.save(cube, np.random.default_rng(0).poisson(2.0, (16, 12, 40)).astype(np.float32))
+    picture = tmp_path / "picture.tif"
+    tifffile.imwrite(picture, np.arange(20 * 30, dtype=np.uint16).reshape(20, 30))
+    viewer = make_napari_viewer()
+    manager = npe2.PluginManager.instance()
+
+    readers = {r.plugin_name for r in manager.iter_compatible_readers([str(cube)])}
+    assert "napari-deepcube" in readers
+    (cube_layer,) = viewer.open(cube, plugin="napari-deepcube")
+    assert cube_layer.data.shape == (40, 16, 12) and "deepcube" in cube_layer.metadata
+
+    # The pattern matches, but the reader declines: napari opens the picture itself.
+    (picture_layer,) = viewer.open(picture)
+    assert picture_layer.data.shape == (20, 30) and "deepcube" not in picture_layer.metadata
+
+
+def test_sample_data_opens_the_cube_and_its_ground_truth(make_napari_viewer):
+    viewer = make_napari_viewer()
+
+    layers = viewer.open_sample("napari-deepcube", "nebula")
+
+    cube, truth = layers
+    assert cube.data.shape == (3681, 128, 128)
+    assert cube.metadata["deepcube"]["axis_title"] == "Wavelength (Å)"
+    assert truth.data.shape == (128, 128)
+    record = truth.metadata["deepcube"]
+    assert record["k"] == len(record["class_names"]) == int(truth.data.max())
+
+
+def test_both_widgets_open_from_the_plugins_menu(make_napari_viewer, painting):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.moveaxis(Datacube.from_array(painting.cube.data).data, -1, 0))
+
+    _, segment = viewer.window.add_plugin_dock_widget("napari-deepcube", "Deep spectral segmentation")
+    _, plot = viewer.window.add_plugin_dock_widget("napari-deepcube", "Cluster spectra")
+
+    assert segment.cube_combo.layer is viewer.layers[0]
+    assert plot.cube_layer is viewer.layers[0]

@@ -1,0 +1,144 @@
+"""The segmentation dock widget, driving real training runs in napari thread workers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conftest import RUN_TIMEOUT_MS
+from napari_deepcube._widgets._results import CLUSTERS_NAME, PREVIEW_NAME
+from napari_deepcube.core.io import read_labels_tiff
+
+
+def test_training_makes_a_clusters_layer_with_k_clusters(session):
+    session.run(k=None, k_min=2, k_max=4)
+
+    segmentation = session.segment.segmentation
+    clusters = session.viewer.layers[CLUSTERS_NAME]
+    assert 2 <= segmentation.k <= 4
+    assert set(np.unique(clusters.data)) - {0} == set(range(1, segmentation.k + 1))
+    np.testing.assert_array_equal(clusters.data, segmentation.labels)
+    assert "confidence" in session.viewer.layers
+    assert PREVIEW_NAME not in session.viewer.layers
+    # The criteria curve shows every k tried, the chosen one marked.
+    assert session.segment.criteria_plot.ks == [2, 3, 4]
+    assert session.segment.criteria_plot.chosen == segmentation.k
+    # The spectrum plot follows the new clusters layer; colours come from the layer.
+    assert session.plot.labels_layer is clusters
+    assert session.segment.train_button.isEnabled()
+
+
+def test_cancel_mid_training_leaves_no_layer_and_the_widget_ready(session, qtbot):
+    segment = session.segment
+    segment.settings.set_values(epochs=500, n_train=1000, k=4)
+    epochs_seen = []
+    segment.train()
+    segment.worker.yielded.connect(lambda event: epochs_seen.append(event.epoch))
+    qtbot.waitUntil(lambda: any(e is not None for e in epochs_seen), timeout=RUN_TIMEOUT_MS)
+
+    segment.cancel()
+    qtbot.waitUntil(lambda: not segment.is_busy, timeout=5_000)
+
+    names = [layer.name for layer in session.viewer.layers]
+    assert CLUSTERS_NAME not in names
+    assert PREVIEW_NAME not in names
+    assert names == ["painting"]
+    assert segment.segmentation is None
+    assert segment.train_button.isEnabled() and not segment.cancel_button.isEnabled()
+    assert max(e.epoch for e in epochs_seen if e is not None) < 500
+
+
+def test_a_bad_input_is_a_notification_not_a_traceback(session, errors):
+    # Three valid pixels cannot make four clusters.
+    sparse = np.zeros((16, 10, 10), dtype=np.float32)
+    sparse[:, 0, :3] = 1.0
+    session.segment.cube_combo.set_layer(session.viewer.add_image(sparse, name="sparse"))
+    session.run(k=4)
+
+    assert len(errors) == 1 and "k=4 is larger than the 3 valid pixels" in errors[0]
+    assert CLUSTERS_NAME not in session.viewer.layers
+    assert session.segment.train_button.isEnabled()
+
+
+def test_picking_another_k_reclusters_without_training(session, qtbot):
+    session.run(k=None, k_min=2, k_max=4)
+    segment = session.segment
+    first = segment.segmentation
+    other = next(k for k in (2, 3, 4) if k != first.k)
+    history = first.history
+
+    segment.criteria_plot.k_picked.emit(other)
+    assert segment.is_busy
+    qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
+
+    clusters = session.viewer.layers[CLUSTERS_NAME]
+    assert segment.segmentation.k == other
+    assert segment.segmentation.history is history  # same trained model
+    assert set(np.unique(clusters.data)) - {0} == set(range(1, other + 1))
+    assert clusters.metadata["deepcube"]["k"] == other
+    assert segment.criteria_plot.chosen == other
+    assert [layer.name for layer in session.viewer.layers].count(CLUSTERS_NAME) == 1
+
+
+def test_saved_model_applies_to_another_cube_without_training(session, qtbot, tmp_path, painting):
+    session.run()
+    segment = session.segment
+    path = tmp_path / "model.pt"
+    segment.save_model(path)
+    qtbot.waitUntil(path.exists, timeout=RUN_TIMEOUT_MS)
+    segment.model = None
+
+    segment.load_model(path)
+    qtbot.waitUntil(lambda: segment.model is not None, timeout=RUN_TIMEOUT_MS)
+    assert segment.apply_button.isEnabled()
+    # Another cube: the same painting, flipped, opened as a second layer.
+    second = session.viewer.add_image(
+        session.cube_layer.data[:, ::-1, :].copy(), name="flipped",
+        metadata=session.cube_layer.metadata,
+    )
+    segment.cube_combo.set_layer(second)
+    session.run(segment.apply_model)
+
+    result = segment.segmentation
+    assert result.history == []  # applied, not trained
+    assert result.k == 4
+    assert result.cube_name == "flipped"
+    clusters = [layer for layer in session.viewer.layers if layer.name.startswith(CLUSTERS_NAME)]
+    assert len(clusters) == 2
+    np.testing.assert_array_equal(clusters[-1].data, result.labels)
+
+
+def test_export_tiff_reads_back_identical_and_csv_has_the_spectral_axis(session, tmp_path):
+    session.run()
+    clusters = session.viewer.layers[CLUSTERS_NAME]
+    segmentation = session.segment.segmentation
+
+    tiff = session.segment.export_tiff(tmp_path / "clusters.tif")
+    labels, metadata = read_labels_tiff(tiff)
+    assert labels.dtype == np.uint8
+    assert np.array_equal(labels, clusters.data)
+    assert metadata["k"] == segmentation.k
+    assert metadata["spectral_unit"] == "keV"
+    colors = clusters.colormap.map(np.arange(segmentation.k + 1, dtype=clusters.data.dtype))
+    np.testing.assert_array_equal(metadata["colors"][1:], np.rint(colors[1:, :3] * 255))
+
+    csv = session.segment.export_csv(tmp_path / "spectra.csv")
+    header, *rows = csv.read_text().splitlines()
+    assert header.split(",")[:3] == ["Energy (keV)", "cluster 1 mean", "cluster 1 std"]
+    table = np.loadtxt(csv, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(table[:, 0], segmentation.spectral_values, rtol=1e-7)
+    np.testing.assert_allclose(table[:, 1], segmentation.mean_spectra[0], rtol=1e-7)
+    assert len(rows) == segmentation.mean_spectra.shape[1]
+
+
+def test_file_save_layer_uses_the_plugin_writer(session, tmp_path):
+    session.run()
+    clusters = session.viewer.layers[CLUSTERS_NAME]
+    path = tmp_path / "saved.tif"
+
+    session.viewer.layers.selection = {clusters}
+    written = session.viewer.layers.save(str(path), selected=True, plugin="napari-deepcube")
+
+    assert written == [str(path)]
+    labels, metadata = read_labels_tiff(path)
+    assert np.array_equal(labels, clusters.data)
+    assert metadata["name"] == CLUSTERS_NAME
