@@ -32,6 +32,11 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
+# Segment 2 GiB and 8 GiB cubes written to disk (where it has room): time and peak RSS.
+.PHONY: bench-big
+bench-big: $(STAMP)
+	$(BIN)/python benchmarks/bigcube.py --gigabytes 2 8 --dir $(OUT)/bigcube $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks
 

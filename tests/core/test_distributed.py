@@ -60,19 +60,23 @@ def test_cli_scheduler_local_2_gives_the_default_labels(tmp_path: Path, painting
     np.testing.assert_allclose(outputs["default"][1], outputs["dask"][1])
 
 
-@pytest.mark.parametrize("kind", ["in memory", "memory-mapped file", "zarr store"])
+@pytest.mark.parametrize("kind", ["in memory", "hdf5 file", "memory-mapped file", "zarr store"])
 def test_every_kind_of_cube_gives_the_same_result(
     tmp_path: Path, painting: SyntheticCube, address: str, kind: str
 ) -> None:
-    """In memory the bands travel with the tasks; from a file the workers read them."""
+    """In memory or in HDF5 the bands travel with the tasks; from other files the workers read them."""
     cube = painting.cube
-    if kind != "in memory":
+    if kind == "hdf5 file":
+        h5py = pytest.importorskip("h5py")
+        path = tmp_path / "painting.h5"
+        with h5py.File(path, "w") as handle:
+            handle["cube"] = np.asarray(cube.data)
+        cube = read_cube(path, lazy=True)
+    elif kind != "in memory":
         path = tmp_path / ("painting.npy" if kind == "memory-mapped file" else "painting.zarr")
         write_cube(path, cube)
         cube = read_cube(path, lazy=True)
-        assert dist._shippable(cube.data)
-    else:
-        assert not dist._shippable(cube.data)
+    assert dist._shippable(cube.data) is kind.endswith(("mapped file", "zarr store"))
     single = segment(cube, QUICK)
     spread = segment(cube, QUICK, block_map=dist.dask_block_map(address))
     _assert_same(single, spread)

@@ -107,9 +107,11 @@ def _connect(scheduler: str) -> tuple[Any, Any]:
             dashboard_address=None,
             silence_logs=logging.ERROR,
         )
-        return Client(cluster), cluster
+        return Client(cluster, set_as_default=False), cluster
+    # Not the default scheduler: dask arrays computed meanwhile in this process
+    # (an HDF5 band read here) must not turn into tasks on the cluster.
     try:
-        return Client(where, timeout=CONNECT_TIMEOUT_S), None
+        return Client(where, timeout=CONNECT_TIMEOUT_S, set_as_default=False), None
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(
             f"could not reach a dask scheduler at {where!r} ({exc}); start one (`dask scheduler`, or a "
@@ -214,7 +216,7 @@ def _run(client: Any, cube: Datacube, fitted: FittedModel) -> Iterator[tuple[sli
         if first is None:
             return
         rows = slice(first, min(first + band_rows, height))
-        band = source if source is not None else np.asarray(cube.data[rows], dtype=np.float32)
+        band = source if source is not None else _Source(cube.data).band(rows)
         pending.append(
             client.submit(_segment_band, band, rows, cube.mask[rows], model, block_rows, pure=False)
         )
