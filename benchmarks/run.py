@@ -11,9 +11,10 @@ Suites (``--suite``):
   scale     the 512x512x1024 MA-XRF painting (speed and memory targets)
   hard      10 seeds each of the hard painting and hard nebula families, plus
             Jasper Ridge: mean and worst ARI per method, true-k hit rate
+  default   standard, then scale (what `make bench` runs)
   all       all of the above
 
-Run with ``make bench`` or ``python benchmarks/run.py --suite standard``.
+Run with ``make bench`` or ``python benchmarks/run.py --suite hard``.
 """
 
 from __future__ import annotations
@@ -152,14 +153,19 @@ def run_cube(spec: CubeSpec, methods: list[str], report: Callable[[Row], None]) 
 
 
 def _print_row(row: Row) -> None:
-    print(f"| {row.cube:<22} | {row.method:<24} | {row.k:>3} / {row.true_k:<3} | {row.ari:6.3f} | "
-          f"{row.seconds:8.1f} | {row.peak_mb:8.0f} |", flush=True)
+    print(
+        f"| {row.cube:<22} | {row.method:<24} | {row.k:>3} / {row.true_k:<3} | {row.ari:6.3f} | "
+        f"{row.seconds:8.1f} | {row.peak_mb:8.0f} |",
+        flush=True,
+    )
 
 
 def _header() -> None:
     print("| cube                   | method                   | k / true | ARI    | time (s) | peak MB  |")
-    print("|------------------------|--------------------------|----------|--------|----------|----------|",
-          flush=True)
+    print(
+        "|------------------------|--------------------------|----------|--------|----------|----------|",
+        flush=True,
+    )
 
 
 ALL_METHODS = ["ours (auto k)", "ours (true k)", "PCA(10)+k-means", "k-means (raw)", "limit"]
@@ -180,8 +186,10 @@ def scale() -> list[Row]:
     build_mb, cube_mb = _baseline_rss_mb(spec)
     ours, pca = rows
     print(f"\ncube as float32: {cube_mb:.0f} MB; the process that only builds it peaks at {build_mb:.0f} MB")
-    print(f"ours: {ours.seconds:.1f} s (target < 120 s), {ours.seconds / pca.seconds:.1f}x PCA+k-means; "
-          f"peak {ours.peak_mb:.0f} MB = {ours.peak_mb / cube_mb:.2f}x the float32 cube (target < 3x)")
+    print(
+        f"ours: {ours.seconds:.1f} s (target < 120 s), {ours.seconds / pca.seconds:.1f}x PCA+k-means; "
+        f"peak {ours.peak_mb:.0f} MB = {ours.peak_mb / cube_mb:.2f}x the float32 cube (target < 3x)"
+    )
     return rows
 
 
@@ -205,19 +213,23 @@ def hard(n_seeds: int = 10) -> list[Row]:
                 continue
             aris = np.array([r.ari for r in chosen])
             hits = sum(r.k == r.true_k for r in chosen)
-            print(f"| {label:<13} | {method:<24} | {aris.mean():8.3f} | {aris.min():9.3f} | "
-                  f"{hits:>6} / {len(chosen):<6} |")
+            print(
+                f"| {label:<13} | {method:<24} | {aris.mean():8.3f} | {aris.min():9.3f} | "
+                f"{hits:>6} / {len(chosen):<6} |"
+            )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=("standard", "scale", "hard", "all"), default="standard")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--suite", choices=("default", "standard", "scale", "hard", "all"), default="default")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per hard family")
     args = parser.parse_args(argv)
-    if args.suite in ("standard", "all"):
+    if args.suite in ("default", "standard", "all"):
         standard()
-    if args.suite in ("scale", "all"):
+    if args.suite in ("default", "scale", "all"):
         print()
         scale()
     if args.suite in ("hard", "all"):

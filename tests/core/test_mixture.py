@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from napari_deepcube.core.errors import InputError
-from napari_deepcube.core.mixture import fit_mixture
+from napari_deepcube.core.mixture import fit_background_mixture, fit_class_mixture, fit_mixture
 
 
 def _count_data(rng, n_per_class=400, n_bins=60, counts=200):
@@ -45,26 +45,74 @@ def test_bic_is_lowest_at_the_true_k(rng):
     features, truth = _count_data(rng)
     bic = {}
     for k in (2, 3, 4):
-        start = truth if k == 3 else (np.minimum(truth, 1) if k == 2 else np.where(rng.random(truth.size) < 0.5, truth, 3))
+        start = (
+            truth
+            if k == 3
+            else (np.minimum(truth, 1) if k == 2 else np.where(rng.random(truth.size) < 0.5, truth, 3))
+        )
         bic[k] = fit_mixture(features, start, k, "multinomial").bic(features.shape[0])
     assert min(bic, key=bic.get) == 3
 
 
-def test_spatial_term_cleans_isolated_noise(rng):
-    height, width = 30, 30
-    truth = np.zeros((height, width), int)
-    truth[:, 15:] = 1
-    shapes = np.array([[0.5, 0.3, 0.2], [0.35, 0.3, 0.35]])
-    features = rng.poisson(30 * shapes[truth.ravel()]).astype(np.float32)
-    index = np.arange(height * width)
-    plain = fit_mixture(features, truth.ravel(), 2, "multinomial").posteriors.argmax(axis=1)
-    smooth = fit_mixture(
-        features, truth.ravel(), 2, "multinomial", spatial_weight=4.0, pixel_index=index, image_shape=(height, width)
-    ).posteriors.argmax(axis=1)
-    assert adjusted_rand_score(truth.ravel(), smooth) > adjusted_rand_score(truth.ravel(), plain) + 0.1
+def test_sub_components_keep_classes_whose_members_vary(rng):
+    """Two classes differing in one minor line, each varying much more along a shared line.
+
+    With one spectrum per class, EM from the true classes drifts to split
+    along the larger within-class variation; sub-components absorb it.
+    """
+    n_bins = 40
+    base = rng.dirichlet(np.full(n_bins, 5.0))
+    minor = np.zeros(n_bins)
+    minor[7] = 1.0
+    shared = np.zeros(n_bins)
+    shared[20] = 1.0
+    truth = np.repeat([0, 1], 1500)
+    thickness = rng.uniform(0.0, 1.0, truth.size)
+    shapes = base + 0.04 * minor * truth[:, None] + 0.6 * shared * thickness[:, None]
+    features = rng.poisson(150 * shapes / shapes.sum(axis=1, keepdims=True)).astype(np.float32)
+    single = fit_mixture(features, truth, 2, "multinomial", max_iter=60)
+    grouped = fit_class_mixture(features, truth, 2, "multinomial", n_sub=3, seed=0)
+    single_ari = adjusted_rand_score(truth, single.posteriors.argmax(axis=1))
+    grouped_ari = adjusted_rand_score(truth, grouped.posteriors.argmax(axis=1))
+    assert grouped_ari > single_ari + 0.2
+    assert grouped.mixture.k == 2 and grouped.mixture.params.shape[0] == 6
+    assert grouped.posteriors.shape == (truth.size, 2)
 
 
-def test_spatial_term_needs_positions(rng):
+def test_a_shared_background_keeps_classes_apart_from_a_rough_start(rng):
+    """Paint over a ground: each pixel mixes its class with one common spectrum at its own share."""
+    n_bins = 40
+    paints = rng.dirichlet(np.full(n_bins, 1.0), size=3)
+    paints[1] = 0.5 * paints[0] + 0.5 * rng.dirichlet(np.full(n_bins, 1.0))
+    ground = rng.dirichlet(np.full(n_bins, 1.0))
+    truth = np.repeat([0, 1, 2], [1500, 1500, 600])
+    share = rng.uniform(0.0, 0.7, truth.size)[:, None]
+    shapes = (1 - share) * paints[truth] + share * ground
+    features = rng.poisson(150 * shapes).astype(np.float32)
+    start = _scrambled(rng, truth, share=0.3)
+    background = fit_background_mixture(features, start, 3)
+    single = fit_mixture(features, start, 3, "multinomial", max_iter=60)
+    background_ari = adjusted_rand_score(truth, background.posteriors.argmax(axis=1))
+    assert background_ari > 0.85
+    assert background_ari > adjusted_rand_score(truth, single.posteriors.argmax(axis=1)) + 0.3
+    assert background.mixture.k == 3 and background.posteriors.shape == (truth.size, 3)
+    np.testing.assert_allclose(np.exp(background.mixture.params).sum(axis=1), 1.0, rtol=1e-6)
+    # Class log-likelihoods are mixtures over each class's components.
+    class_ll = background.mixture.class_log_likelihood(features)
+    assert class_ll.shape == (truth.size, 3)
+    assert adjusted_rand_score(truth, class_ll.argmax(axis=1)) > 0.8
+
+
+def test_permuted_mixture_swaps_classes(rng):
+    features, truth = _count_data(rng)
+    fit = fit_class_mixture(features, truth, 3, "multinomial", n_sub=2, seed=0)
+    order = np.array([2, 0, 1])
+    np.testing.assert_allclose(
+        fit.mixture.permuted(order).posteriors(features), fit.mixture.posteriors(features)[:, order]
+    )
+
+
+def test_unknown_likelihood_is_refused(rng):
     features, truth = _count_data(rng, n_per_class=10)
-    with pytest.raises(InputError, match="positions"):
-        fit_mixture(features, truth, 3, "multinomial", spatial_weight=1.0)
+    with pytest.raises(InputError, match="no mixture model"):
+        fit_mixture(features, truth, 3, "poisson-gamma")

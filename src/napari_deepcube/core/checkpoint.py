@@ -63,6 +63,7 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
                 "likelihood": mixture.likelihood,
                 "params": _tensor(mixture.params),
                 "weights": _tensor(mixture.weights),
+                "groups": _tensor(mixture.groups),
             }
             for mixture in [model.mixture, *model.candidates.values()]
             if mixture is not None
@@ -119,7 +120,12 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         centers = {int(k): c.numpy() for k, c in payload["centers"].items()}
         k = int(payload["k"])
         mixtures = {
-            int(key): Mixture(value["likelihood"], value["params"].numpy(), value["weights"].numpy())
+            int(key): Mixture(
+                value["likelihood"],
+                value["params"].numpy(),
+                value["weights"].numpy(),
+                value["groups"].numpy(),
+            )
             for key, value in payload["mixtures"].items()
         }
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:

@@ -61,12 +61,12 @@ class SegmentConfig:
     model: str = "ae"
     latent_dim: int = 8
     hidden: tuple[int, ...] = (256, 128)
-    epochs: int = 60
-    batch_size: int = 512
+    epochs: int = 40
+    batch_size: int = 1024
     learning_rate: float = 1e-3
-    patience: int = 6
+    patience: int = 5
     mmd_weight: float = 1.0
-    n_train: int = 20000
+    n_train: int = 16000
     n_refine: int = 100000
     device: str = "auto"
     kind: str = "auto"
@@ -106,6 +106,7 @@ class SegmentConfig:
             "max_features": 1024,
             "refine": False,
             "kind": "auto",
+            "batch_size": 512,
         }
         values.update(overrides)
         return cls(**values)

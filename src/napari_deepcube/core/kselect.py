@@ -30,13 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .kmeans import fit_kmeans, silhouette
-from .mixture import MixtureFit, component_log_likelihood, fit_mixture
+from .mixture import MixtureFit, fit_classes
 
 #: A split counts only if it gains at least this share of the largest gain of
 #: the splits before it.
 MIN_RELATIVE_GAIN = 0.02
 #: EM iterations for a candidate (the final fit on all pixels runs to convergence).
-CANDIDATE_EM_ITER = 15
+CANDIDATE_EM_ITER = 10
 #: Clusters smaller than this are not split further.
 _MIN_SPLIT_SIZE = 8
 
@@ -86,7 +86,7 @@ def fit_candidates(
     previous: Candidate | None = None
     for k in ks:
         from_kmeans = _from_labels(
-            fit_kmeans(latents, k, seed=seed, n_init=4).labels, k, latents, features, likelihood, seed
+            fit_kmeans(latents, k, seed=seed, n_init=3).labels, k, latents, features, likelihood, seed
         )
         best = from_kmeans
         if likelihood is not None and previous is not None and previous.k == k - 1:
@@ -105,7 +105,7 @@ def _from_labels(
 ) -> Candidate:
     fit = None
     if likelihood is not None:
-        fit = fit_mixture(features, labels, k, likelihood, max_iter=CANDIDATE_EM_ITER)
+        fit = fit_classes(features, labels, k, likelihood, n_sub=1, seed=seed, max_iter=CANDIDATE_EM_ITER)
         labels = fit.posteriors.argmax(axis=1)
     return Candidate(k, labels, silhouette(latents, labels, seed=seed), fit)
 
@@ -115,9 +115,7 @@ def _split_best(
 ) -> np.ndarray | None:
     """Labels with the one cluster split whose halves explain their pixels best."""
     assert previous.fit is not None
-    own = component_log_likelihood(features, previous.fit.mixture.params, likelihood)[
-        np.arange(features.shape[0]), previous.labels
-    ]
+    own = previous.fit.mixture.class_log_likelihood(features)[np.arange(features.shape[0]), previous.labels]
     best_gain, best_labels = 0.0, None
     for cluster in range(previous.k):
         members = np.flatnonzero(previous.labels == cluster)
@@ -126,7 +124,7 @@ def _split_best(
         halves = fit_kmeans(latents[members], 2, seed=seed, n_init=2).labels
         if np.bincount(halves, minlength=2).min() == 0:
             continue
-        split = fit_mixture(features[members], halves, 2, likelihood, max_iter=3)
+        split = fit_classes(features[members], halves, 2, likelihood, n_sub=1, seed=seed, max_iter=3)
         gain = split.log_likelihood - float(own[members].sum())
         if gain > best_gain:
             best_gain = gain

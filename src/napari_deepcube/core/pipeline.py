@@ -32,7 +32,7 @@ from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
 from .kselect import Candidate, choose_k, criteria_of, fit_candidates
-from .mixture import MIXTURE_LIKELIHOODS, fit_mixture
+from .mixture import MIXTURE_LIKELIHOODS, fit_classes
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
@@ -42,6 +42,8 @@ from .train import EpochEvent, embed, resolve_device, train_autoencoder
 PREVIEW_PIXELS = 16384
 #: Points used to choose k for a preview (speed over precision).
 _PREVIEW_K_POINTS = 2000
+#: Sub-components per class in the final fit of flux data (see mixture.fit_classes).
+_SUB_COMPONENTS = 3
 #: Mean-field sweeps of the spatial term.
 _SPATIAL_SWEEPS = 10
 #: Share of the run's progress bar given to each stage.
@@ -260,7 +262,14 @@ def segment_steps(
             if chosen.fit is not None:
                 features_refine = _gather_features(cube, refine_picks, preprocessor)
                 initial = chosen.fit.mixture.posteriors(features_refine).argmax(axis=1)
-                mixture = fit_mixture(features_refine, initial, k, chosen.fit.mixture.likelihood).mixture
+                mixture = fit_classes(
+                    features_refine,
+                    initial,
+                    k,
+                    chosen.fit.mixture.likelihood,
+                    n_sub=_SUB_COMPONENTS,
+                    seed=config.seed,
+                ).mixture
                 del features_refine
             fitted = FittedModel(
                 config,
@@ -362,11 +371,21 @@ def segment_block(block: np.ndarray, mask: np.ndarray, fitted: FittedModel) -> B
 def _cluster_sums(
     spectra: np.ndarray, cluster: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-cluster sums and sums of squares (k, C) of raw spectra, and counts (k,)."""
-    values = finite_or_zero(spectra).astype(np.float64)
-    one_hot = np.zeros((cluster.size, k))
-    one_hot[np.arange(cluster.size), cluster] = 1.0
-    return one_hot.T @ values, one_hot.T @ values**2, np.bincount(cluster, minlength=k)
+    """Per-cluster sums and sums of squares (k, C) of raw spectra, and counts (k,).
+
+    Rows are sorted by cluster and summed per run of equal clusters, one
+    addition per value (a one-hot matrix product would cost k times more).
+    """
+    counts = np.bincount(cluster, minlength=k)
+    sums = np.zeros((k, spectra.shape[1]))
+    squares = np.zeros((k, spectra.shape[1]))
+    present = np.flatnonzero(counts)
+    if present.size:
+        values = finite_or_zero(spectra[np.argsort(cluster, kind="stable")]).astype(np.float64)
+        starts = np.r_[0, np.cumsum(counts)[:-1]][present]
+        sums[present] = np.add.reduceat(values, starts, axis=0)
+        squares[present] = np.add.reduceat(values * values, starts, axis=0)
+    return sums, squares, counts
 
 
 def local_block_map(device: object = None) -> BlockMap:
@@ -534,7 +553,9 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
             if k in candidates
             else assign(latents, centers[k])
         )
-        mixture = fit_mixture(features, initial, k, fitted.mixture.likelihood).mixture
+        mixture = fit_classes(
+            features, initial, k, fitted.mixture.likelihood, n_sub=_SUB_COMPONENTS, seed=config.seed
+        ).mixture
         candidates.pop(k, None)
     model = FittedModel(config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates)
     maps = _drain(_assign_all(cube, model, local_block_map()))
