@@ -64,10 +64,9 @@ def write_cube(path: Path, shape: tuple[int, int, int], seed: int = 0) -> float:
     start = time.perf_counter()
     height, width, n_channels = shape
     tile = _tile(n_channels, seed)
-    # One row of tiles, every other one mirrored left-right so that edges match.
-    n_across = math.ceil(width / TILE)
-    strip = np.concatenate([tile if i % 2 == 0 else tile[:, ::-1] for i in range(n_across)], axis=1)
-    strip = np.ascontiguousarray(strip[:, :width])
+    # Mirror every other tile, across and down, so that paint regions continue over tile edges.
+    cols = np.arange(width)
+    in_tile_cols = np.where((cols // TILE) % 2 == 0, cols % TILE, TILE - 1 - cols % TILE)
     temp = path.with_name(f".{path.name}.tmp")
     header = {
         "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
@@ -78,9 +77,8 @@ def write_cube(path: Path, shape: tuple[int, int, int], seed: int = 0) -> float:
         np.lib.format.write_array_header_1_0(stream, header)
         for first in range(0, height, ROWS_PER_WRITE):
             rows = np.arange(first, min(first + ROWS_PER_WRITE, height))
-            # Mirror every other band of tiles up-down too, for the same reason.
-            in_tile = np.where((rows // TILE) % 2 == 0, rows % TILE, TILE - 1 - rows % TILE)
-            stream.write(strip[in_tile].tobytes())
+            in_tile_rows = np.where((rows // TILE) % 2 == 0, rows % TILE, TILE - 1 - rows % TILE)
+            stream.write(tile[in_tile_rows[:, None], in_tile_cols[None, :]].tobytes())
     os.replace(temp, path)
     return time.perf_counter() - start
 

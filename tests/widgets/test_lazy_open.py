@@ -16,8 +16,9 @@ from napari_deepcube.core.io import _common
 SHAPE = (384, 512, 512)
 #: Longest time to open the file (the issue's acceptance: under 5 s).
 OPEN_LIMIT_S = 5.0
-#: Longest time for one channel step, slice read and drawn.
-STEP_LIMIT_S = 0.5
+#: Longest typical (median) and slowest time for one channel step, slice read and
+#: drawn (about 0.1 s here); the slowest gets room for a busy shared CI machine.
+MEDIAN_STEP_LIMIT_S, SLOWEST_STEP_LIMIT_S = 0.25, 1.0
 
 
 def _channel(channel: int) -> np.ndarray:
@@ -67,8 +68,6 @@ def test_big_cube_opens_fast_and_channels_browse_responsively(
         steps[channel] = time.perf_counter() - start
         # napari's current slice (private, but the only view of what is on screen)
         np.testing.assert_array_equal(np.asarray(layer._slice.image.raw), _channel(channel))
-    slowest = max(steps, key=steps.__getitem__)
-    assert steps[slowest] < STEP_LIMIT_S, (
-        f"channel {slowest} took {steps[slowest] * 1000:.0f} ms to show; all steps (ms): "
-        + ", ".join(f"{c}: {t * 1000:.0f}" for c, t in steps.items())
-    )
+    report = "; steps (ms): " + ", ".join(f"{c}: {t * 1000:.0f}" for c, t in steps.items())
+    assert np.median(list(steps.values())) < MEDIAN_STEP_LIMIT_S, "channel steps are slow" + report
+    assert max(steps.values()) < SLOWEST_STEP_LIMIT_S, "a channel step took too long" + report
