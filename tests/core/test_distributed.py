@@ -13,20 +13,36 @@ distributed = pytest.importorskip("distributed")
 
 from napari_deepcube.cli import EXIT_OK, EXIT_USAGE, main  # noqa: E402
 from napari_deepcube.core import distributed as dist  # noqa: E402
+from napari_deepcube.core.checkpoint import save_model  # noqa: E402
 from napari_deepcube.core.config import SegmentConfig  # noqa: E402
 from napari_deepcube.core.errors import InputError  # noqa: E402
 from napari_deepcube.core.io import read_cube, read_labels_tiff, write_cube  # noqa: E402
 from napari_deepcube.core.pipeline import segment  # noqa: E402
-from napari_deepcube.core.segmentation import Segmentation  # noqa: E402
+from napari_deepcube.core.segmentation import FittedModel, Segmentation  # noqa: E402
 from napari_deepcube.core.synthetic import SyntheticCube, make_painting  # noqa: E402
 
-#: A quick run: the equality of the two passes, not the quality, is tested.
+#: A quick training: the equality of the two passes, not the quality, is tested.
 QUICK = SegmentConfig(epochs=2, n_train=800, n_refine=1500, k=4, seed=0)
+#: Segmenting with the trained model: no training, the model's k.
+REUSE = SegmentConfig(n_train=800, seed=0)
 
 
 @pytest.fixture(scope="module")
 def painting() -> SyntheticCube:
     return make_painting(40, 48, 96, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(painting: SyntheticCube) -> FittedModel:
+    """A model trained once; every run below only does the pass over every pixel."""
+    return segment(painting.cube, QUICK).model
+
+
+@pytest.fixture(scope="module")
+def single(painting: SyntheticCube, fitted: FittedModel) -> Segmentation:
+    """The single-process result, the reference for every run below (the same data
+    read from any file gives the same result)."""
+    return segment(painting.cube, REUSE, model=fitted)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +62,13 @@ def _assert_same(one: Segmentation, other: Segmentation) -> None:
     np.testing.assert_allclose(one.std_spectra, other.std_spectra, rtol=1e-12, atol=1e-12)
 
 
-def test_cli_scheduler_local_2_gives_the_default_labels(tmp_path: Path, painting: SyntheticCube) -> None:
+def test_cli_scheduler_local_2_gives_the_default_labels(
+    tmp_path: Path, painting: SyntheticCube, fitted: FittedModel
+) -> None:
     cube = tmp_path / "painting.npy"
     write_cube(cube, painting.cube)
-    common = ["--k", "4", "--epochs", "2", "--n-train", "800", "--quiet"]
+    model = save_model(tmp_path / "model.pt", fitted)
+    common = ["--load-model", str(model), "--n-train", "800", "--quiet"]
     outputs = {}
     for name, extra in (("default", []), ("dask", ["--scheduler", "local:2"])):
         labels, spectra = tmp_path / f"{name}.tif", tmp_path / f"{name}.csv"
@@ -62,7 +81,12 @@ def test_cli_scheduler_local_2_gives_the_default_labels(tmp_path: Path, painting
 
 @pytest.mark.parametrize("kind", ["in memory", "hdf5 file", "memory-mapped file", "zarr store"])
 def test_every_kind_of_cube_gives_the_same_result(
-    tmp_path: Path, painting: SyntheticCube, address: str, kind: str
+    tmp_path: Path,
+    painting: SyntheticCube,
+    fitted: FittedModel,
+    single: Segmentation,
+    address: str,
+    kind: str,
 ) -> None:
     """In memory or in HDF5 the bands travel with the tasks; from other files the workers read them."""
     cube = painting.cube
@@ -77,19 +101,21 @@ def test_every_kind_of_cube_gives_the_same_result(
         write_cube(path, cube)
         cube = read_cube(path, lazy=True)
     assert dist._shippable(cube.data) is kind.endswith(("mapped file", "zarr store"))
-    single = segment(cube, QUICK)
-    spread = segment(cube, QUICK, block_map=dist.dask_block_map(address))
+    spread = segment(cube, REUSE, model=fitted, block_map=dist.dask_block_map(address))
     _assert_same(single, spread)
 
 
 def test_bands_are_cut_into_the_single_process_blocks(
-    painting: SyntheticCube, address: str, monkeypatch: pytest.MonkeyPatch
+    painting: SyntheticCube,
+    fitted: FittedModel,
+    single: Segmentation,
+    address: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Small bands and a short window of tasks still give every block once, in order."""
     monkeypatch.setattr(dist, "BAND_BYTES", 1)
-    monkeypatch.setattr(dist, "TASKS_PER_WORKER", 1)
-    single = segment(painting.cube, QUICK)
-    spread = segment(painting.cube, QUICK, block_map=dist.dask_block_map(address))
+    monkeypatch.setattr(dist, "TASKS_PER_THREAD", 1)
+    spread = segment(painting.cube, REUSE, model=fitted, block_map=dist.dask_block_map(address))
     _assert_same(single, spread)
 
 

@@ -40,9 +40,9 @@ CONNECT_TIMEOUT_S = 10
 #: Bytes of float32 spectra in one task's band: large enough that a task
 #: outweighs its scheduling cost, small enough for a worker's memory.
 BAND_BYTES = 64 * 1024**2
-#: Tasks in flight per worker: keeps workers busy while bounding the
+#: Tasks in flight per worker thread: keeps workers busy while bounding the
 #: results (and, for an in-memory cube, the bands) held at once.
-TASKS_PER_WORKER = 2
+TASKS_PER_THREAD = 2
 #: A lazy array is sent to the workers (who then read their bands from its
 #: file) only if it pickles to less than this, i.e. holds no data itself.
 _MAX_REFERENCE_BYTES = 1024**2
@@ -97,9 +97,11 @@ def _connect(scheduler: str) -> tuple[Any, Any]:
             "--scheduler needs dask.distributed; install it with `pip install dask[distributed]`"
         ) from exc
     where, n_workers = parse_scheduler(scheduler)
+    # Never the default scheduler: dask arrays computed meanwhile in this process
+    # (an HDF5 band read here) must not turn into tasks on the cluster.
     if where == "local":
-        # Processes, one thread each: the pass is CPU-bound Python and torch, which
-        # threads of one process would serialise on the GIL.
+        # One single-threaded process per core: tasks sharing a process would contend
+        # for the GIL and for torch's and numpy's thread pools.
         cluster = LocalCluster(
             n_workers=n_workers or os.cpu_count() or 1,
             threads_per_worker=1,
@@ -108,8 +110,6 @@ def _connect(scheduler: str) -> tuple[Any, Any]:
             silence_logs=logging.ERROR,
         )
         return Client(cluster, set_as_default=False), cluster
-    # Not the default scheduler: dask arrays computed meanwhile in this process
-    # (an HDF5 band read here) must not turn into tasks on the cluster.
     try:
         return Client(where, timeout=CONNECT_TIMEOUT_S, set_as_default=False), None
     except (OSError, TimeoutError, ValueError) as exc:
@@ -207,26 +207,24 @@ def _run(client: Any, cube: Datacube, fitted: FittedModel) -> Iterator[tuple[sli
     band_rows = block_rows * per_band
     model = client.scatter(_for_workers(fitted), broadcast=True)
     source = client.scatter(_Source(cube.data), broadcast=True) if _shippable(cube.data) else None
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     pending: deque[Any] = deque()
     starts = iter(range(0, height, band_rows))
 
-    def submit_next() -> None:
-        first = next(starts, None)
-        if first is None:
-            return
-        rows = slice(first, min(first + band_rows, height))
-        band = source if source is not None else _Source(cube.data).band(rows)
-        pending.append(
-            client.submit(_segment_band, band, rows, cube.mask[rows], model, block_rows, pure=False)
-        )
+    def fill() -> None:
+        # The window follows the workers present: a dask-jobqueue cluster grows as jobs start.
+        window = TASKS_PER_THREAD * max(1, sum(client.nthreads().values()))
+        while len(pending) < window and (first := next(starts, None)) is not None:
+            rows = slice(first, min(first + band_rows, height))
+            band = source if source is not None else _Source(cube.data).band(rows)
+            pending.append(
+                client.submit(_segment_band, band, rows, cube.mask[rows], model, block_rows, pure=False)
+            )
 
-    for _ in range(TASKS_PER_WORKER * n_workers):
-        submit_next()
+    fill()
     try:
         while pending:
             results = pending.popleft().result()
-            submit_next()
+            fill()
             yield from results
     finally:
         for future in pending:
