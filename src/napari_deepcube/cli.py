@@ -58,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="'paper' reproduces the reference method of Bombini et al.",
     )
-    seg.add_argument("--epochs", type=int, help="most training epochs (default 60)")
+    seg.add_argument("--epochs", type=int, help="most training epochs (default 40)")
     seg.add_argument("--latent-dim", type=int, help="latent size (default 8; paper: 3)")
-    seg.add_argument("--n-train", type=int, help="pixels sampled for training (default 20000)")
+    seg.add_argument("--n-train", type=int, help="pixels sampled for training and choosing k (default 16000)")
     seg.add_argument(
         "--kind",
         choices=("auto", "counts", "flux"),

@@ -134,9 +134,7 @@ class Datacube:
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != (height, width):
-                raise InputError(
-                    f"the mask has shape {mask.shape} but the image is {(height, width)}"
-                )
+                raise InputError(f"the mask has shape {mask.shape} but the image is {(height, width)}")
             valid &= mask
         info.update(
             n_nonfinite_pixels=n_nonfinite, n_partly_nonfinite_pixels=n_partial, n_empty_pixels=n_empty
@@ -190,9 +188,7 @@ class Datacube:
         """A copy whose mask is the current one AND ``mask``."""
         return replace(self, mask=self.mask & np.asarray(mask, dtype=bool))
 
-    def iter_blocks(
-        self, block_pixels: int = DEFAULT_BLOCK_PIXELS
-    ) -> Iterator[tuple[slice, np.ndarray]]:
+    def iter_blocks(self, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield (row slice, block) pairs covering the cube, block of shape (r, W, C).
 
         Blocks are whole rows so that a lazy array is read in its natural order;
@@ -243,12 +239,14 @@ def _spectral_coordinates(
     return values, unit or CHANNEL_UNIT, label or ("Channel" if not unit else "Spectral axis")
 
 
-def _iter_row_blocks(data: Any, block_pixels: int) -> Iterator[tuple[slice, np.ndarray]]:
+def _iter_row_blocks(
+    data: Any, block_pixels: int, dtype: Any = np.float32
+) -> Iterator[tuple[slice, np.ndarray]]:
     height, width = data.shape[0], data.shape[1]
     rows_per_block = max(1, block_pixels // max(width, 1))
     for start in range(0, height, rows_per_block):
         rows = slice(start, min(start + rows_per_block, height))
-        yield rows, np.asarray(data[rows], dtype=np.float32)
+        yield rows, np.asarray(data[rows], dtype=dtype)
 
 
 def _valid_mask(data: Any) -> tuple[np.ndarray, int, int, int]:
@@ -267,10 +265,15 @@ def _valid_mask(data: Any) -> tuple[np.ndarray, int, int, int]:
     valid = np.empty((height, width), dtype=bool)
     n_nonfinite = n_partial = n_empty = 0
     floating = np.dtype(data.dtype).kind == "f"
-    for rows, block in _iter_row_blocks(data, 8 * DEFAULT_BLOCK_PIXELS):
-        bad = (~np.isfinite(block)).sum(axis=-1) if floating else np.zeros(block.shape[:2], int)
+    # Read in the stored type: integer cubes need no conversion to be checked.
+    for rows, block in _iter_row_blocks(data, 8 * DEFAULT_BLOCK_PIXELS, dtype=None):
+        if floating:
+            bad = (~np.isfinite(block)).sum(axis=-1)
+            nonzero = np.any((block != 0) & np.isfinite(block), axis=-1)
+        else:
+            bad = np.zeros(block.shape[:2], dtype=np.int64)
+            nonzero = np.any(block != 0, axis=-1)
         finite = bad * 2 <= block.shape[-1]
-        nonzero = np.any((block != 0) & np.isfinite(block), axis=-1)
         n_nonfinite += int((~finite).sum())
         n_partial += int((finite & (bad > 0)).sum())
         n_empty += int((finite & ~nonzero).sum())

@@ -37,6 +37,9 @@ from .mixture import MixtureFit, fit_classes
 MIN_RELATIVE_GAIN = 0.02
 #: EM iterations for a candidate (the final fit on all pixels runs to convergence).
 CANDIDATE_EM_ITER = 10
+#: Class model size for candidates (3 background shares for counts, one
+#: component per class for fluxes): lighter than the final fit's.
+_CANDIDATE_SUB = 2
 #: Clusters smaller than this are not split further.
 _MIN_SPLIT_SIZE = 8
 
@@ -86,7 +89,7 @@ def fit_candidates(
     previous: Candidate | None = None
     for k in ks:
         from_kmeans = _from_labels(
-            fit_kmeans(latents, k, seed=seed, n_init=3).labels, k, latents, features, likelihood, seed
+            fit_kmeans(latents, k, seed=seed, n_init=2).labels, k, latents, features, likelihood, seed
         )
         best = from_kmeans
         if likelihood is not None and previous is not None and previous.k == k - 1:
@@ -105,7 +108,9 @@ def _from_labels(
 ) -> Candidate:
     fit = None
     if likelihood is not None:
-        fit = fit_classes(features, labels, k, likelihood, n_sub=1, seed=seed, max_iter=CANDIDATE_EM_ITER)
+        fit = fit_classes(
+            features, labels, k, likelihood, n_sub=_CANDIDATE_SUB, seed=seed, max_iter=CANDIDATE_EM_ITER
+        )
         labels = fit.posteriors.argmax(axis=1)
     return Candidate(k, labels, silhouette(latents, labels, seed=seed), fit)
 
@@ -124,7 +129,9 @@ def _split_best(
         halves = fit_kmeans(latents[members], 2, seed=seed, n_init=2).labels
         if np.bincount(halves, minlength=2).min() == 0:
             continue
-        split = fit_classes(features[members], halves, 2, likelihood, n_sub=1, seed=seed, max_iter=3)
+        split = fit_classes(
+            features[members], halves, 2, likelihood, n_sub=_CANDIDATE_SUB, seed=seed, max_iter=3
+        )
         gain = split.log_likelihood - float(own[members].sum())
         if gain > best_gain:
             best_gain = gain

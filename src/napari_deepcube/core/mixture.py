@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .errors import InputError
 
@@ -70,7 +69,7 @@ class Mixture:
         log_joint = component_log_likelihood(features, self.params, self.likelihood) + within
         out = np.empty((features.shape[0], self.k))
         for group in range(self.k):
-            out[:, group] = logsumexp(log_joint[:, self.groups == group], axis=1)
+            out[:, group] = _log_sum_exp(log_joint[:, self.groups == group])[:, 0]
         return out
 
     def posteriors(self, features: np.ndarray) -> np.ndarray:
@@ -78,7 +77,7 @@ class Mixture:
         out = np.empty((features.shape[0], self.k), dtype=np.float32)
         for start in range(0, features.shape[0], _BLOCK):
             log_joint = self.log_joint(np.asarray(features[start : start + _BLOCK], dtype=np.float32))
-            components = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+            components = np.exp(log_joint - _log_sum_exp(log_joint))
             out[start : start + _BLOCK] = _sum_groups(components, self.groups, self.k)
         return out
 
@@ -127,13 +126,32 @@ class MixtureFit:
         return -2.0 * self.log_likelihood + n_params * np.log(n_points)
 
 
+def _log_sum_exp(values: np.ndarray) -> np.ndarray:
+    """log(sum(exp(values), axis=1)) as a column (n, 1); scipy's version checks too much for this loop."""
+    peak = values.max(axis=1, keepdims=True)
+    return peak + np.log(np.exp(values - peak).sum(axis=1, keepdims=True))
+
+
+def class_sums(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Sum (k, F) of the features of each class 0..k-1 (sorted runs; ``np.add.at`` is far slower)."""
+    order = np.argsort(labels, kind="stable")
+    counts = np.bincount(labels, minlength=k)
+    sums = np.zeros((k, features.shape[1]))
+    present = np.flatnonzero(counts)
+    starts = np.r_[0, np.cumsum(counts)[:-1]][present]
+    sums[present] = np.add.reduceat(features[order].astype(np.float64), starts, axis=0)
+    return sums
+
+
 def component_log_likelihood(features: np.ndarray, params: np.ndarray, likelihood: str) -> np.ndarray:
     """Log-likelihood (n, k) of each pixel under each cluster, up to a per-pixel constant."""
+    # In the features' precision: a float64 matrix would copy the features to float64 on every call.
+    matrix = params.T.astype(features.dtype)
     if likelihood == "multinomial":
-        return features @ params.T
+        return features @ matrix
     # Gaussian with unit noise and the best amplitude a >= 0 of the shape m:
     # max_a -|x - a m|^2 / 2 = max(x.m, 0)^2 / 2 - |x|^2 / 2.
-    projection = np.maximum(features @ params.T, 0.0)
+    projection = np.maximum(features @ matrix, 0.0)
     return 0.5 * projection**2 - 0.5 * (features**2).sum(axis=1, keepdims=True)
 
 
@@ -197,7 +215,7 @@ def fit_mixture(
     for iteration in range(1, max_iter + 1):
         n_iter = iteration
         log_joint = component_log_likelihood(features, params, likelihood) + np.log(weights)
-        norm = logsumexp(log_joint, axis=1, keepdims=True)
+        norm = _log_sum_exp(log_joint)
         log_likelihood = float(norm.sum())
         posteriors = np.exp(log_joint - norm).astype(np.float32)
         if log_likelihood - previous_ll < tol * n:
@@ -239,8 +257,7 @@ def fit_background_mixture(
     features = np.asarray(features, dtype=np.float32)
     n, n_features = features.shape
     shares = np.linspace(0.0, max_share, n_shares)
-    counts = np.zeros((k, n_features))
-    np.add.at(counts, labels, features)
+    counts = class_sums(features, labels, k)
     classes = (counts + _PSEUDO_COUNT) / (counts + _PSEUDO_COUNT).sum(axis=1, keepdims=True)
     # The background starts as what every class has in common.
     background = classes.min(axis=0) + 1e-9
@@ -255,8 +272,8 @@ def fit_background_mixture(
         class_part = (1.0 - shares)[None, :, None] * classes[:, None, :]
         background_part = np.broadcast_to(shares[None, :, None] * background[None, None, :], class_part.shape)
         mixed = (class_part + background_part).reshape(k * n_shares, n_features)
-        log_joint = features @ np.log(mixed).T + np.log(weights)
-        norm = logsumexp(log_joint, axis=1, keepdims=True)
+        log_joint = features @ np.log(mixed).T.astype(np.float32) + np.log(weights).astype(np.float32)
+        norm = _log_sum_exp(log_joint)
         log_likelihood = float(norm.sum())
         posteriors = np.exp(log_joint - norm).astype(np.float32)
         if log_likelihood - previous_ll < tol * n:
@@ -329,12 +346,13 @@ def fit_classes(
 ) -> MixtureFit:
     """The class model of each likelihood, fitted by EM from class ``labels`` (0..k-1).
 
-    Counts: classes seen through a shared background (:func:`fit_background_mixture`).
-    Fluxes: ``n_sub`` free sub-components per class (:func:`fit_class_mixture`);
-    their continuum is already removed, and their brightness is free.
+    Counts: classes seen through a shared background (:func:`fit_background_mixture`)
+    at ``2 n_sub - 1`` shares. Fluxes: ``n_sub`` free sub-components per class
+    (:func:`fit_class_mixture`); their continuum is already removed, and their
+    brightness is free.
     """
     if likelihood == "multinomial":
-        return fit_background_mixture(features, labels, k, max_iter=max_iter)
+        return fit_background_mixture(features, labels, k, n_shares=2 * n_sub - 1, max_iter=max_iter)
     if n_sub == 1:
         return fit_mixture(features, labels, k, likelihood, max_iter=max_iter)
     return fit_class_mixture(features, labels, k, likelihood, n_sub=n_sub, seed=seed, max_iter=max_iter)
