@@ -78,6 +78,8 @@ class Mixture:
         for start in range(0, features.shape[0], _BLOCK):
             log_joint = self.log_joint(np.asarray(features[start : start + _BLOCK], dtype=np.float32))
             components = np.exp(log_joint - _log_sum_exp(log_joint))
+            # Log-likelihoods of thousands in float32 leave ~1e-4 in the exponent: renormalise.
+            components /= components.sum(axis=1, keepdims=True)
             out[start : start + _BLOCK] = _sum_groups(components, self.groups, self.k)
         return out
 
