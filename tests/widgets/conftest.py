@@ -3,7 +3,7 @@ holding a small synthetic MA-XRF cube, and the plugin's dock widgets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +39,14 @@ class Session:
 
 
 @pytest.fixture
-def session(make_napari_viewer: Any, qtbot: Any, painting: SyntheticCube) -> Session:
-    """A viewer with the cube as an Image layer and both widgets docked."""
+def session(
+    make_napari_viewer: Any, qtbot: Any, painting: SyntheticCube
+) -> Iterator[Session]:
+    """A viewer with the cube as an Image layer and both widgets docked.
+
+    A run still going when the test ends (a failed wait) is cancelled before
+    the viewer closes, so that it cannot outlive its widget.
+    """
     viewer = make_napari_viewer()
     data, kwargs, _ = cube_layer_data(painting.cube, name="painting")
     layer = viewer.add_image(data, **kwargs)
@@ -57,7 +63,10 @@ def session(make_napari_viewer: Any, qtbot: Any, painting: SyntheticCube) -> Ses
         assert segment.is_busy
         qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
 
-    return Session(viewer, layer, segment, plot, run)
+    yield Session(viewer, layer, segment, plot, run)
+    if segment.is_busy:
+        segment.cancel()
+        qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
 
 
 @pytest.fixture

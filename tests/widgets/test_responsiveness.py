@@ -49,8 +49,13 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot,
     # The click itself adds the preview layer (napari needs a few hundred ms for a new
     # layer); from then on the GUI thread only receives events.
     ticks.clear()
-    qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
-    timer.stop()
+    try:
+        qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
+    finally:
+        timer.stop()
+        if segment.is_busy:  # a failed wait: stop the run before the viewer closes
+            segment.cancel()
+            qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
 
     assert CLUSTERS_NAME in viewer.layers
     gaps = np.diff([tick for tick in ticks if tick <= result_at[0]])

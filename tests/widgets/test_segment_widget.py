@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+from qtpy.QtCore import Qt
 
 from conftest import RUN_TIMEOUT_MS
 from napari_deepcube._widgets._results import CLUSTERS_NAME, PREVIEW_NAME
@@ -10,6 +13,7 @@ from napari_deepcube.core.io import read_labels_tiff
 
 
 def test_training_makes_a_clusters_layer_with_k_clusters(session):
+    switch_interval = sys.getswitchinterval()
     session.run(k=None, k_min=2, k_max=4)
 
     segmentation = session.segment.segmentation
@@ -25,17 +29,20 @@ def test_training_makes_a_clusters_layer_with_k_clusters(session):
     # The spectrum plot follows the new clusters layer; colours come from the layer.
     assert session.plot.labels_layer is clusters
     assert session.segment.train_button.isEnabled()
+    # A run shortens the GIL switch interval (see _segment) and puts it back after.
+    assert sys.getswitchinterval() == switch_interval
 
 
 def test_cancel_mid_training_leaves_no_layer_and_the_widget_ready(session, qtbot):
     segment = session.segment
     segment.settings.set_values(epochs=500, n_train=1000, k=4)
     epochs_seen = []
-    segment.train()
+    qtbot.mouseClick(segment.train_button, Qt.MouseButton.LeftButton)
     segment.worker.yielded.connect(lambda event: epochs_seen.append(event.epoch))
     qtbot.waitUntil(lambda: any(e is not None for e in epochs_seen), timeout=RUN_TIMEOUT_MS)
+    assert PREVIEW_NAME in session.viewer.layers
 
-    segment.cancel()
+    qtbot.mouseClick(segment.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not segment.is_busy, timeout=5_000)
 
     names = [layer.name for layer in session.viewer.layers]

@@ -1,4 +1,8 @@
-"""Run a function off the GUI thread when it may be slow, on it when it is not."""
+"""Run a function off the GUI thread when it may be slow, on it when it is not.
+
+A result that arrives after its widget was closed is dropped: calling into a
+deleted Qt widget raises.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from napari.qt.threading import create_worker
+from qtpy.QtCore import QObject
 
 _T = TypeVar("_T")
 
@@ -14,17 +19,34 @@ _T = TypeVar("_T")
 BACKGROUND_VALUES = 20_000_000
 
 
+def alive(widget: QObject) -> bool:
+    """False once the Qt object behind ``widget`` has been deleted."""
+    try:
+        widget.objectName()
+    except RuntimeError:
+        return False
+    return True
+
+
 def run(
     function: Callable[[], _T],
     done: Callable[[_T], Any],
     *,
     background: bool,
+    owner: QObject,
 ) -> None:
     """Call ``done(function())``, in a napari thread worker when ``background``.
 
-    Errors in the worker reach napari's notifications, as the worker's own do.
+    ``done`` is skipped when ``owner`` (the widget that asked) was closed in
+    the meantime. Errors in the worker reach napari's notifications, as the
+    worker's own do.
     """
     if not background:
         done(function())
         return
-    create_worker(function, _start_thread=True, _connect={"returned": done})
+
+    def deliver(result: _T) -> None:
+        if alive(owner):
+            done(result)
+
+    create_worker(function, _start_thread=True, _connect={"returned": deliver})

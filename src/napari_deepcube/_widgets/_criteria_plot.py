@@ -33,7 +33,7 @@ class CriteriaPlot(ThemedCanvas):
     k_picked = Signal(int)
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(viewer, toolbar=False, height=150)
+        super().__init__(viewer, toolbar=False, height=170, fixed=True)
         self.criteria: dict[str, dict[int, float]] = {}
         self.chosen: int | None = None
         self.canvas.mpl_connect("button_press_event", self._on_click)

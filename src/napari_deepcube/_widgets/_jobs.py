@@ -21,10 +21,10 @@ and reaches napari's error reporting with its traceback.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-import sys
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
     from ..core.segmentation import FittedModel, Segmentation
 
 _T = TypeVar("_T")
-
-#: Nice value of a worker thread that trains (0 = normal, 19 = lowest priority).
-_WORKER_NICENESS = 10
 
 _engine_lock = threading.Lock()
 _engine_thread: threading.Thread | None = None
@@ -109,13 +106,27 @@ def engine_loaded() -> bool:
 
 
 def _load_engine() -> None:
-    try:
+    # A failure here (or Python exiting mid-import) is not reported: a run
+    # imports the same modules and then reports a real failure itself.
+    with contextlib.suppress(Exception):
         import torch._dynamo  # noqa: F401  (torch.optim imports it on the first step)
 
         from ..core import checkpoint, pipeline  # noqa: F401
-    finally:
-        # Set also on failure: the run then raises the import error itself.
-        _engine_done.set()
+    _engine_done.set()
+
+
+def preview_stride(height: int, width: int) -> int:
+    """The pixel stride of the preview maps the pipeline will send for an image this size.
+
+    Known before the run so that the preview layer starts at its final scale;
+    it mirrors ``core.pipeline``'s previewer (the widget rescales the layer
+    if the two ever disagree). Before torch has loaded, 1 (a rescale later).
+    """
+    if not engine_loaded():
+        return 1
+    from ..core.pipeline import PREVIEW_PIXELS
+
+    return max(1, math.ceil(math.sqrt(height * width / PREVIEW_PIXELS)))
 
 
 def make_config(settings: dict[str, Any]) -> SegmentConfig:
@@ -128,20 +139,25 @@ def make_config(settings: dict[str, Any]) -> SegmentConfig:
     return SegmentConfig(**values)
 
 
-def _leave_a_core_to_the_viewer() -> None:
-    """Yield the CPU to the viewer: train on all cores but one, at a lower priority.
+@contextlib.contextmanager
+def _leave_a_core_to_the_viewer() -> Iterator[None]:
+    """Compute on all cores but one while the block runs, so the viewer always finds a core.
 
-    The priority applies to this worker thread only (a Linux thread has its
-    own nice value); it stays lowered for later napari workers on the same
-    pool thread, which is right for background work.
+    Covers torch's threads and the BLAS/OpenMP pools that numpy and scipy use
+    (a matrix product on every core starved the viewer for ~200 ms); the
+    previous limits come back afterwards.
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    # Only Linux gives threads their own priority; elsewhere the id is no process id.
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICENESS)
+    cores = max(1, (os.cpu_count() or 2) - 1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cores)
+    try:
+        with threadpool_limits(limits=cores):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def segment_job(
@@ -162,13 +178,13 @@ def segment_job(
     from ..core.pipeline import segment_steps
 
     try:
-        _leave_a_core_to_the_viewer()
         if model is None:
             config = make_config(settings)
         else:
             config = model.config.with_changes(device=settings["device"], seed=settings["seed"])
-        cube = source.build()
-        segmentation = yield from segment_steps(cube, config, model=model)
+        with _leave_a_core_to_the_viewer():
+            cube = source.build()
+            segmentation = yield from segment_steps(cube, config, model=model)
     except InputError as error:
         return Failed(str(error))
     return Finished(segmentation, cube)
@@ -182,7 +198,8 @@ def recluster_job(
 
     yield Progress("recluster", 0.05, f"clustering into k={k}", k=k)
     try:
-        result = recluster(segmentation, cube, k)
+        with _leave_a_core_to_the_viewer():
+            result = recluster(segmentation, cube, k)
     except InputError as error:
         return Failed(str(error))
     return Finished(result, cube)

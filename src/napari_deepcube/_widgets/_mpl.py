@@ -41,17 +41,31 @@ class ThemedCanvas(QWidget):
     toolbar
         Show matplotlib's zoom/pan toolbar.
     height
-        Minimum height of the canvas in pixels.
+        Height of the canvas in pixels: the minimum, or the exact height when
+        ``fixed``.
+    fixed
+        Keep the canvas at ``height`` (a small plot in a form must not be
+        squeezed until its axis labels are cut off).
     """
 
     theme_changed = Signal()
 
-    def __init__(self, viewer: napari.viewer.Viewer, *, toolbar: bool = False, height: int = 180) -> None:
+    def __init__(
+        self,
+        viewer: napari.viewer.Viewer,
+        *,
+        toolbar: bool = False,
+        height: int = 180,
+        fixed: bool = False,
+    ) -> None:
         super().__init__()
         self.viewer = viewer
         self.figure = Figure(figsize=(4.0, 2.6), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(height)
+        if fixed:
+            self.canvas.setFixedHeight(height)
+        else:
+            self.canvas.setMinimumHeight(height)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)

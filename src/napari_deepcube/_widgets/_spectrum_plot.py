@@ -29,6 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.backend_bases import MouseEvent
 from napari.layers import Image, Labels, Layer, Shapes
 from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -63,15 +64,18 @@ from ._spectra import SpectrumStats, labels_stats, mask_stats
 if TYPE_CHECKING:
     import napari
 
-#: Most element lines named on a spectrum.
+#: Most element lines named on one spectrum, and on several.
 MAX_LINE_MARKERS = 8
+MAX_LINE_MARKERS_SEVERAL = 12
+#: Least distance between two element names, as a share of the x axis.
+_LABEL_GAP = 0.012
 #: Screen pixels a press may move and still count as a click (not a drag).
 _CLICK_TOLERANCE = 4
 
 
 @dataclass(frozen=True)
 class Curve:
-    """One plotted spectrum."""
+    """One plotted spectrum: a mean (of a cluster or region) or a single pixel's."""
 
     name: str
     values: np.ndarray
@@ -79,6 +83,7 @@ class Curve:
     std: np.ndarray | None = None
     style: str = "-"
     width: float = 1.4
+    is_mean: bool = True
 
 
 class SpectrumPlotWidget(QWidget):
@@ -108,6 +113,12 @@ class SpectrumPlotWidget(QWidget):
         self._marker: Any = None
         self._tokens = {"labels": 0, "regions": 0, "pixel": 0}
         self._connected: dict[str, tuple[Layer, list[tuple[Any, Callable[..., Any]]]]] = {}
+        # One region update per turn of the event loop: naming a new shape changes its
+        # data, features and edge colour, each with its own event.
+        self._regions_timer = QTimer(self)
+        self._regions_timer.setSingleShot(True)
+        self._regions_timer.setInterval(0)
+        self._regions_timer.timeout.connect(self._load_regions)
 
         self.plot = ThemedCanvas(napari_viewer, toolbar=True, height=240)
         self.plot.theme_changed.connect(self.redraw)
@@ -282,12 +293,13 @@ class SpectrumPlotWidget(QWidget):
         self._load_label_stats(from_record=False)
 
     def _on_regions_changed(self, layer: Shapes | Labels | None) -> None:
+        later = self._regions_changed
         events: dict[str, Callable[..., Any]] = {"data": self._on_regions_data}
         if isinstance(layer, Shapes):
-            events.update(edge_color=self._load_regions, features=self._load_regions)
+            events.update(edge_color=later, features=later)
             name_shapes(layer)
         elif isinstance(layer, Labels):
-            events.update(paint=self._load_regions, colormap=self._load_regions)
+            events.update(paint=later, colormap=later)
         self._connect("regions", layer, events)
         self._load_regions()
 
@@ -298,7 +310,11 @@ class SpectrumPlotWidget(QWidget):
         layer = self.regions_layer
         if isinstance(layer, Shapes) and action == "added":
             name_shapes(layer)
-        self._load_regions()
+        self._regions_changed()
+
+    def _regions_changed(self, event: Any = None) -> None:
+        """Recompute the regions' spectra at the next turn of the event loop."""
+        self._regions_timer.start()
 
     def new_regions_layer(self) -> Shapes:
         """Add a Shapes layer for regions and plot its regions from now on."""
@@ -350,7 +366,7 @@ class SpectrumPlotWidget(QWidget):
         self.status.setText("computing cluster spectra…")
         _background.run(
             lambda: labels_stats(data, label_map, k), done,
-            background=self._needs_background(label_map.size * n_channels),
+            background=self._needs_background(label_map.size * n_channels), owner=self,
         )
 
     def _load_regions(self, event: Any = None) -> None:
@@ -376,7 +392,7 @@ class SpectrumPlotWidget(QWidget):
                 self._region_curves = curves
                 self.redraw()
 
-        _background.run(compute, done, background=self._needs_background(n_values))
+        _background.run(compute, done, background=self._needs_background(n_values), owner=self)
 
     # ----------------------------------------------------------------- pixels
 
@@ -400,7 +416,7 @@ class SpectrumPlotWidget(QWidget):
         data = cube.data
         _background.run(
             lambda: np.asarray(data[:, row, col], dtype=np.float64), done,
-            background=is_lazy(data),
+            background=is_lazy(data), owner=self,
         )
 
     def _on_mouse(self, viewer: Any, event: Any) -> Generator[None, None, None]:
@@ -447,7 +463,10 @@ class SpectrumPlotWidget(QWidget):
         if self._pixel is None:
             return []
         row, col, spectrum = self._pixel
-        return [Curve(f"pixel y={row} x={col}", spectrum, self.plot.colors["text"], width=0.8)]
+        return [
+            Curve(f"pixel y={row} x={col}", spectrum, self.plot.colors["text"], width=0.8,
+                  is_mean=False)
+        ]
 
     def current_curves(self) -> list[Curve]:
         """Every curve to plot now: clusters, regions, then the clicked pixel."""
@@ -475,7 +494,7 @@ class SpectrumPlotWidget(QWidget):
         if self.log_y.isChecked():
             axes.set_yscale("log", nonpositive="mask")
         if curves and self.element_lines.isChecked():
-            self._mark_element_lines(axes, axis, curves[0])
+            self._mark_element_lines(axes, axis, curves)
         self._marker = axes.axvline(np.nan, color="#4560c4", linewidth=1.0, alpha=0.9)
         self._move_marker()
         if curves:
@@ -501,20 +520,35 @@ class SpectrumPlotWidget(QWidget):
         self.curves[curve.name] = curve
         self.lines[curve.name] = line
 
-    def _mark_element_lines(self, axes: Axes, axis: SpectralAxis, curve: Curve) -> None:
-        """Name the main peaks of ``curve`` after the X-ray lines nearby (keV axes)."""
+    def _mark_element_lines(self, axes: Axes, axis: SpectralAxis, curves: list[Curve]) -> None:
+        """Name the main peaks of the plotted spectra after the X-ray lines nearby (keV axes).
+
+        The peaks are those of the envelope of the mean spectra (each scaled
+        to its maximum, so that a faint cluster's lines count as much as a
+        bright one's); a lone pixel spectrum is used only when nothing else
+        is plotted.
+        """
         energies = axis.kev
         if energies is None:
             return
+        means = [c.values for c in curves if c.is_mean] or [curves[0].values]
+        scaled = [np.nan_to_num(v) / max(float(np.nanmax(v)), 1e-12) for v in means]
+        most = MAX_LINE_MARKERS if len(scaled) == 1 else MAX_LINE_MARKERS_SEVERAL
         try:
-            peaks = label_peaks(energies, np.nan_to_num(curve.values), max_peaks=MAX_LINE_MARKERS)
+            peaks = label_peaks(energies, np.max(scaled, axis=0), max_peaks=most)
         except InputError:
             return
-        scale = axis.values[-1] / energies[-1] if energies[-1] else 1.0
+        to_axis = 1000.0 if axis.unit == "eV" else 1.0
         transform = axes.get_xaxis_transform()
+        # Names closer than this to the previous one would overprint it: that line stays unnamed.
+        gap = _LABEL_GAP * (axis.values[-1] - axis.values[0])
+        previous = -np.inf
         for energy, name in peaks:
-            x = energy * scale
+            x = energy * to_axis
             axes.axvline(x, color=self.plot.colors["faint"], linestyle=":", linewidth=0.8)
+            if x - previous < gap:
+                continue
+            previous = x
             axes.text(
                 x, 0.97, f" {name}", transform=transform, rotation=90, va="top", ha="right",
                 fontsize=FONT_SIZE - 1, color=self.plot.colors["text"],
