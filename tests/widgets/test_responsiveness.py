@@ -1,8 +1,9 @@
 """The viewer keeps serving its event loop while a model trains on a 256 × 256 cube.
 
-Measured from the click on Train until the result arrives. The click itself
-and the display of the result each add a layer (the preview; the confidence
-map), which napari does on the GUI thread in a few hundred milliseconds.
+Measured from the end of the click on Train until the result is shown. The
+click itself adds the run's layers (napari needs a few hundred milliseconds
+on the GUI thread for a new layer); from then on the GUI thread only receives
+events and changes layer data.
 """
 
 from __future__ import annotations
@@ -10,17 +11,22 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 from qtpy.QtCore import QTimer
 
 from conftest import RUN_TIMEOUT_MS
 from napari_deepcube._widgets._results import CLUSTERS_NAME
 from napari_deepcube._widgets._segment import SegmentationWidget
 
+# A latency measurement: other jobs on the CPU make it fail, so `make test` leaves it
+# to `make test-timing`, run on an idle machine.
+pytestmark = pytest.mark.timing
+
 #: Interval of the probe timer and the longest gap allowed between two of its ticks (s).
 TICK, MAX_GAP = 0.020, 0.100
 
 
-def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot, monkeypatch):
+def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     # A laptop-sized window: under Xvfb the canvas is drawn in software, at a cost per pixel.
     viewer.window.resize(1000, 700)
@@ -28,9 +34,9 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot,
     assert viewer.layers["painting"].data.shape == (1024, 256, 256)
     segment = SegmentationWidget(viewer)
     viewer.window.add_dock_widget(segment)
-    # Opening the widget imports torch in a worker; training starts after that.
+    # Opening the widget imports torch in a background thread; training starts after that.
     qtbot.waitUntil(lambda: segment.engine_ready, timeout=RUN_TIMEOUT_MS)
-    # Few epochs keep the test short; a fixed k skips scoring other k.
+    # Few epochs and a small pixel sample keep the test short.
     segment.settings.set_values(epochs=2, n_train=2000, k=6)
     ticks: list[float] = []
     timer = QTimer()
@@ -38,16 +44,8 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot,
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     qtbot.wait(200)
-    result_at: list[float] = []
-    show_result = segment._on_returned
-    monkeypatch.setattr(
-        segment, "_on_returned",
-        lambda outcome: (result_at.append(time.perf_counter()), show_result(outcome)),
-    )
 
     segment.train()
-    # The click itself adds the preview layer (napari needs a few hundred ms for a new
-    # layer); from then on the GUI thread only receives events.
     ticks.clear()
     try:
         qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
@@ -58,7 +56,7 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot,
             qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
 
     assert CLUSTERS_NAME in viewer.layers
-    gaps = np.diff([tick for tick in ticks if tick <= result_at[0]])
+    gaps = np.diff(ticks)
     assert gaps.size > 50
     worst = int(np.argmax(gaps))
     assert gaps.max() < MAX_GAP, (
