@@ -1,0 +1,139 @@
+"""Regenerate the user guide's screenshots from a real napari session.
+
+Opens napari with the MA-XRF painting sample, trains a small model through the
+"Deep spectral segmentation" widget, selects a cluster, draws a region and
+clicks a pixel in the "Cluster spectra" widget, and saves PNGs in
+``docs/images/``. Needs a display (``make docs-screenshots`` starts Xvfb when
+there is none). Takes a few minutes on a laptop CPU.
+
+Usage::
+
+    python docs/make_screenshots.py [--out docs/images] [--epochs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import napari
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from qtpy.QtCore import QRect, Qt
+from qtpy.QtWidgets import QApplication, QWidget
+
+from napari_deepcube._widgets._segment import SegmentationWidget
+from napari_deepcube._widgets._spectrum_plot import SpectrumPlotWidget
+
+#: Window size of the screenshots (pixels): a laptop screen.
+WINDOW = (1500, 1000)
+#: Height of the spectrum plot docked under the canvas (pixels).
+PLOT_HEIGHT = 400
+#: Size of the floating spectrum plot showing every cluster (pixels).
+ALL_CLUSTERS_SIZE = (1000, 620)
+#: Energy (keV) shown on the slider: lead's Lα line, the strongest in the painting.
+PB_L_ALPHA_KEV = 10.55
+
+
+def wait(condition: Callable[[], bool], timeout: float = 1800.0) -> None:
+    """Run the event loop until ``condition()`` holds."""
+    app = QApplication.instance()
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the session took too long")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def settle(seconds: float = 0.5) -> None:
+    """Let Qt and vispy finish drawing."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.instance().processEvents()
+        time.sleep(0.01)
+
+
+def grab(widget: QWidget, path: Path) -> None:
+    """Save a picture of one widget (a dock), cut below its content."""
+    settle()
+    for canvas in widget.findChildren(FigureCanvasQTAgg):
+        canvas.draw()  # a grab paints the last drawn buffer: make it current
+    height = min(widget.height(), widget.layout().sizeHint().height())
+    widget.grab(QRect(0, 0, widget.width(), height)).save(str(path))
+    print(f"wrote {path}")
+
+
+def window_shot(viewer: napari.Viewer, path: Path) -> None:
+    """Save the whole napari window, the image fitted to the canvas."""
+    settle()
+    viewer.reset_view()
+    settle()
+    viewer.screenshot(str(path), canvas_only=False)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "images")
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    viewer = napari.Viewer(title="napari-deepcube")
+    window = viewer.window._qt_window
+    window.resize(*WINDOW)
+    # The side docks take the full height, the bottom one only the width under the canvas.
+    window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+    window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+    cube, truth = viewer.open_sample("napari-deepcube", "painting")
+    truth.visible = False
+    energies = cube.metadata["deepcube"]["spectral_values"]
+    viewer.dims.set_current_step(0, int(np.argmin(np.abs(energies - PB_L_ALPHA_KEV))))
+    # What Plugins > DeepCube does, with the spectrum plot placed under the canvas.
+    segment = SegmentationWidget(viewer)
+    plot = SpectrumPlotWidget(viewer)
+    viewer.window.add_dock_widget(segment, name="Deep spectral segmentation", area="right")
+    plot_dock = viewer.window.add_dock_widget(plot, name="Cluster spectra", area="bottom")
+    plot_dock.setMinimumHeight(PLOT_HEIGHT)
+    wait(lambda: segment.engine_ready)
+    viewer.layers.selection.active = cube
+    window_shot(viewer, out / "01-sample.png")
+
+    segment.settings.set_values(epochs=args.epochs, n_train=8000, k=None, k_min=2, k_max=9)
+    segment.train()
+    # Mid-training: the preview map and the live read-outs.
+    wait(lambda: segment.progress_bar.value() >= 30 or not segment.is_busy)
+    window_shot(viewer, out / "02-training.png")
+    wait(lambda: not segment.is_busy)
+    clusters = viewer.layers["clusters"]
+    grab(segment, out / "03-segmentation-widget.png")
+
+    # Explore: a cluster, a pixel of it, and a region drawn across two paints.
+    clusters.selected_label = 2
+    height, width = clusters.data.shape
+    rows, cols = np.nonzero(clusters.data == 2)
+    middle = len(rows) // 2
+    plot.pick_pixel(int(rows[middle]), int(cols[middle]))
+    regions = plot.new_regions_layer()
+    regions.add_rectangles(np.array([[0.30 * height, 0.55 * width], [0.45 * height, 0.75 * width]]))
+    regions.mode = "pan_zoom"
+    viewer.layers.selection.active = clusters
+    wait(lambda: "R1" in plot.lines)
+    window_shot(viewer, out / "04-session.png")
+    grab(plot, out / "05-spectrum-plot.png")
+
+    # Every cluster on a log scale needs room: float the plot as a larger window.
+    plot_dock.setFloating(True)
+    plot_dock.resize(*ALL_CLUSTERS_SIZE)
+    plot.all_clusters.setChecked(True)
+    plot.log_y.setChecked(True)
+    grab(plot, out / "06-all-clusters.png")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
