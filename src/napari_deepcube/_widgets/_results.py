@@ -3,8 +3,9 @@
 The "clusters" Labels layer carries the segmentation's facts in
 ``metadata["deepcube"]`` (mean and std spectra, sizes, criteria, the cube
 layer it came from), which is all the spectrum plot and the TIFF writer need.
-A second run on the same cube updates its layers in place, so the user's
-layer order, visibility and selected label stay.
+A run's layers are made when it starts (:func:`start_results`) and only
+filled at the end; a second run on the same cube updates its layers in
+place, so the user's layer order, visibility and selected label stay.
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Layer
 
-from .._reader import METADATA_KEY, labels_layer_data
+from .._reader import METADATA_KEY, label_colormap, labels_layer_data
 from .._writer import write_label_map
 from ..core.io.results import write_spectra_csv
+from ._layers import image_shape
 
 if TYPE_CHECKING:
     import napari
 
 CLUSTERS_NAME = "clusters"
 PREVIEW_NAME = "clusters (preview)"
+CONFIDENCE_NAME = "confidence"
 
 
 @dataclass
@@ -55,6 +58,40 @@ def clusters_record(segmentation: Any, cube_layer: Image) -> dict[str, Any]:
     }
 
 
+def start_results(
+    viewer: napari.viewer.Viewer, cube_layer: Image, stride: int, *, preview_labels: int
+) -> ResultLayers:
+    """Add the layers a run will fill: the preview map and a hidden, empty confidence map.
+
+    Made when the run starts, because adding a layer costs napari a few
+    hundred milliseconds on the GUI thread: during the run and when it ends
+    these layers only change data, so the viewer stays responsive. The
+    preview, sampled every ``stride`` pixels, becomes the clusters layer.
+    """
+    height, width = image_shape(cube_layer)
+    scale, translate = cube_layer.scale[-2:], cube_layer.translate[-2:]
+    data, kwargs, _ = labels_layer_data(
+        np.zeros((-(-height // stride), -(-width // stride)), dtype=np.uint8),
+        name=PREVIEW_NAME, record={"kind": "preview"},
+    )
+    kwargs["colormap"] = label_colormap(preview_labels)
+    preview = viewer.add_labels(data, **kwargs, scale=scale * stride, translate=translate)
+    confidence = viewer.add_image(
+        np.zeros((height, width), dtype=np.float32), name=CONFIDENCE_NAME, visible=False,
+        colormap="viridis", contrast_limits=(0.0, 1.0), axis_labels=("y", "x"), scale=scale,
+        translate=translate,
+    )
+    viewer.layers.selection.active = preview
+    return ResultLayers(preview, confidence)
+
+
+def discard(viewer: napari.viewer.Viewer, layers: ResultLayers) -> None:
+    """Remove the layers of a run that made no result (cancelled or failed)."""
+    for layer in (layers.clusters, layers.confidence, *layers.latents):
+        if layer in viewer.layers:
+            viewer.layers.remove(layer)
+
+
 def show_results(
     viewer: napari.viewer.Viewer,
     segmentation: Any,
@@ -62,9 +99,9 @@ def show_results(
     *,
     latent_layers: bool,
     existing: ResultLayers | None = None,
-    preview: Labels | None = None,
+    fresh: ResultLayers | None = None,
 ) -> ResultLayers:
-    """Add (or update) the clusters, confidence and latent layers of a segmentation.
+    """Show a segmentation in the clusters, confidence and latent layers.
 
     Parameters
     ----------
@@ -73,28 +110,25 @@ def show_results(
     segmentation
         The :class:`~napari_deepcube.core.segmentation.Segmentation`.
     cube_layer
-        The cube layer it segments; the new layers take its image-plane scale
-        and translation so that they overlay it.
+        The cube layer it segments; the layers overlay it.
     latent_layers
         Also show each latent dimension as an Image layer.
     existing
-        Layers of a previous run on this cube, updated in place when still in
-        the viewer.
-    preview
-        The run's preview layer: it becomes the clusters layer (cheaper than
-        adding one) unless ``existing`` has one, and is removed otherwise.
+        Layers of a previous run on this cube: updated in place when still in
+        the viewer, so the user's layer order and settings stay.
+    fresh
+        The layers :func:`start_results` made for this run: used where
+        ``existing`` has none, removed otherwise. Layers are added only when
+        neither is there (a re-clustering of a run whose layers were deleted).
     """
     placement = {"scale": cube_layer.scale[-2:], "translate": cube_layer.translate[-2:]}
     labels, kwargs, _ = labels_layer_data(
         segmentation.labels, name=CLUSTERS_NAME, record=clusters_record(segmentation, cube_layer)
     )
-    reuse = existing.clusters if existing is not None else None
-    if reuse is None or reuse not in viewer.layers:
-        reuse, preview = preview, None
-    if preview is not None and preview in viewer.layers:
-        viewer.layers.remove(preview)
-    if reuse is not None and reuse in viewer.layers:
-        clusters = reuse
+    clusters = _pick(viewer, existing and existing.clusters, fresh and fresh.clusters)
+    if clusters is None:
+        clusters = viewer.add_labels(labels, **kwargs, **placement)
+    else:
         # Metadata first: the spectrum plot reads it when the data event fires.
         clusters.metadata = kwargs["metadata"]
         clusters.colormap = kwargs["colormap"]
@@ -102,11 +136,10 @@ def show_results(
         clusters.data = labels
         if clusters.name == PREVIEW_NAME:
             clusters.name = CLUSTERS_NAME
-    else:
-        clusters = viewer.add_labels(labels, **kwargs, **placement)
     confidence = _image(
-        viewer, existing.confidence if existing else None, segmentation.confidence,
-        name="confidence", colormap="viridis", contrast_limits=(0.0, 1.0), **placement,
+        viewer, _pick(viewer, existing and existing.confidence, fresh and fresh.confidence),
+        segmentation.confidence, name=CONFIDENCE_NAME, colormap="viridis",
+        contrast_limits=(0.0, 1.0), **placement,
     )
     latents: list[Image] = []
     if latent_layers:
@@ -124,11 +157,20 @@ def show_results(
     return ResultLayers(clusters, confidence, latents)
 
 
+def _pick(viewer: napari.viewer.Viewer, existing: Layer | None, fresh: Layer | None) -> Layer | None:
+    """The existing layer if still shown (the fresh one is then removed), else the fresh one."""
+    if existing is not None and existing in viewer.layers:
+        if fresh is not None and fresh in viewer.layers:
+            viewer.layers.remove(fresh)
+        return existing
+    return fresh if fresh is not None and fresh in viewer.layers else None
+
+
 def _image(
     viewer: napari.viewer.Viewer, layer: Image | None, data: np.ndarray, **kwargs: Any
 ) -> Image:
-    """Update ``layer`` with ``data`` when it is still shown, else add a hidden image layer."""
-    if layer is not None and layer in viewer.layers:
+    """Put ``data`` in ``layer``, or in a new hidden image layer when there is none."""
+    if layer is not None:
         layer.data = data
         layer.contrast_limits = kwargs["contrast_limits"]
         return layer

@@ -41,18 +41,18 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._reader import label_colormap, labels_layer_data
 from ..core.errors import InputError
 from . import _background, _jobs
 from ._criteria_plot import CriteriaPlot
 from ._layer_combo import LayerCombo
 from ._layers import image_shape, is_cube_layer, record, spectral_axis
 from ._results import (
-    PREVIEW_NAME,
     ResultLayers,
+    discard,
     export_labels_tiff,
     export_spectra_csv,
     show_results,
+    start_results,
 )
 from ._settings import SettingsForm
 
@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 
 #: Steps of the progress bars (the pipeline reports a fraction 0..1).
 _STEPS = 100
-#: Labels the preview's colormap covers (the largest k a run may try).
-_PREVIEW_LABELS = 255
 #: How often the widget checks whether torch has finished loading (ms).
 _ENGINE_POLL_MS = 250
 #: Python's GIL switch interval during a run (s; Python's default is 0.005). Every Qt
@@ -103,11 +101,13 @@ class SegmentationWidget(QWidget):
         self._cube: Any = None
         self._results: list[tuple[Image, ResultLayers]] = []
         self._run_layer: Image | None = None
-        self._preview: Labels | None = None
+        self._fresh: ResultLayers | None = None
         self._pending_preview: tuple[np.ndarray, int] | None = None
         # Through the inbox too: both may run napari code that spins a nested event loop.
         self._preview_timer = _deferred(self, partial(self._post, self._show_preview))
         self._activity_timer = _deferred(self, partial(self._post, self._update_activity))
+        self._summary_timer = _deferred(self, partial(self._post, self._show_summary))
+        self._summary_pending = False
         self._pbar: progress | None = None
         self._inbox: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._draining = False
@@ -273,12 +273,18 @@ class SegmentationWidget(QWidget):
             layer.data, spectral_axis(layer), layer.name, str(record(layer).get("source", ""))
         )
         description = "Applying the model" if model is not None else "Training"
+        settings = self.settings.values()
         started = self._start(
-            _jobs.segment_job, (source, self.settings.values(), model),
-            f"{description}: {layer.name}", layer,
+            _jobs.segment_job, (source, settings, model), f"{description}: {layer.name}", layer
         )
         if started:
-            self._add_preview(layer)
+            # The preview's colours cover every k the run may try, and no more: a
+            # larger colour table costs napari more on each preview.
+            most_k = (settings["k"] or settings["k_max"]) if model is None else model.k
+            self._fresh = start_results(
+                self.viewer, layer, _jobs.preview_stride(*image_shape(layer)),
+                preview_labels=most_k,
+            )
 
     def pick_k(self, k: int) -> None:
         """Re-cluster the latest segmentation into ``k`` clusters (in a worker)."""
@@ -372,30 +378,13 @@ class SegmentationWidget(QWidget):
         if self._pbar is not None and done > self._pbar.n:
             self._pbar.update(done - self._pbar.n)
 
-    def _add_preview(self, layer: Image) -> None:
-        """Add the (empty) preview layer now, at the click, not in the middle of the run.
-
-        Adding a layer costs napari a few hundred milliseconds on the GUI
-        thread, and so does rescaling one; during the run the preview only
-        changes data, and at the end it becomes the clusters layer.
-        """
-        height, width = image_shape(layer)
-        stride = _jobs.preview_stride(height, width)
-        data, kwargs, _ = labels_layer_data(
-            np.zeros((-(-height // stride), -(-width // stride)), dtype=np.uint8),
-            name=PREVIEW_NAME, record={"kind": "preview"},
-        )
-        kwargs["colormap"] = label_colormap(_PREVIEW_LABELS)
-        self._preview = self.viewer.add_labels(
-            data, **kwargs, scale=layer.scale[-2:] * stride, translate=layer.translate[-2:]
-        )
-
     def _show_preview(self) -> None:
         """Show the latest preview map (only the latest, when several came at once)."""
         if self._pending_preview is None:
             return
         (preview, stride), self._pending_preview = self._pending_preview, None
-        layer, target = self._run_layer, self._preview
+        layer = self._run_layer
+        target = self._fresh.clusters if self._fresh is not None else None
         if layer is None or target is None or target not in self.viewer.layers:
             return  # the user removed the preview: no new layer mid-run
         scale = layer.scale[-2:] * stride
@@ -403,37 +392,42 @@ class SegmentationWidget(QWidget):
             target.scale = scale
         target.data = preview
 
-    def _remove_preview(self) -> None:
+    def _discard_run_layers(self) -> None:
         self._pending_preview = None
-        if self._preview is not None and self._preview in self.viewer.layers:
-            self.viewer.layers.remove(self._preview)
-        self._preview = None
+        if self._fresh is not None:
+            discard(self.viewer, self._fresh)
+        self._fresh = None
 
     def _on_returned(self, outcome: _jobs.Outcome) -> None:
         self._pending_preview = None
         if isinstance(outcome, _jobs.Failed):
-            self._remove_preview()
+            self._discard_run_layers()
             self.stage_label.setText("Stopped: the input needs a change (see the notification).")
             show_error(outcome.message)
             return
         layer = self._run_layer
         if layer is None or layer not in self.viewer.layers:
-            self._remove_preview()
+            self._discard_run_layers()
             self.stage_label.setText("The cube layer was closed during the run; nothing shown.")
             return
         segmentation = outcome.segmentation
         self.segmentation, self._cube = segmentation, outcome.cube
         self.model = segmentation.model
         existing = next((r for c, r in self._results if c is layer), None)
-        preview, self._preview = self._preview, None
+        fresh, self._fresh = self._fresh, None
         shown = show_results(
             self.viewer, segmentation, layer,
-            latent_layers=self.settings.latent_layers.value, existing=existing, preview=preview,
+            latent_layers=self.settings.latent_layers.value, existing=existing, fresh=fresh,
         )
         self._results = [(c, r) for c, r in self._results if c is not layer] + [(layer, shown)]
-        self._show_summary(segmentation)
+        # The summary (text, criteria plot) comes in a later turn of the event loop, when
+        # the worker has finished: one long turn would stall the viewer.
+        self._summary_pending = True
 
-    def _show_summary(self, segmentation: Any) -> None:
+    def _show_summary(self) -> None:
+        """Describe the result, then end the run (the widget is busy until then)."""
+        self._summary_pending = False
+        segmentation = self.segmentation
         seconds = sum(segmentation.timings.values())
         self.stage_label.setText(f"Done in {seconds:.1f} s.")
         sizes = segmentation.cluster_sizes
@@ -452,17 +446,24 @@ class SegmentationWidget(QWidget):
             f"{config.model.upper()}, latent size {config.latent_dim}, k = {segmentation.k}, "
             f"trained on {segmentation.cube_name or 'a cube'}."
         )
+        self._end_run()
 
     def _on_aborted(self) -> None:
-        self._remove_preview()
+        self._discard_run_layers()
         self.stage_label.setText("Cancelled; nothing was changed.")
 
     def _on_errored(self, error: Exception) -> None:
         # napari reports the error itself (with its traceback: it is a bug, not a bad input).
-        self._remove_preview()
+        self._discard_run_layers()
         self.stage_label.setText(f"Failed: {error}")
 
     def _on_finished(self) -> None:
+        if self._summary_pending:
+            self._summary_timer.start()
+        else:
+            self._end_run()
+
+    def _end_run(self) -> None:
         self.worker = None
         if self._pbar is not None:
             self._pbar.close()
