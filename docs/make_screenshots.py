@@ -56,12 +56,14 @@ def settle(seconds: float = 0.5) -> None:
         time.sleep(0.01)
 
 
-def grab(widget: QWidget, path: Path) -> None:
-    """Save a picture of one widget (a dock), cut below its content."""
+def grab(widget: QWidget, path: Path, *, crop: bool = False) -> None:
+    """Save a picture of one widget (a dock); ``crop`` cuts the empty space below its content."""
     settle()
     for canvas in widget.findChildren(FigureCanvasQTAgg):
         canvas.draw()  # a grab paints the last drawn buffer: make it current
-    height = min(widget.height(), widget.layout().sizeHint().height())
+    height = widget.height()
+    if crop:
+        height = min(height, widget.layout().sizeHint().height())
     widget.grab(QRect(0, 0, widget.width(), height)).save(str(path))
     print(f"wrote {path}")
 
@@ -110,7 +112,7 @@ def main() -> None:
     window_shot(viewer, out / "02-training.png")
     wait(lambda: not segment.is_busy)
     clusters = viewer.layers["clusters"]
-    grab(segment, out / "03-segmentation-widget.png")
+    grab(segment, out / "03-segmentation-widget.png", crop=True)
 
     # Explore: a cluster, a pixel of it, and a region drawn across two paints.
     clusters.selected_label = 2

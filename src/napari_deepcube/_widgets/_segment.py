@@ -108,6 +108,7 @@ class SegmentationWidget(QWidget):
         self._activity_timer = _deferred(self, partial(self._post, self._update_activity))
         self._summary_timer = _deferred(self, partial(self._post, self._show_summary))
         self._summary_pending = False
+        self._metrics: dict[str, str] = {}
         self._pbar: progress | None = None
         self._inbox: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._draining = False
@@ -323,6 +324,7 @@ class SegmentationWidget(QWidget):
         self.progress_bar.setValue(0)
         self.stage_label.setText(f"{description}…")
         self.metrics_label.setText("")
+        self._metrics = {}
         self._set_busy(True)
         # Restored by the worker itself, even if the widget is closed first.
         worker.finished.connect(partial(sys.setswitchinterval, sys.getswitchinterval()))
@@ -358,17 +360,17 @@ class SegmentationWidget(QWidget):
         self.progress_bar.setValue(round(event.fraction * _STEPS))
         self._activity_timer.start()
         self.stage_label.setText(f"{event.stage}: {event.message}")
-        metrics = []
         if event.epoch is not None:
-            metrics.append(
+            self._metrics["loss"] = (
                 f"loss {event.epoch.loss:.4g} (validation {event.epoch.validation_loss:.4g})"
             )
         if event.k is not None:
-            metrics.append(f"k = {event.k}")
+            self._metrics["k"] = f"k = {event.k}"
+            self._metrics.pop("silhouette", None)
         if event.silhouette is not None and np.isfinite(event.silhouette):
-            metrics.append(f"silhouette {event.silhouette:.3f}")
-        if metrics:
-            self.metrics_label.setText(" · ".join(metrics))
+            self._metrics["silhouette"] = f"silhouette {event.silhouette:.3f}"
+        # The latest value of each, so that k and silhouette stay between previews.
+        self.metrics_label.setText(" · ".join(self._metrics.values()))
         if event.preview is not None:
             self._pending_preview = (event.preview, event.preview_stride)
             self._preview_timer.start()

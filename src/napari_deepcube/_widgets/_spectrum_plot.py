@@ -533,22 +533,24 @@ class SpectrumPlotWidget(QWidget):
             return
         means = [c.values for c in curves if c.is_mean] or [curves[0].values]
         scaled = [np.nan_to_num(v) / max(float(np.nanmax(v)), 1e-12) for v in means]
+        envelope = np.max(scaled, axis=0)
         most = MAX_LINE_MARKERS if len(scaled) == 1 else MAX_LINE_MARKERS_SEVERAL
         try:
-            peaks = label_peaks(energies, np.max(scaled, axis=0), max_peaks=most)
+            peaks = label_peaks(energies, envelope, max_peaks=most)
         except InputError:
             return
         to_axis = 1000.0 if axis.unit == "eV" else 1.0
         transform = axes.get_xaxis_transform()
-        # Names closer than this to the previous one would overprint it: that line stays unnamed.
+        # Two names closer than this would overprint: the taller peak keeps its name.
         gap = _LABEL_GAP * (axis.values[-1] - axis.values[0])
-        previous = -np.inf
-        for energy, name in peaks:
+        named: list[float] = []
+        by_height = sorted(peaks, key=lambda p: -envelope[np.argmin(np.abs(energies - p[0]))])
+        for energy, name in by_height:
             x = energy * to_axis
             axes.axvline(x, color=self.plot.colors["faint"], linestyle=":", linewidth=0.8)
-            if x - previous < gap:
+            if any(abs(x - other) < gap for other in named):
                 continue
-            previous = x
+            named.append(x)
             axes.text(
                 x, 0.97, f" {name}", transform=transform, rotation=90, va="top", ha="right",
                 fontsize=FONT_SIZE - 1, color=self.plot.colors["text"],
