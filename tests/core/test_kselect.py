@@ -1,7 +1,8 @@
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from napari_deepcube.core.kselect import choose_k, criteria_of, fit_candidates
+from napari_deepcube.core.kselect import _split_proposals, choose_k, criteria_of, fit_candidates
+from napari_deepcube.core.mixture import scale_free
 
 
 def _counts_with_a_small_class(rng, n_bins=50):
@@ -27,6 +28,38 @@ def test_the_split_path_finds_a_small_class_and_stops_at_the_truth(rng):
     criteria = criteria_of(candidates, features.shape[0])
     assert set(criteria) == {"silhouette", "bic", "log_likelihood"}
     assert criteria["log_likelihood"][3] > criteria["log_likelihood"][2]
+
+
+def _pair_differing_in_one_share(rng, n_bins=40):
+    """Two classes that differ only in one pigment's share (10 % against 25 %),
+    with a second pigment varying within both, and one distinct class."""
+    shared = rng.dirichlet(np.full(n_bins, 2.0))
+    first, second = np.eye(n_bins)[5], np.eye(n_bins)[20]
+    truth = np.repeat(np.arange(3), [1500, 1200, 600])
+    share = np.where(truth == 0, 0.10, 0.25)[:, None]
+    varying = rng.uniform(0.15, 0.25, size=(truth.size, 1))
+    spectra = (1 - share - varying) * shared + share * first + varying * second
+    spectra[truth == 2] = rng.dirichlet(np.ones(n_bins))
+    features = rng.poisson(150 * spectra).astype(np.float32)
+    # Latents that know the distinct class and the second pigment, not the first.
+    latents = np.column_stack([20.0 * varying[:, 0], 3.0 * (truth == 2)])
+    return latents, features, truth
+
+
+def test_a_split_the_latents_miss_is_proposed_along_a_principal_direction(rng):
+    latents, features, truth = _pair_differing_in_one_share(rng)
+    pair = truth < 2
+    cuts = list(_split_proposals(latents[pair], scale_free(features[pair], "multinomial"), seed=0))
+    agreement = [adjusted_rand_score(truth[pair], cut) for cut in cuts]
+    assert agreement[0] < 0.1  # the cut on the latents follows the second pigment
+    assert max(agreement[1:]) > 0.8
+
+
+def test_the_pair_is_told_apart_and_k_stops_there(rng):
+    latents, features, truth = _pair_differing_in_one_share(rng)
+    candidates = {c.k: c for c in fit_candidates(latents, features, [2, 3, 4, 5], "multinomial", seed=0)}
+    assert choose_k(candidates, features.shape[0]).k == 3
+    assert adjusted_rand_score(truth, candidates[3].labels) > 0.9
 
 
 def test_without_a_likelihood_the_silhouette_decides(rng):

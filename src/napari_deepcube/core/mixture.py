@@ -218,7 +218,7 @@ def fit_mixture(
         n_iter = iteration
         log_joint = component_log_likelihood(features, params, likelihood) + np.log(weights)
         norm = _log_sum_exp(log_joint)
-        log_likelihood = float(norm.sum())
+        log_likelihood = float(norm.sum(dtype=np.float64))
         posteriors = np.exp(log_joint - norm).astype(np.float32)
         if log_likelihood - previous_ll < tol * n:
             break
@@ -276,7 +276,7 @@ def fit_background_mixture(
         mixed = (class_part + background_part).reshape(k * n_shares, n_features)
         log_joint = features @ np.log(mixed).T.astype(np.float32) + np.log(weights).astype(np.float32)
         norm = _log_sum_exp(log_joint)
-        log_likelihood = float(norm.sum())
+        log_likelihood = float(norm.sum(dtype=np.float64))
         posteriors = np.exp(log_joint - norm).astype(np.float32)
         if log_likelihood - previous_ll < tol * n:
             break
@@ -297,6 +297,17 @@ def fit_background_mixture(
     return replace(fit, n_params=(k + 1) * (n_features - 1) + (k * n_shares - 1))
 
 
+def scale_free(features: np.ndarray, likelihood: str) -> np.ndarray:
+    """Spectra without their brightness: square-root proportions for counts, unit vectors for fluxes.
+
+    Square roots make Poisson noise about equal in every channel, so that
+    Euclidean distances (k-means, principal directions) weigh channels fairly.
+    """
+    if likelihood == "multinomial":
+        return np.sqrt(features / np.maximum(features.sum(axis=1, keepdims=True), 1.0))
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-6)
+
+
 def fit_class_mixture(
     features: np.ndarray,
     labels: np.ndarray,
@@ -315,11 +326,7 @@ def fit_class_mixture(
     """
     from .kmeans import fit_kmeans
 
-    shapes = (
-        np.sqrt(features / np.maximum(features.sum(axis=1, keepdims=True), 1.0))
-        if likelihood == "multinomial"
-        else features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-6)
-    )
+    shapes = scale_free(features, likelihood)
     components = np.zeros(labels.size, dtype=np.int64)
     groups: list[int] = []
     for cluster in range(k):
