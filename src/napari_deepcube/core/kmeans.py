@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
@@ -19,6 +20,8 @@ from .errors import InputError
 
 #: Pixels per block when assigning many points to centres.
 _ASSIGN_BLOCK = 65536
+#: Memory (MB) of each block of pairwise distances in the silhouette.
+_SILHOUETTE_MEMORY_MB = 8
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,7 @@ def fit_kmeans(
     )
     labels = model.fit_predict(points.astype(np.float64))
     order = size_order(labels, k)
-    return KMeansFit(
-        order[labels], model.cluster_centers_[np.argsort(order)], float(model.inertia_)
-    )
+    return KMeansFit(order[labels], model.cluster_centers_[np.argsort(order)], float(model.inertia_))
 
 
 def size_order(labels: np.ndarray, k: int) -> np.ndarray:
@@ -119,18 +120,14 @@ def balanced_sample(labels: np.ndarray, n_max: int, seed: int) -> np.ndarray:
     members = [rng.permutation(np.flatnonzero(labels == c)) for c in clusters]
     remaining = n_max
     quota = {}
-    for position, cluster in enumerate(
-        sorted(range(len(clusters)), key=lambda i: members[i].size)
-    ):
+    for position, cluster in enumerate(sorted(range(len(clusters)), key=lambda i: members[i].size)):
         share = remaining // (len(clusters) - position)
         quota[cluster] = min(members[cluster].size, share)
         remaining -= quota[cluster]
     return np.sort(np.concatenate([members[i][: quota[i]] for i in range(len(clusters))]))
 
 
-def silhouette(
-    points: np.ndarray, labels: np.ndarray, *, n_max: int = 3000, seed: int = 0
-) -> float:
+def silhouette(points: np.ndarray, labels: np.ndarray, *, n_max: int = 3000, seed: int = 0) -> float:
     """Mean silhouette on a class-balanced sample of at most ``n_max`` points.
 
     Returns NaN when there are fewer than two clusters.
@@ -140,4 +137,7 @@ def silhouette(
     picks = balanced_sample(labels, n_max, seed)
     if np.unique(labels[picks]).size < 2:
         return float("nan")
-    return float(silhouette_score(points[picks], labels[picks]))
+    # Small blocks of the distance matrix: scikit-learn reduces each block
+    # holding the GIL, and one block of all 3000 points froze a viewer for ~150 ms.
+    with config_context(working_memory=_SILHOUETTE_MEMORY_MB):
+        return float(silhouette_score(points[picks], labels[picks]))

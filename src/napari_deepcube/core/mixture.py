@@ -28,6 +28,8 @@ MIXTURE_LIKELIHOODS = ("multinomial", "gaussian")
 #: that a bin never seen in a class does not get probability zero.
 _PSEUDO_COUNT = 0.5
 _BLOCK = 65536
+#: Rows per block of :func:`class_sums`.
+_SUM_BLOCK = 8192
 #: Fewest pixels per sub-component when a class is split into sub-components.
 _MIN_SUB_SIZE = 50
 
@@ -135,13 +137,18 @@ def _log_sum_exp(values: np.ndarray) -> np.ndarray:
 
 
 def class_sums(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Sum (k, F) of the features of each class 0..k-1 (sorted runs; ``np.add.at`` is far slower)."""
-    order = np.argsort(labels, kind="stable")
-    counts = np.bincount(labels, minlength=k)
+    """Sum (k, F) of the features of each class 0..k-1, in float64.
+
+    A one-hot matrix product, block by block: BLAS releases the GIL, where
+    ``np.add.at`` or a sorted ``reduceat`` would hold it for a few hundred
+    milliseconds on a large sample and freeze a viewer running this in a thread.
+    """
     sums = np.zeros((k, features.shape[1]))
-    present = np.flatnonzero(counts)
-    starts = np.r_[0, np.cumsum(counts)[:-1]][present]
-    sums[present] = np.add.reduceat(features[order].astype(np.float64), starts, axis=0)
+    for start in range(0, features.shape[0], _SUM_BLOCK):
+        block = slice(start, start + _SUM_BLOCK)
+        one_hot = np.zeros((k, labels[block].size))
+        one_hot[labels[block], np.arange(labels[block].size)] = 1.0
+        sums += one_hot @ features[block].astype(np.float64)
     return sums
 
 
