@@ -373,19 +373,14 @@ def _cluster_sums(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-cluster sums and sums of squares (k, C) of raw spectra, and counts (k,).
 
-    Rows are sorted by cluster and summed per run of equal clusters, one
-    addition per value (a one-hot matrix product would cost k times more).
+    One-hot matrix products: BLAS releases the GIL, where sorting the rows and
+    summing runs (``reduceat``) held it long enough to stall a viewer.
     """
     counts = np.bincount(cluster, minlength=k)
-    sums = np.zeros((k, spectra.shape[1]))
-    squares = np.zeros((k, spectra.shape[1]))
-    present = np.flatnonzero(counts)
-    if present.size:
-        values = finite_or_zero(spectra[np.argsort(cluster, kind="stable")]).astype(np.float64)
-        starts = np.r_[0, np.cumsum(counts)[:-1]][present]
-        sums[present] = np.add.reduceat(values, starts, axis=0)
-        squares[present] = np.add.reduceat(values * values, starts, axis=0)
-    return sums, squares, counts
+    values = finite_or_zero(spectra).astype(np.float64)
+    one_hot = np.zeros((k, cluster.size))
+    one_hot[cluster, np.arange(cluster.size)] = 1.0
+    return one_hot @ values, one_hot @ (values * values), counts
 
 
 def local_block_map(device: object = None) -> BlockMap:
