@@ -32,7 +32,7 @@ from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
 from .kselect import Candidate, choose_k, criteria_of, fit_candidates
-from .mixture import MIXTURE_LIKELIHOODS, fit_classes
+from .mixture import MIXTURE_LIKELIHOODS, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
@@ -373,14 +373,14 @@ def _cluster_sums(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-cluster sums and sums of squares (k, C) of raw spectra, and counts (k,).
 
-    One-hot matrix products: BLAS releases the GIL, where sorting the rows and
-    summing runs (``reduceat``) held it long enough to stall a viewer.
+    Through :func:`class_sums`, whose matrix products release the GIL.
     """
-    counts = np.bincount(cluster, minlength=k)
     values = finite_or_zero(spectra).astype(np.float64)
-    one_hot = np.zeros((k, cluster.size))
-    one_hot[cluster, np.arange(cluster.size)] = 1.0
-    return one_hot @ values, one_hot @ (values * values), counts
+    return (
+        class_sums(values, cluster, k),
+        class_sums(values * values, cluster, k),
+        np.bincount(cluster, minlength=k),
+    )
 
 
 def local_block_map(device: object = None) -> BlockMap:
