@@ -8,7 +8,9 @@ from napari_deepcube.core.kmeans import assign, balanced_sample, fit_kmeans, sil
 
 def _blobs(rng, sizes, spread=0.3):
     centers = rng.normal(scale=5.0, size=(len(sizes), 4))
-    points = np.concatenate([c + spread * rng.normal(size=(n, 4)) for c, n in zip(centers, sizes, strict=True)])
+    points = np.concatenate(
+        [c + spread * rng.normal(size=(n, 4)) for c, n in zip(centers, sizes, strict=True)]
+    )
     truth = np.repeat(np.arange(len(sizes)), sizes)
     return points, truth
 
