@@ -110,7 +110,7 @@ def main() -> None:
     # Mid-training: the preview map and the live read-outs.
     wait(lambda: segment.progress_bar.value() >= 30 or not segment.is_busy)
     window_shot(viewer, out / "02-training.png")
-    wait(lambda: not segment.is_busy)
+    wait(lambda: not segment.is_busy and not segment.criteria_plot.drawing)
     clusters = viewer.layers["clusters"]
     grab(segment, out / "03-segmentation-widget.png", crop=True)
 

@@ -36,8 +36,9 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot)
     viewer.window.add_dock_widget(segment)
     # Opening the widget imports torch in a background thread; training starts after that.
     qtbot.waitUntil(lambda: segment.engine_ready, timeout=RUN_TIMEOUT_MS)
-    # Few epochs and a small pixel sample keep the test short.
-    segment.settings.set_values(epochs=2, n_train=2000, k=6)
+    # Few epochs and a small pixel sample keep the test short; k is chosen, as by default,
+    # so the criteria plot is drawn too.
+    segment.settings.set_values(epochs=2, n_train=2000, k=None, k_min=2, k_max=8)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(round(TICK * 1000))
@@ -48,7 +49,10 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot)
     segment.train()
     ticks.clear()
     try:
-        qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
+        qtbot.waitUntil(
+            lambda: not segment.is_busy and not segment.criteria_plot.drawing,
+            timeout=RUN_TIMEOUT_MS,
+        )
     finally:
         timer.stop()
         if segment.is_busy:  # a failed wait: stop the run before the viewer closes

@@ -73,7 +73,10 @@ def test_picking_another_k_reclusters_without_training(session, qtbot):
     other = next(k for k in (2, 3, 4) if k != first.k)
     history = first.history
 
-    segment.criteria_plot.k_picked.emit(other)
+    plot = segment.criteria_plot
+    qtbot.waitUntil(lambda: not plot.drawing, timeout=RUN_TIMEOUT_MS)
+    point = plot.point_of(other, plot.criteria["silhouette"][other])
+    qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=point)
     assert segment.is_busy
     qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
 

@@ -21,7 +21,6 @@ and reaches napari's error reporting with its traceback.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -113,20 +112,6 @@ def _load_engine() -> None:
 
         from ..core import checkpoint, pipeline  # noqa: F401
     _engine_done.set()
-
-
-def preview_stride(height: int, width: int) -> int:
-    """The pixel stride of the preview maps the pipeline will send for an image this size.
-
-    Known before the run so that the preview layer starts at its final scale;
-    it mirrors ``core.pipeline``'s previewer (the widget rescales the layer
-    if the two ever disagree). Before torch has loaded, 1 (a rescale later).
-    """
-    if not engine_loaded():
-        return 1
-    from ..core.pipeline import PREVIEW_PIXELS
-
-    return max(1, math.ceil(math.sqrt(height * width / PREVIEW_PIXELS)))
 
 
 def make_config(settings: dict[str, Any]) -> SegmentConfig:

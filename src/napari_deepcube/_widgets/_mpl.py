@@ -23,6 +23,33 @@ if TYPE_CHECKING:
 FONT_SIZE = 8
 
 
+def theme_colors(viewer: napari.viewer.Viewer) -> dict[str, str]:
+    """The viewer theme's plot colours: ``background``, ``text``, ``grid``, ``faint``."""
+    theme = get_theme(viewer.theme)
+    return {
+        "background": theme.background.as_hex(),
+        "text": theme.text.as_hex(),
+        "grid": theme.primary.as_hex(),
+        "faint": theme.secondary.as_hex(),
+    }
+
+
+def style_axes(axes: Axes, colors: dict[str, str]) -> None:
+    """Give ``axes`` (and its figure) the theme ``colors`` and the widgets' font size."""
+    axes.figure.set_facecolor(colors["background"])
+    axes.set_facecolor(colors["background"])
+    for spine in axes.spines.values():
+        spine.set_color(colors["faint"])
+    axes.tick_params(colors=colors["text"], labelsize=FONT_SIZE, which="both")
+    axes.xaxis.label.set_color(colors["text"])
+    axes.yaxis.label.set_color(colors["text"])
+    axes.xaxis.label.set_fontsize(FONT_SIZE)
+    axes.yaxis.label.set_fontsize(FONT_SIZE)
+    axes.title.set_color(colors["text"])
+    axes.title.set_fontsize(FONT_SIZE + 1)
+    axes.grid(True, color=colors["grid"], linewidth=0.5, alpha=0.8)
+
+
 class ThemedCanvas(QWidget):
     """A matplotlib figure with the napari theme's colours.
 
@@ -75,41 +102,20 @@ class ThemedCanvas(QWidget):
             layout.addWidget(self.toolbar)
         layout.addWidget(self.canvas)
         viewer.events.theme.connect(self._on_theme)
-        self._colors = self._theme_colors()
+        self._colors = theme_colors(viewer)
 
     @property
     def colors(self) -> dict[str, str]:
         """Theme colours: ``background``, ``text``, ``grid``, ``faint``."""
         return self._colors
 
-    def _theme_colors(self) -> dict[str, str]:
-        theme = get_theme(self.viewer.theme)
-        return {
-            "background": theme.background.as_hex(),
-            "text": theme.text.as_hex(),
-            "grid": theme.primary.as_hex(),
-            "faint": theme.secondary.as_hex(),
-        }
-
     def _on_theme(self, event: Any = None) -> None:
-        self._colors = self._theme_colors()
+        self._colors = theme_colors(self.viewer)
         self.theme_changed.emit()
 
     def style_axes(self, axes: Axes) -> None:
         """Give ``axes`` the theme's colours and the widget's font size."""
-        colors = self._colors
-        self.figure.set_facecolor(colors["background"])
-        axes.set_facecolor(colors["background"])
-        for spine in axes.spines.values():
-            spine.set_color(colors["faint"])
-        axes.tick_params(colors=colors["text"], labelsize=FONT_SIZE, which="both")
-        axes.xaxis.label.set_color(colors["text"])
-        axes.yaxis.label.set_color(colors["text"])
-        axes.xaxis.label.set_fontsize(FONT_SIZE)
-        axes.yaxis.label.set_fontsize(FONT_SIZE)
-        axes.title.set_color(colors["text"])
-        axes.title.set_fontsize(FONT_SIZE + 1)
-        axes.grid(True, color=colors["grid"], linewidth=0.5, alpha=0.8)
+        style_axes(axes, self._colors)
 
     def style_legend(self, axes: Axes, **kwargs: Any) -> None:
         """A legend in the theme's colours (nothing when no artist is labelled)."""

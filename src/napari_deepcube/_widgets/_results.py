@@ -10,6 +10,7 @@ place, so the user's layer order, visibility and selected label stay.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,30 +60,43 @@ def clusters_record(segmentation: Any, cube_layer: Image) -> dict[str, Any]:
 
 
 def start_results(
-    viewer: napari.viewer.Viewer, cube_layer: Image, stride: int, *, preview_labels: int
+    viewer: napari.viewer.Viewer, cube_layer: Image, *, preview_labels: int
 ) -> ResultLayers:
     """Add the layers a run will fill: the preview map and a hidden, empty confidence map.
 
     Made when the run starts, because adding a layer costs napari a few
     hundred milliseconds on the GUI thread: during the run and when it ends
     these layers only change data, so the viewer stays responsive. The
-    preview, sampled every ``stride`` pixels, becomes the clusters layer.
+    preview has the cube's full size (previews are written into it in place,
+    see :func:`show_preview`) and becomes the clusters layer.
     """
     height, width = image_shape(cube_layer)
-    scale, translate = cube_layer.scale[-2:], cube_layer.translate[-2:]
+    placement = {"scale": cube_layer.scale[-2:], "translate": cube_layer.translate[-2:]}
     data, kwargs, _ = labels_layer_data(
-        np.zeros((-(-height // stride), -(-width // stride)), dtype=np.uint8),
-        name=PREVIEW_NAME, record={"kind": "preview"},
+        np.zeros((height, width), dtype=np.uint8), name=PREVIEW_NAME, record={"kind": "preview"}
     )
     kwargs["colormap"] = label_colormap(preview_labels)
-    preview = viewer.add_labels(data, **kwargs, scale=scale * stride, translate=translate)
+    preview = viewer.add_labels(data, **kwargs, **placement)
     confidence = viewer.add_image(
         np.zeros((height, width), dtype=np.float32), name=CONFIDENCE_NAME, visible=False,
-        colormap="viridis", contrast_limits=(0.0, 1.0), axis_labels=("y", "x"), scale=scale,
-        translate=translate,
+        colormap="viridis", contrast_limits=(0.0, 1.0), axis_labels=("y", "x"), **placement,
     )
     viewer.layers.selection.active = preview
     return ResultLayers(preview, confidence)
+
+
+def show_preview(layer: Labels, preview: np.ndarray, stride: int) -> None:
+    """Show ``preview``, a cluster map sampled every ``stride`` pixels, in ``layer``.
+
+    Written into the layer's array in place, each sample filling its
+    ``stride`` x ``stride`` block: a new array would make napari rebuild the
+    layer's colour shader and, when its shape changes, its texture, which
+    doubles the GUI thread's work for each preview.
+    """
+    blocks = np.repeat(np.repeat(preview, stride, axis=0), stride, axis=1)
+    height, width = layer.data.shape
+    layer.data[...] = blocks[:height, :width]
+    layer.refresh()
 
 
 def discard(viewer: napari.viewer.Viewer, layers: ResultLayers) -> None:
@@ -100,8 +114,13 @@ def show_results(
     latent_layers: bool,
     existing: ResultLayers | None = None,
     fresh: ResultLayers | None = None,
-) -> ResultLayers:
-    """Show a segmentation in the clusters, confidence and latent layers.
+) -> Generator[None, None, ResultLayers]:
+    """Show a segmentation in the clusters, confidence and latent layers, step by step.
+
+    A generator: each ``next`` does one step (a layer's update costs napari
+    tens of milliseconds on the GUI thread, and the canvas redraw after it as
+    much again), so that a widget can give each step its own turn of the
+    event loop. Its return value is the layers shown.
 
     Parameters
     ----------
@@ -132,10 +151,15 @@ def show_results(
         # Metadata first: the spectrum plot reads it when the data event fires.
         clusters.metadata = kwargs["metadata"]
         clusters.colormap = kwargs["colormap"]
-        clusters.scale, clusters.translate = placement["scale"], placement["translate"]
+        yield
+        # Each placement change re-slices the layer: only the ones that change.
+        for name, value in placement.items():
+            if not np.array_equal(getattr(clusters, name), value):
+                setattr(clusters, name, value)
         clusters.data = labels
         if clusters.name == PREVIEW_NAME:
             clusters.name = CLUSTERS_NAME
+    yield
     confidence = _image(
         viewer, _pick(viewer, existing and existing.confidence, fresh and fresh.confidence),
         segmentation.confidence, name=CONFIDENCE_NAME, colormap="viridis",
@@ -145,6 +169,7 @@ def show_results(
     if latent_layers:
         previous = existing.latents if existing else []
         for dim in range(segmentation.latents.shape[-1]):
+            yield
             values = segmentation.latents[..., dim]
             latents.append(
                 _image(
@@ -153,7 +178,10 @@ def show_results(
                     contrast_limits=_limits(values), **placement,
                 )
             )
-    viewer.layers.selection.active = clusters
+    yield
+    # The user may have closed it between two steps.
+    if clusters in viewer.layers and viewer.layers.selection.active is not clusters:
+        viewer.layers.selection.active = clusters
     return ResultLayers(clusters, confidence, latents)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -45,12 +46,13 @@ from ..core.errors import InputError
 from . import _background, _jobs
 from ._criteria_plot import CriteriaPlot
 from ._layer_combo import LayerCombo
-from ._layers import image_shape, is_cube_layer, record, spectral_axis
+from ._layers import is_cube_layer, record, spectral_axis
 from ._results import (
     ResultLayers,
     discard,
     export_labels_tiff,
     export_spectra_csv,
+    show_preview,
     show_results,
     start_results,
 )
@@ -106,8 +108,9 @@ class SegmentationWidget(QWidget):
         # Through the inbox too: both may run napari code that spins a nested event loop.
         self._preview_timer = _deferred(self, partial(self._post, self._show_preview))
         self._activity_timer = _deferred(self, partial(self._post, self._update_activity))
-        self._summary_timer = _deferred(self, partial(self._post, self._show_summary))
-        self._summary_pending = False
+        self._step_timer = _deferred(self, partial(self._post, self._next_step))
+        self._showing: Generator[None, None, None] | None = None
+        self._worker_done = False
         self._metrics: dict[str, str] = {}
         self._pbar: progress | None = None
         self._inbox: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
@@ -125,15 +128,12 @@ class SegmentationWidget(QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, _STEPS)
         self.progress_bar.setTextVisible(True)
-        self.stage_label = QLabel("Ready.")
-        self.metrics_label = QLabel("")
-        for label in (self.stage_label, self.metrics_label):
-            label.setWordWrap(True)
+        self.stage_label = _status_label("Ready.")
+        self.metrics_label = _status_label("")
 
         self.criteria_plot = CriteriaPlot(napari_viewer)
         self.criteria_plot.k_picked.connect(self.pick_k)
-        self.result_label = QLabel("No segmentation yet.")
-        self.result_label.setWordWrap(True)
+        self.result_label = _status_label("No segmentation yet.")
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 255)
         self.k_spin.setToolTip("Number of clusters to re-cluster into")
@@ -143,8 +143,7 @@ class SegmentationWidget(QWidget):
         )
         self.recluster_button.clicked.connect(lambda: self.pick_k(self.k_spin.value()))
 
-        self.model_label = QLabel("No model.")
-        self.model_label.setWordWrap(True)
+        self.model_label = _status_label("No model.")
         self.save_model_button = QPushButton("Save model…")
         self.save_model_button.clicked.connect(self._ask_save_model)
         self.load_model_button = QPushButton("Load model…")
@@ -282,10 +281,7 @@ class SegmentationWidget(QWidget):
             # The preview's colours cover every k the run may try, and no more: a
             # larger colour table costs napari more on each preview.
             most_k = (settings["k"] or settings["k_max"]) if model is None else model.k
-            self._fresh = start_results(
-                self.viewer, layer, _jobs.preview_stride(*image_shape(layer)),
-                preview_labels=most_k,
-            )
+            self._fresh = start_results(self.viewer, layer, preview_labels=most_k)
 
     def pick_k(self, k: int) -> None:
         """Re-cluster the latest segmentation into ``k`` clusters (in a worker)."""
@@ -319,6 +315,7 @@ class SegmentationWidget(QWidget):
         # A closed widget must not leave a run going.
         self.destroyed.connect(worker.quit)
         self.worker = worker
+        self._worker_done = False
         self._run_layer = layer
         self._pbar = progress(total=_STEPS, desc=description)
         self.progress_bar.setValue(0)
@@ -385,14 +382,10 @@ class SegmentationWidget(QWidget):
         if self._pending_preview is None:
             return
         (preview, stride), self._pending_preview = self._pending_preview, None
-        layer = self._run_layer
         target = self._fresh.clusters if self._fresh is not None else None
-        if layer is None or target is None or target not in self.viewer.layers:
+        if target is None or target not in self.viewer.layers:
             return  # the user removed the preview: no new layer mid-run
-        scale = layer.scale[-2:] * stride
-        if not np.array_equal(target.scale, scale):
-            target.scale = scale
-        target.data = preview
+        show_preview(target, preview, stride)
 
     def _discard_run_layers(self) -> None:
         self._pending_preview = None
@@ -412,23 +405,45 @@ class SegmentationWidget(QWidget):
             self._discard_run_layers()
             self.stage_label.setText("The cube layer was closed during the run; nothing shown.")
             return
+        self._showing = self._show_result(outcome, layer)
+        self._step_timer.start()
+
+    def _show_result(self, outcome: _jobs.Finished, layer: Image) -> Generator[None, None, None]:
+        """Show a run's result in steps, each in its own turn of the event loop.
+
+        One turn doing all of it would stall the viewer for a few hundred
+        milliseconds (each layer update and canvas redraw costs napari tens).
+        """
         segmentation = outcome.segmentation
         self.segmentation, self._cube = segmentation, outcome.cube
         self.model = segmentation.model
         existing = next((r for c, r in self._results if c is layer), None)
         fresh, self._fresh = self._fresh, None
-        shown = show_results(
+        shown = yield from show_results(
             self.viewer, segmentation, layer,
             latent_layers=self.settings.latent_layers.value, existing=existing, fresh=fresh,
         )
         self._results = [(c, r) for c, r in self._results if c is not layer] + [(layer, shown)]
-        # The summary (text, criteria plot) comes in a later turn of the event loop, when
-        # the worker has finished: one long turn would stall the viewer.
-        self._summary_pending = True
+        yield
+        self._show_summary()
+
+    def _next_step(self) -> None:
+        """Take the next step of showing the result; end the run after the last."""
+        if self._showing is None:
+            return
+        try:
+            next(self._showing)
+        except BaseException as error:
+            # The last step, or a failed one: either way the run is over.
+            self._showing = None
+            self._end_run_when_shown()
+            if not isinstance(error, StopIteration):
+                raise
+            return
+        self._step_timer.start()
 
     def _show_summary(self) -> None:
-        """Describe the result, then end the run (the widget is busy until then)."""
-        self._summary_pending = False
+        """Describe the result: text, the criteria plot (drawn in a worker), k."""
         segmentation = self.segmentation
         seconds = sum(segmentation.timings.values())
         self.stage_label.setText(f"Done in {seconds:.1f} s.")
@@ -448,7 +463,6 @@ class SegmentationWidget(QWidget):
             f"{config.model.upper()}, latent size {config.latent_dim}, k = {segmentation.k}, "
             f"trained on {segmentation.cube_name or 'a cube'}."
         )
-        self._end_run()
 
     def _on_aborted(self) -> None:
         self._discard_run_layers()
@@ -460,9 +474,12 @@ class SegmentationWidget(QWidget):
         self.stage_label.setText(f"Failed: {error}")
 
     def _on_finished(self) -> None:
-        if self._summary_pending:
-            self._summary_timer.start()
-        else:
+        self._worker_done = True
+        self._end_run_when_shown()
+
+    def _end_run_when_shown(self) -> None:
+        """End the run once its worker has finished and its result is shown."""
+        if self._worker_done and self._showing is None:
             self._end_run()
 
     def _end_run(self) -> None:
@@ -552,6 +569,21 @@ class SegmentationWidget(QWidget):
             show_error(str(error))
             return
         show_info(f"saved {written}")
+
+
+def _status_label(text: str) -> QLabel:
+    """A wrapping label whose text, however long, never widens the dock.
+
+    A wider dock narrows napari's canvas, which then reallocates and redraws
+    everything: over 100 ms of GUI thread under software OpenGL, and a jump
+    of the image under the user's eyes. Two lines are reserved, so read-outs
+    changing length do not move the widgets below either.
+    """
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label.setMinimumHeight(2 * label.fontMetrics().lineSpacing())
+    return label
 
 
 def _deferred(parent: QWidget, callback: Callable[[], None]) -> QTimer:
