@@ -1,7 +1,14 @@
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from napari_deepcube.core.kselect import _split_proposals, choose_k, criteria_of, fit_candidates
+from napari_deepcube.core.kselect import (
+    MAX_FRONTIER_DENSITY,
+    _split_proposals,
+    choose_k,
+    criteria_of,
+    fit_candidates,
+    frontier_density,
+)
 from napari_deepcube.core.mixture import scale_free
 
 
@@ -26,8 +33,27 @@ def test_the_split_path_finds_a_small_class_and_stops_at_the_truth(rng):
     assert choice.k == 3, choice.reason
     assert adjusted_rand_score(truth, candidates[3].labels) > 0.98
     criteria = criteria_of(candidates, features.shape[0])
-    assert set(criteria) == {"silhouette", "bic", "log_likelihood"}
+    assert set(criteria) == {"silhouette", "bic", "log_likelihood", "frontier_density"}
     assert criteria["log_likelihood"][3] > criteria["log_likelihood"][2]
+
+
+def _gaussian_class_log_likelihood(points, means):
+    return -0.5 * (points[:, None] - np.asarray(means)[None, :]) ** 2
+
+
+def test_the_frontier_is_empty_between_groups_and_full_inside_one(rng):
+    apart = np.concatenate([rng.normal(-4.0, 1.0, 3000), rng.normal(4.0, 1.0, 1000)])
+    one = rng.normal(0.0, 1.0, 4000)
+    densities = {}
+    for name, points in (("apart", apart), ("one", one)):
+        class_ll = _gaussian_class_log_likelihood(points, [-4.0, 4.0] if name == "apart" else [-0.8, 0.8])
+        densities[name] = frontier_density(class_ll.argmax(axis=1), class_ll)
+    assert densities["apart"] < 0.1
+    assert densities["one"] > MAX_FRONTIER_DENSITY
+    # Three clusters: the worst pair counts.
+    three = np.concatenate([apart, rng.normal(12.0, 1.0, 500), rng.normal(12.0, 1.0, 500)])
+    class_ll = _gaussian_class_log_likelihood(three, [-4.0, 4.0, 11.2, 12.8])
+    assert frontier_density(class_ll.argmax(axis=1), class_ll) > MAX_FRONTIER_DENSITY
 
 
 def _pair_differing_in_one_share(rng, n_bins=40):
