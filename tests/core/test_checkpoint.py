@@ -8,6 +8,7 @@ from napari_deepcube.core.checkpoint import load_model, save_model
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.pipeline import segment
+from napari_deepcube.core.synthetic import make_nebula
 from napari_deepcube.core.train import embed
 
 
@@ -63,3 +64,16 @@ def test_other_files_are_refused(tmp_path):
         load_model(tmp_path / "other.pt")
     with pytest.raises(InputError, match="does not exist"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_a_flux_model_keeps_its_shared_noise(tmp_path):
+    nebula = make_nebula(height=32, width=32, hard=True, seed=3)
+    result = segment(nebula.cube, SegmentConfig(k=3, epochs=2, n_train=800, preview_every=0))
+    noise = result.model.preprocessor.shared_noise
+    assert noise is not None and noise.rank > 0
+    loaded = load_model(save_model(tmp_path / "flux", result.model))
+    np.testing.assert_array_equal(loaded.preprocessor.shared_noise.directions, noise.directions)
+    spectra = nebula.cube.data[0]
+    np.testing.assert_array_equal(
+        loaded.preprocessor.transform(spectra), result.model.preprocessor.transform(spectra)
+    )

@@ -55,6 +55,8 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
         "starts": _tensor(state["starts"]),
         "selected": _tensor(state["selected"]),
         "sigma": _tensor(state["sigma"]),
+        "noise_directions": _tensor(state["noise_directions"]),
+        "noise_variances": _tensor(state["noise_variances"]),
         "weights": {name: value.detach().cpu() for name, value in model.autoencoder.state_dict().items()},
         "centers": {str(k): _tensor(c) for k, c in model.centers.items()},
         "k": int(model.k),
@@ -115,6 +117,8 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
                 "starts": array("starts"),
                 "selected": array("selected"),
                 "sigma": array("sigma"),
+                "noise_directions": array("noise_directions"),
+                "noise_variances": array("noise_variances"),
             }
         )
         centers = {int(k): c.numpy() for k, c in payload["centers"].items()}

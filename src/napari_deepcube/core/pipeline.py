@@ -194,7 +194,7 @@ def segment_steps(
         spectra = cube.spectra(rows, cols)
         if model is None:
             preprocessor = fit_preprocessor(
-                config.preprocess_config(), spectra, _neighbour_spectra(cube, rows, cols)
+                config.preprocess_config(), spectra, _neighbour_spectra(cube, rows, cols), seed=config.seed
             )
         else:
             preprocessor = model.preprocessor

@@ -9,8 +9,10 @@ likelihood is simple:
 * ``"flux"`` (astronomy, reflectance): real values with Gaussian noise, a smooth
   continuum and possibly negative values. The continuum is removed per pixel,
   each channel is divided by its noise level (estimated from differences of
-  neighbouring pixels, which cancel the signal but not the noise), and the
-  channels that carry signal above the noise are kept.
+  neighbouring pixels, which cancel the signal but not the noise), the
+  channels that carry signal above the noise are kept, and the variation
+  that all classes share (sky residuals, stellar absorption) is whitened away
+  as correlated noise (:mod:`.nuisance`).
 
 ``transform="paper"`` reproduces the reference preprocessing (log1p, then
 divide by the spectrum's maximum) for comparison.
@@ -19,13 +21,14 @@ divide by the spectrum's maximum) for comparison.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from .cube import finite_or_zero
 from .errors import InputError
+from .nuisance import SharedNoise, fit_shared_noise
 
 Kind = Literal["counts", "flux"]
 KINDS = ("auto", "counts", "flux")
@@ -154,6 +157,7 @@ class Preprocessor:
     starts: np.ndarray
     selected: np.ndarray | None = None
     sigma: np.ndarray | None = None
+    shared_noise: SharedNoise | None = None
 
     @property
     def n_features(self) -> int:
@@ -189,7 +193,8 @@ class Preprocessor:
         if self.kind == "counts":
             return _bin(np.maximum(spectra, 0.0), self.starts, mean=False).astype(np.float32)
         assert self.selected is not None and self.sigma is not None
-        return (self._line_spectra(spectra)[:, self.selected] / self.sigma).astype(np.float32)
+        features = (self._line_spectra(spectra)[:, self.selected] / self.sigma).astype(np.float32)
+        return features if self.shared_noise is None else self.shared_noise.project_out(features)
 
     def _line_spectra(self, spectra: np.ndarray) -> np.ndarray:
         binned = _bin(spectra, self.starts, mean=True)
@@ -204,6 +209,8 @@ class Preprocessor:
             "starts": self.starts,
             "selected": self.selected,
             "sigma": self.sigma,
+            "noise_directions": None if self.shared_noise is None else self.shared_noise.directions,
+            "noise_variances": None if self.shared_noise is None else self.shared_noise.variances,
         }
 
     @classmethod
@@ -214,6 +221,8 @@ class Preprocessor:
             value = state.get(name)
             return None if value is None else np.asarray(value)
 
+        directions, variances = optional("noise_directions"), optional("noise_variances")
+        shared_noise = None if directions is None or variances is None else SharedNoise(directions, variances)
         return cls(
             config=PreprocessConfig(**state["config"]),
             kind=state["kind"],
@@ -221,6 +230,7 @@ class Preprocessor:
             starts=np.asarray(state["starts"], dtype=np.int64),
             selected=optional("selected"),
             sigma=optional("sigma"),
+            shared_noise=shared_noise,
         )
 
 
@@ -228,6 +238,8 @@ def fit_preprocessor(
     config: PreprocessConfig,
     spectra: np.ndarray,
     neighbours: np.ndarray,
+    *,
+    seed: int = 0,
 ) -> Preprocessor:
     """Fit the transform on a sample of spectra.
 
@@ -240,6 +252,8 @@ def fit_preprocessor(
     neighbours
         (n, C) raw spectra of the pixel next to each sampled one, used to
         estimate the noise of flux spectra.
+    seed
+        Seed of the clustering that the shared noise of fluxes is read from.
     """
     spectra = finite_or_zero(np.asarray(spectra, dtype=np.float32))
     n_channels = spectra.shape[1]
@@ -258,6 +272,6 @@ def fit_preprocessor(
     excess = np.mean((lines / sigma) ** 2, axis=0) - 1.0
     n_keep = min(config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
-    return Preprocessor(
-        config, kind, n_channels, starts, selected, sigma[selected].astype(np.float32)
-    )
+    whitened = Preprocessor(config, kind, n_channels, starts, selected, sigma[selected].astype(np.float32))
+    shared_noise = fit_shared_noise(whitened.transform(spectra), seed=seed)
+    return replace(whitened, shared_noise=shared_noise)

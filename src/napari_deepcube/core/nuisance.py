@@ -1,0 +1,167 @@
+"""Variation that every class shares: fitted as correlated noise and whitened away.
+
+Fluxes carry components that are not a property of any class: sky-subtraction
+residuals (a scaled sky spectrum and its wavelength derivative, varying from
+one IFU slice to the next), the absorption lines of stellar populations that
+the continuum filter does not follow, calibration patterns. Left in the
+features they dominate the pixels' variation, so that every split along them
+looks like a new class (a faint nebula's automatic k ran to 12 on them).
+
+They are a common within-class covariance: the noise of whitened features is
+``C = I + U diag(v) U^T`` instead of ``I``, with a few directions ``U`` and
+excess variances ``v`` shared by all classes. We fit it as a mixture of
+factor analysers with common loadings (Baek, McLachlan and Flack, 2010) in its
+simplest form: each pixel is one class's spectral shape at a free brightness
+plus correlated noise, clusters and ``C`` are re-estimated in turn, and the
+features are then multiplied by ``C^(-1/2)``. A model fitted from fewer
+clusters than the data has would put the differences between classes into
+``C``; we start from more clusters than any sample cube has, so that ``C``
+only sees what is left within them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kmeans import fit_kmeans
+
+#: Clusters of the over-segmentation the within-class covariance is read from.
+N_GROUPS = 12
+#: Alternations of clustering and covariance.
+N_ITER = 15
+#: Most shared directions.
+MAX_DIRECTIONS = 16
+#: A direction counts when its variance exceeds the top of the noise's
+#: eigenvalue spectrum (Marchenko-Pastur edge) by this factor.
+EDGE_MARGIN = 1.05
+#: Pixels whose squared residual exceeds this many times the median are left
+#: out of the shared covariance.
+_TRIM_FACTOR = 2.0
+#: Dimensions of the principal subspace the over-segmentation is made in.
+_START_DIMENSIONS = 8
+
+
+@dataclass(frozen=True)
+class SharedNoise:
+    """Correlated noise ``C = I + U diag(v) U^T`` of whitened features.
+
+    Attributes
+    ----------
+    directions
+        (F, r) orthonormal directions U.
+    variances
+        (r,) excess variance v of each direction, above the unit noise.
+    """
+
+    directions: np.ndarray
+    variances: np.ndarray
+
+    @property
+    def rank(self) -> int:
+        """Number of shared directions r."""
+        return int(self.variances.size)
+
+    def whiten(self, features: np.ndarray) -> np.ndarray:
+        """Features multiplied by ``C^(-1/2)`` (n, F), in their own precision."""
+        return self._remove(features, 1.0 - 1.0 / np.sqrt(1.0 + self.variances))
+
+    def project_out(self, features: np.ndarray) -> np.ndarray:
+        """Features without their part along the shared directions (n, F)."""
+        return self._remove(features, np.ones(self.rank))
+
+    def _remove(self, features: np.ndarray, shares: np.ndarray) -> np.ndarray:
+        if self.rank == 0:
+            return features
+        directions = self.directions.astype(features.dtype)
+        return features - ((features @ directions) * shares.astype(features.dtype)) @ directions.T
+
+
+def fit_shared_noise(features: np.ndarray, *, seed: int, n_iter: int = N_ITER) -> SharedNoise:
+    """The covariance that all clusters of ``features`` (n, F) share, beyond the unit noise.
+
+    Parameters
+    ----------
+    features
+        Whitened flux features (unit noise per channel) of a pixel sample.
+    seed
+        Seed of the starting over-segmentation.
+    n_iter
+        Alternations of soft clustering and covariance estimation.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    n, n_features = x.shape
+    noise = SharedNoise(np.zeros((n_features, 0)), np.zeros(0))
+    n_groups = min(N_GROUPS, n // 2)
+    if n_groups < 2 or n_features < 2:
+        return noise
+    responsibilities = np.zeros((n, n_groups))
+    responsibilities[np.arange(n), _over_segmentation(x, n_groups, seed)] = 1.0
+    shapes = _unit_rows(responsibilities.T @ x)
+    amplitudes = _amplitudes(x, shapes)
+    squared_norms = (x * x).sum(axis=1)
+    # Noise alone gives eigenvalues up to the Marchenko-Pastur edge; the bulk's
+    # median scales it, so that a slightly mis-estimated noise level does not count.
+    edge = (1.0 + np.sqrt(n_features / n)) ** 2
+    for _ in range(n_iter):
+        weighted = responsibilities * amplitudes
+        explained = (weighted * (2.0 * (x @ shapes.T) - amplitudes)).sum(axis=1)
+        residuals = squared_norms - explained
+        # What all classes share is in every pixel; a few pixels the clusters
+        # explain badly (a small bright class merged into a larger one) would
+        # otherwise put their own difference into the shared covariance.
+        bulk = residuals <= _TRIM_FACTOR * np.median(residuals)
+        xb, wb = x[bulk], weighted[bulk]
+        towards = wb.T @ xb
+        within = (
+            xb.T @ xb
+            - shapes.T @ towards
+            - towards.T @ shapes
+            + shapes.T @ ((wb * amplitudes[bulk]).sum(axis=0)[:, None] * shapes)
+        ) / bulk.sum()
+        values, vectors = np.linalg.eigh(within)
+        values, vectors = values[::-1], vectors[:, ::-1]
+        level = float(np.median(values))
+        rank = min(int(np.sum(values > EDGE_MARGIN * edge * level)), MAX_DIRECTIONS)
+        noise = SharedNoise(vectors[:, :rank], values[:rank] - level)
+        whitened = noise.whiten(x)
+        responsibilities, amplitudes = _e_step(whitened, noise.whiten(shapes), responsibilities)
+        # Shapes in the data's own space (for a given brightness the noise
+        # covariance does not change the best shape), brightness under it.
+        shapes = _unit_rows((responsibilities * amplitudes).T @ x)
+        amplitudes = _amplitudes(whitened, noise.whiten(shapes))
+    return noise
+
+
+def _over_segmentation(x: np.ndarray, n_groups: int, seed: int) -> np.ndarray:
+    """k-means labels of the pixels' spectral shapes in their leading principal subspace."""
+    shapes = _unit_rows(x)
+    centred = shapes - shapes.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    points = centred @ vectors[:, -min(_START_DIMENSIONS, vectors.shape[1]) :]
+    return fit_kmeans(points, n_groups, seed=seed, n_init=2).labels
+
+
+def _e_step(
+    x: np.ndarray, shapes: np.ndarray, responsibilities: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities (n, m) and best amplitudes (n, m) under whitened shapes (m, F)."""
+    n = x.shape[0]
+    norms = np.maximum((shapes**2).sum(axis=1), 1e-12)
+    amplitudes = _amplitudes(x, shapes)
+    weights = np.maximum(responsibilities.mean(axis=0), 1.0 / n)
+    log_joint = 0.5 * norms * amplitudes**2 + np.log(weights)
+    log_joint -= log_joint.max(axis=1, keepdims=True)
+    posterior = np.exp(log_joint)
+    return posterior / posterior.sum(axis=1, keepdims=True), amplitudes
+
+
+def _amplitudes(x: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """Best non-negative brightness (n, m) of each shape (m, F) for each pixel (n, F)."""
+    return np.maximum(x @ shapes.T, 0.0) / np.maximum((shapes**2).sum(axis=1), 1e-12)
+
+
+def _unit_rows(values: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(values, axis=1, keepdims=True)
+    return values / np.where(norms > 0, norms, 1.0)
