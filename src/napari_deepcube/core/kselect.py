@@ -17,7 +17,7 @@ its clusters in latent space on a fixed class-balanced sample.
 
 The choice: a split is kept while its gain in log-likelihood beats the BIC
 penalty and either is a fair share (``MIN_RELATIVE_GAIN``) of the largest gain
-so far, or is a smaller share but not a negligible one (``MIN_WEAK_GAIN``) and
+so far, or clears the penalty by a margin (``WEAK_SPLIT_PENALTIES``) and
 leaves clusters with an empty frontier between them (below
 ``MAX_FRONTIER_DENSITY``); the first split that does neither marks k. Real
 classes give gains orders of magnitude above those of cutting one class along
@@ -42,14 +42,14 @@ from .mixture import MixtureFit, fit_classes, scale_free
 #: A split counts if it gains at least this share of the largest gain of the
 #: splits before it...
 MIN_RELATIVE_GAIN = 0.02
-#: ...or at least this share, if no two of its clusters have a frontier more
-#: crowded than ``MAX_FRONTIER_DENSITY`` (see :func:`frontier_density`).
-#: Measured on the hard paintings (seeds 0-9): 0.55-0.69 for the weak true split
-#: (10 % / 25 % vermilion, gains 0.6-1.9 %), 0.75-1.0 for cuts through one class;
-#: standard nebula's first needless split: 0.96. Below 1 %, regions of one class
-#: that differ in thickness also leave an empty frontier at high counts (0.25-0.46
-#: on a 48 x 48 painting at 500 counts/pixel, gains 0.4-0.8 %).
-MIN_WEAK_GAIN = 0.01
+#: ...or if it gains this many BIC penalties and no two of its clusters have a
+#: frontier more crowded than ``MAX_FRONTIER_DENSITY`` (see :func:`frontier_density`).
+#: Measured on the hard paintings (seeds 0-9): frontier 0.55-0.69 for the weak
+#: true split (10 % / 25 % vermilion, 0.6-1.9 % of the largest gain, 1.9-6.3
+#: penalties), 0.75-1.0 for cuts through one class. Regions of one class that
+#: differ in thickness also leave an empty frontier at high counts (0.25-0.71 on
+#: a 48 x 48 painting at 500 counts/pixel) but gain only 1.0-1.2 penalties.
+WEAK_SPLIT_PENALTIES = 1.5
 MAX_FRONTIER_DENSITY = 0.7
 #: Distance from the boundary, in medians of a cluster's distances, that counts
 #: as the frontier; and the range of the histogram the density is read from.
@@ -251,12 +251,12 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
             stop_note = f"going to k={k} gains less than the BIC penalty"
             break
         frontier = candidates[k].frontier
-        separated = gain >= MIN_WEAK_GAIN * largest and frontier < MAX_FRONTIER_DENSITY
+        separated = gain >= WEAK_SPLIT_PENALTIES * penalty and frontier < MAX_FRONTIER_DENSITY
         if gain < MIN_RELATIVE_GAIN * largest and not separated:
             stop_note = (
-                f"going to k={k} gains only {gain / largest:.1%} of the largest split's gain, "
-                f"with a frontier density of {frontier:.2f} between its closest clusters: "
-                "a split within one class"
+                f"going to k={k} gains only {gain / largest:.1%} of the largest split's gain "
+                f"({gain / penalty:.1f} BIC penalties), with a frontier density of {frontier:.2f} "
+                "between its closest clusters: a split within one class"
             )
             break
         chosen = k
