@@ -63,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--n-train", type=int, help="pixels sampled for training and choosing k (default 16000)")
     seg.add_argument(
         "--kind",
-        choices=("auto", "counts", "flux"),
+        choices=("auto", "counts", "flux", "reflectance"),
         default="auto",
-        help="noise family of the data (default: detected)",
+        help="photon counts, emission-line fluxes or reflectance (default: detected)",
     )
     seg.add_argument(
         "--spatial-weight", type=float, help="neighbour smoothing strength (default 0)"

@@ -14,7 +14,7 @@ from napari_deepcube.core.preprocess import (
 
 def test_kind_detection():
     assert detect_kind(np.array([[0.0, 3.0, 7.0]])) == "counts"
-    assert detect_kind(np.array([[0.5, 3.0, 7.0]])) == "flux"
+    assert detect_kind(np.array([[0.5, 3.0, 7.0]])) == "reflectance"
     assert detect_kind(np.array([[-1.0, 3.0, 7.0]])) == "flux"
 
 
@@ -51,7 +51,7 @@ def test_flux_features_keep_the_line_channels_and_whiten(rng):
     clean = amplitude * lines + 10.0 + 0.002 * np.arange(n_channels)
     spectra = clean + rng.normal(size=(n, n_channels))
     neighbours = clean + rng.normal(size=(n, n_channels))
-    prep = fit_preprocessor(PreprocessConfig(max_features=16), spectra, neighbours)
+    prep = fit_preprocessor(PreprocessConfig(kind="flux", max_features=16), spectra, neighbours)
     assert prep.kind == "flux" and prep.likelihood == "gaussian"
     kept = set(prep.feature_channels().tolist())
     assert {100, 400, 650} <= kept
@@ -83,3 +83,32 @@ def test_other_channel_count_is_refused(rng):
 def test_bad_settings_are_refused():
     with pytest.raises(InputError, match="data kind"):
         PreprocessConfig(kind="photons")
+
+
+def test_integers_are_counts_only_when_their_noise_is_poisson(rng):
+    expected = rng.uniform(5.0, 50.0, size=(1, 120))
+    counts, neighbours = rng.poisson(expected, size=(2, 400, 120)).astype(np.float32)
+    assert detect_kind(counts, neighbours) == "counts"
+    # Reflectance stored as integers (x 10 000): neighbours differ by far more than Poisson noise.
+    reflectance = np.round(10_000 * rng.uniform(0.05, 0.6, size=(2, 400, 1)) * np.linspace(0.5, 1.0, 120))
+    assert detect_kind(reflectance[0], reflectance[1]) == "reflectance"
+    assert detect_kind(np.array([[0.25, 0.5]]), np.array([[0.3, 0.5]])) == "reflectance"
+
+
+def test_reflectance_keeps_its_continuum_and_has_no_shared_noise(rng):
+    n, n_channels = 2000, 150
+    ramp, dip = np.linspace(0.2, 0.8, n_channels), np.linspace(0.6, 0.3, n_channels)
+    truth = rng.integers(0, 2, n)
+    shapes = np.where(truth[:, None] == 0, ramp, dip) * rng.uniform(0.5, 1.5, size=(n, 1))
+    spectra = (shapes + 0.01 * rng.normal(size=(n, n_channels))).astype(np.float32)
+    neighbours = (shapes + 0.01 * rng.normal(size=(n, n_channels))).astype(np.float32)
+    prep = fit_preprocessor(PreprocessConfig(), spectra, neighbours)
+    assert prep.kind == "reflectance" and prep.likelihood == "gaussian" and prep.shared_noise is None
+    features = prep.transform(spectra)
+    # The broad shapes survive: the two classes' mean features point in clearly different directions.
+    means = np.stack([features[truth == c].mean(axis=0) for c in (0, 1)])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    assert means[0] @ means[1] < 0.95
+    flux = fit_preprocessor(PreprocessConfig(kind="flux"), spectra, neighbours).transform(spectra)
+    flux_means = np.stack([flux[truth == c].mean(axis=0) for c in (0, 1)])
+    assert np.abs(flux_means).max() < 0.2 * np.abs(features).mean()

@@ -41,7 +41,8 @@ class SegmentConfig:
     device
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     kind
-        ``"auto"``, ``"counts"`` or ``"flux"``: the noise family of the data.
+        ``"auto"``, ``"counts"``, ``"flux"`` or ``"reflectance"``: the kind of data
+        (see :mod:`~napari_deepcube.core.preprocess`).
     max_features
         Most features per pixel after binning and channel selection.
     refine
