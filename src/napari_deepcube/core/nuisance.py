@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .kmeans import fit_kmeans
+from .mixture import scale_free
 
 #: Clusters of the over-segmentation the within-class covariance is read from.
 N_GROUPS = 12
@@ -98,7 +99,7 @@ def fit_shared_noise(features: np.ndarray, *, seed: int, n_iter: int = N_ITER) -
         return noise
     responsibilities = np.zeros((n, n_groups))
     responsibilities[np.arange(n), _over_segmentation(x, n_groups, seed)] = 1.0
-    shapes = _unit_rows(responsibilities.T @ x)
+    shapes = scale_free(responsibilities.T @ x, "gaussian")
     amplitudes = _amplitudes(x, shapes)
     squared_norms = (x * x).sum(axis=1)
     # Noise alone gives eigenvalues up to the Marchenko-Pastur edge; the bulk's
@@ -129,14 +130,14 @@ def fit_shared_noise(features: np.ndarray, *, seed: int, n_iter: int = N_ITER) -
         responsibilities, amplitudes = _e_step(whitened, noise.whiten(shapes), responsibilities)
         # Shapes in the data's own space (for a given brightness the noise
         # covariance does not change the best shape), brightness under it.
-        shapes = _unit_rows((responsibilities * amplitudes).T @ x)
+        shapes = scale_free((responsibilities * amplitudes).T @ x, "gaussian")
         amplitudes = _amplitudes(whitened, noise.whiten(shapes))
     return noise
 
 
 def _over_segmentation(x: np.ndarray, n_groups: int, seed: int) -> np.ndarray:
     """k-means labels of the pixels' spectral shapes in their leading principal subspace."""
-    shapes = _unit_rows(x)
+    shapes = scale_free(x, "gaussian")
     centred = shapes - shapes.mean(axis=0)
     _, vectors = np.linalg.eigh(centred.T @ centred)
     points = centred @ vectors[:, -min(_START_DIMENSIONS, vectors.shape[1]) :]
@@ -161,7 +162,3 @@ def _amplitudes(x: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """Best non-negative brightness (n, m) of each shape (m, F) for each pixel (n, F)."""
     return np.maximum(x @ shapes.T, 0.0) / np.maximum((shapes**2).sum(axis=1), 1e-12)
 
-
-def _unit_rows(values: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(values, axis=1, keepdims=True)
-    return values / np.where(norms > 0, norms, 1.0)
