@@ -33,6 +33,14 @@ def test_training_makes_a_clusters_layer_with_k_clusters(session):
     assert sys.getswitchinterval() == switch_interval
 
 
+def test_the_kind_of_data_picked_in_the_form_is_what_the_run_models(session):
+    session.run(k=3)
+    assert session.segment.segmentation.model.preprocessor.kind == "counts"
+    session.run(k=3, kind="reflectance")
+    assert session.segment.segmentation.model.preprocessor.kind == "reflectance"
+    assert session.segment.segmentation.model.mixture.likelihood == "gaussian"
+
+
 def test_cancel_mid_training_leaves_no_layer_and_the_widget_ready(session, qtbot):
     segment = session.segment
     segment.settings.set_values(epochs=500, n_train=1000, k=4)

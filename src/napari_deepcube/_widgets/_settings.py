@@ -61,6 +61,18 @@ class SettingsForm:
             label="Seed", value=0, min=0, max=2**31 - 1,
             tooltip="Same cube, settings and seed give the same clusters",
         )
+        self.kind = ComboBox(
+            label="Data",
+            choices=[
+                ("detect", "auto"), ("photon counts", "counts"), ("line fluxes", "flux"),
+                ("reflectance", "reflectance"),
+            ],
+            value="auto",
+            tooltip=(
+                "photon counts (XRF, EDS): Poisson noise; line fluxes (MUSE): continuum and sky "
+                "residuals removed; reflectance (hyperspectral): continuum kept. detect: from the data"
+            ),
+        )
         self.device = ComboBox(
             label="Device", choices=["auto", "cpu", "cuda"], value="auto",
             tooltip="auto: the GPU when there is one",
@@ -80,7 +92,8 @@ class SettingsForm:
             [("Latent size", self.latent_dim.native), ("Epochs", self.epochs.native)],
             [("Clusters", self.k_mode.native), ("", k_range)],
             [("Pixel sample", self.n_train.native), ("Seed", self.seed.native)],
-            [("Device", self.device.native), ("", self.latent_layers.native)],
+            [("Data", self.kind.native), ("Device", self.device.native)],
+            [("", self.latent_layers.native)],
         ]
         self.widget = QWidget()
         grid = QGridLayout(self.widget)
@@ -129,6 +142,7 @@ class SettingsForm:
             "n_train": int(self.n_train.value),
             "seed": int(self.seed.value),
             "device": self.device.value,
+            "kind": self.kind.value,
             "preview_every": max(1, epochs // _PREVIEWS_PER_RUN),
         }
 
