@@ -1,4 +1,4 @@
-"""Variation that every class shares: fitted as correlated noise and whitened away.
+"""Variation that every class shares: fitted as correlated noise and projected away.
 
 Fluxes carry components that are not a property of any class: sky-subtraction
 residuals (a scaled sky spectrum and its wavelength derivative, varying from
@@ -12,11 +12,15 @@ They are a common within-class covariance: the noise of whitened features is
 excess variances ``v`` shared by all classes. We fit it as a mixture of
 factor analysers with common loadings (Baek, McLachlan and Flack, 2010) in its
 simplest form: each pixel is one class's spectral shape at a free brightness
-plus correlated noise, clusters and ``C`` are re-estimated in turn, and the
-features are then multiplied by ``C^(-1/2)``. A model fitted from fewer
-clusters than the data has would put the differences between classes into
-``C``; we start from more clusters than any sample cube has, so that ``C``
-only sees what is left within them.
+plus correlated noise, and clusters and ``C`` are re-estimated in turn (the
+clustering sees the features whitened by ``C^(-1/2)``). A model fitted from
+fewer clusters than the data has would put the differences between classes
+into ``C``; we start from more clusters than any sample cube has, so that
+``C`` only sees what is left within them. The features are then projected
+onto the complement of ``U`` (:meth:`SharedNoise.project_out`): clusters
+absorb part of the shared variation, so ``v`` is biased low, and whitening by
+it would leave part of that variation in (the hard nebula with the true k:
+ARI 0.68-0.82 projected, 0.16-0.30 whitened on seeds 0-4 where they differ).
 """
 
 from __future__ import annotations
