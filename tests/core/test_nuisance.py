@@ -56,6 +56,7 @@ def test_a_small_bright_class_is_not_taken_for_shared_variation(rng):
     small = truth == 2
     features[small] *= 6.0
     noise = fit_shared_noise(features, seed=0)
+    assert noise.rank == 2  # the two shared directions, nothing of the small class
     small_mean = features[small].mean(axis=0)
     kept = np.linalg.norm(noise.project_out(small_mean[None, :])) / np.linalg.norm(small_mean)
     assert kept > 0.9
