@@ -98,46 +98,53 @@ def fit_shared_noise(features: np.ndarray, *, seed: int, n_iter: int = N_ITER) -
     """
     x = np.asarray(features, dtype=np.float64)
     n, n_features = x.shape
-    noise = SharedNoise(np.zeros((n_features, 0)), np.zeros(0))
     n_groups = min(N_GROUPS, n // 2)
     if n_groups < 2 or n_features < 2:
-        return noise
+        return SharedNoise(np.zeros((n_features, 0)), np.zeros(0))
     responsibilities = np.zeros((n, n_groups))
     responsibilities[np.arange(n), _over_segmentation(x, n_groups, seed)] = 1.0
     shapes = scale_free(responsibilities.T @ x, "gaussian")
     amplitudes = _amplitudes(x, shapes)
-    squared_norms = (x * x).sum(axis=1)
-    # Noise alone gives eigenvalues up to the Marchenko-Pastur edge; the bulk's
-    # median scales it, so that a slightly mis-estimated noise level does not count.
-    edge = (1.0 + np.sqrt(n_features / n)) ** 2
-    for _ in range(n_iter):
-        weighted = responsibilities * amplitudes
-        explained = (weighted * (2.0 * (x @ shapes.T) - amplitudes)).sum(axis=1)
-        residuals = squared_norms - explained
-        # What all classes share is in every pixel; a few pixels the clusters
-        # explain badly (a small bright class merged into a larger one) would
-        # otherwise put their own difference into the shared covariance.
-        bulk = residuals <= _TRIM_FACTOR * np.median(residuals)
-        xb, wb = x[bulk], weighted[bulk]
-        towards = wb.T @ xb
-        within = (
-            xb.T @ xb
-            - shapes.T @ towards
-            - towards.T @ shapes
-            + shapes.T @ ((wb * amplitudes[bulk]).sum(axis=0)[:, None] * shapes)
-        ) / bulk.sum()
-        values, vectors = np.linalg.eigh(within)
-        values, vectors = values[::-1], vectors[:, ::-1]
-        level = float(np.median(values))
-        rank = min(int(np.sum(values > EDGE_MARGIN * edge * level)), MAX_DIRECTIONS)
-        noise = SharedNoise(vectors[:, :rank], values[:rank] - level)
+    noise = _within_cluster_noise(x, responsibilities, amplitudes, shapes)
+    for _ in range(n_iter - 1):
         whitened = noise.whiten(x)
         responsibilities, amplitudes = _e_step(whitened, noise.whiten(shapes), responsibilities)
         # Shapes in the data's own space (for a given brightness the noise
         # covariance does not change the best shape), brightness under it.
         shapes = scale_free((responsibilities * amplitudes).T @ x, "gaussian")
         amplitudes = _amplitudes(whitened, noise.whiten(shapes))
+        noise = _within_cluster_noise(x, responsibilities, amplitudes, shapes)
     return noise
+
+
+def _within_cluster_noise(
+    x: np.ndarray, responsibilities: np.ndarray, amplitudes: np.ndarray, shapes: np.ndarray
+) -> SharedNoise:
+    """The covariance of what soft clusters (responsibilities, brightness, shapes) leave unexplained."""
+    n, n_features = x.shape
+    weighted = responsibilities * amplitudes
+    explained = (weighted * (2.0 * (x @ shapes.T) - amplitudes)).sum(axis=1)
+    residuals = (x * x).sum(axis=1) - explained
+    # What all classes share is in every pixel; a few pixels the clusters
+    # explain badly (a small bright class merged into a larger one) would
+    # otherwise put their own difference into the shared covariance.
+    bulk = residuals <= _TRIM_FACTOR * np.median(residuals)
+    xb, wb = x[bulk], weighted[bulk]
+    towards = wb.T @ xb
+    within = (
+        xb.T @ xb
+        - shapes.T @ towards
+        - towards.T @ shapes
+        + shapes.T @ ((wb * amplitudes[bulk]).sum(axis=0)[:, None] * shapes)
+    ) / bulk.sum()
+    values, vectors = np.linalg.eigh(within)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    # Noise alone gives eigenvalues up to the Marchenko-Pastur edge; the bulk's
+    # median scales it, so that a slightly mis-estimated noise level does not count.
+    edge = (1.0 + np.sqrt(n_features / n)) ** 2
+    level = float(np.median(values))
+    rank = min(int(np.sum(values > EDGE_MARGIN * edge * level)), MAX_DIRECTIONS)
+    return SharedNoise(vectors[:, :rank], values[:rank] - level)
 
 
 def _over_segmentation(x: np.ndarray, n_groups: int, seed: int) -> np.ndarray:
@@ -155,7 +162,7 @@ def _e_step(
     """Responsibilities (n, m) and best amplitudes (n, m) under whitened shapes (m, F)."""
     n = x.shape[0]
     norms = np.maximum((shapes**2).sum(axis=1), 1e-12)
-    amplitudes = _amplitudes(x, shapes)
+    amplitudes = np.maximum(x @ shapes.T, 0.0) / norms
     weights = np.maximum(responsibilities.mean(axis=0), 1.0 / n)
     log_joint = 0.5 * norms * amplitudes**2 + np.log(weights)
     log_joint -= log_joint.max(axis=1, keepdims=True)
@@ -166,4 +173,3 @@ def _e_step(
 def _amplitudes(x: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """Best non-negative brightness (n, m) of each shape (m, F) for each pixel (n, F)."""
     return np.maximum(x @ shapes.T, 0.0) / np.maximum((shapes**2).sum(axis=1), 1e-12)
-

@@ -109,8 +109,8 @@ def poisson_dispersion(spectra: np.ndarray, neighbours: np.ndarray) -> float:
     """
     # A few thousand pairs, spread over the sample, fix the ratio well; more would only cost memory.
     step = -(-spectra.shape[0] // _DISPERSION_PAIRS)
-    first = np.asarray(spectra[::step], dtype=np.float32)
-    second = np.asarray(neighbours[::step], dtype=np.float32)
+    first = finite_or_zero(np.asarray(spectra[::step], dtype=np.float32))
+    second = finite_or_zero(np.asarray(neighbours[::step], dtype=np.float32))
     expected = 0.5 * float((first + second).mean(axis=0, dtype=np.float64).sum())
     if expected <= 0:
         return 1.0
@@ -316,10 +316,11 @@ def fit_preprocessor(
     excess = np.mean((signal / sigma) ** 2, axis=0) - 1.0
     n_keep = min(config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
-    whitened = Preprocessor(config, kind, n_channels, starts, selected, sigma[selected].astype(np.float32))
+    kept_sigma = sigma[selected].astype(np.float32)
+    whitened = Preprocessor(config, kind, n_channels, starts, selected, kept_sigma)
     if kind == "reflectance":
         # Within-class variation of reflectance is mixing with other classes,
         # not variation every class shares: whitening it away removes classes.
         return whitened
-    shared_noise = fit_shared_noise(whitened.transform(spectra), seed=seed)
-    return replace(whitened, shared_noise=shared_noise)
+    features = (signal[:, selected] / kept_sigma).astype(np.float32)  # whitened.transform(spectra)
+    return replace(whitened, shared_noise=fit_shared_noise(features, seed=seed))
