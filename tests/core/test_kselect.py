@@ -3,11 +3,13 @@ from sklearn.metrics import adjusted_rand_score
 
 from napari_deepcube.core.kselect import (
     MAX_FRONTIER_DENSITY,
+    MAX_MIXING_RATIO,
     _split_proposals,
     choose_k,
     criteria_of,
     fit_candidates,
     frontier_density,
+    mixing_ratio,
 )
 from napari_deepcube.core.mixture import scale_free
 
@@ -95,3 +97,47 @@ def test_without_a_likelihood_the_silhouette_decides(rng):
     candidates = {c.k: c for c in fit_candidates(latents, latents, [2, 3, 4, 5, 6], None, seed=0)}
     choice = choose_k(candidates, latents.shape[0])
     assert choice.k == 4 and "silhouette" in choice.reason
+
+
+def _materials(n_bands=60):
+    """Three smooth, positive reflectance spectra (unit norm)."""
+    bands = np.linspace(0.0, 1.0, n_bands)
+    waves = ((0.5, 0.0), (1.0, 0.3), (1.5, 0.7))
+    spectra = np.stack([1.0 + np.sin(2 * np.pi * (f * bands + p)) for f, p in waves])
+    return spectra / np.linalg.norm(spectra, axis=1, keepdims=True)
+
+
+def _reflectance_scene(rng, materials, n_pure=800, n_mixed=1200):
+    """Pure pixels of each material and a continuum of mixtures of the first two."""
+    truth = np.repeat(np.arange(3), n_pure)
+    abundances = np.eye(3)[truth]
+    share = rng.uniform(0.15, 0.85, n_mixed)
+    abundances = np.concatenate([abundances, np.column_stack([share, 1 - share, np.zeros(n_mixed)])])
+    brightness = rng.uniform(150.0, 250.0, (abundances.shape[0], 1))
+    noise = rng.normal(size=(abundances.shape[0], materials.shape[1]))
+    features = brightness * abundances @ materials + noise
+    return features.astype(np.float32), np.concatenate([truth, np.full(n_mixed, 3)])
+
+
+def test_a_cluster_of_mixed_pixels_is_explained_by_the_others(rng):
+    materials = _materials()
+    features, groups = _reflectance_scene(rng, materials)
+    pure = groups < 3
+    assert mixing_ratio(features[pure], groups[pure], materials) < 0.01
+    # The mixtures as a fourth cluster, with their own mean shape.
+    mixed_shape = features[~pure].mean(axis=0)
+    shapes = np.vstack([materials, mixed_shape / np.linalg.norm(mixed_shape)])
+    assert mixing_ratio(features, groups, shapes) >= MAX_MIXING_RATIO
+
+
+def test_reflectance_k_stops_before_a_mixture_cluster(rng):
+    features, _ = _reflectance_scene(rng, _materials())
+    latents = scale_free(features, "gaussian")
+    ks = [2, 3, 4, 5, 6]
+    plain = {c.k: c for c in fit_candidates(latents, features, ks, "gaussian", seed=0)}
+    tested = {c.k: c for c in fit_candidates(latents, features, ks, "gaussian", seed=0, mixing_test=True)}
+    # The likelihood alone keeps cutting the continuum of mixtures at this signal-to-noise ratio.
+    assert choose_k(plain, features.shape[0]).k > 3
+    choice = choose_k(tested, features.shape[0])
+    assert choice.k == 3 and "mix" in choice.reason, choice.reason
+    assert "mixing_ratio" in criteria_of(tested, features.shape[0])

@@ -146,3 +146,12 @@ def test_spatial_weight_smooths_the_map(small_painting):
     assert isolated(smooth.labels) <= isolated(plain.labels)
     assert smooth.config.spatial_weight == 3.0
     np.testing.assert_allclose(smooth.probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_jasper_ridge_gets_its_four_materials(shared_data):
+    scene = np.load(shared_data / "jasper_ridge" / "jasper_ridge.npz", allow_pickle=False)
+    result = segment(Datacube.from_array(scene["cube"]), SegmentConfig(seed=0, preview_every=0))
+    assert result.model.preprocessor.kind == "reflectance"
+    assert result.k == 4, result.k_reason
+    assert "mixture" in result.k_reason
+    assert adjusted_rand_score(scene["labels"].ravel(), result.labels.ravel()) > 0.8

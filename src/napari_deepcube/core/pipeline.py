@@ -237,7 +237,14 @@ def segment_steps(
             latents_train = embed(autoencoder, features_train, device)
             ks = _candidate_ks(config, mixture_likelihood, latents_train.shape[0])
             candidates: dict[int, Candidate] = {}
-            steps = fit_candidates(latents_train, features_train, ks, mixture_likelihood, config.seed)
+            steps = fit_candidates(
+                latents_train,
+                features_train,
+                ks,
+                mixture_likelihood,
+                config.seed,
+                mixing_test=preprocessor.kind == "reflectance" and mixture_likelihood == "gaussian",
+            )
             for position, candidate in enumerate(steps):
                 candidates[candidate.k] = candidate
                 yield Progress(
