@@ -12,6 +12,7 @@ from napari_deepcube.core.kselect import (
     mixing_ratio,
 )
 from napari_deepcube.core.mixture import scale_free
+from napari_deepcube.core.preprocess import PreprocessConfig, fit_preprocessor
 
 
 def _counts_with_a_small_class(rng, n_bins=50):
@@ -141,3 +142,37 @@ def test_reflectance_k_stops_before_a_mixture_cluster(rng):
     choice = choose_k(tested, features.shape[0])
     assert choice.k == 3 and "mix" in choice.reason, choice.reason
     assert "mixing_ratio" in criteria_of(tested, features.shape[0])
+
+
+def _line_sample(rng, n_channels=512, shift=0.5):
+    """Line spectra: one class at two velocities (0 and ``shift`` channels), one with other ratios."""
+    channels = np.arange(n_channels)
+    centres = np.array([60.3, 150.1, 157.2, 300.4, 420.0])
+    ratios = np.array([[1.0, 3.0, 1.0, 0.5, 0.8], [1.0, 0.8, 2.5, 1.5, 0.2]])
+
+    def lines(ratio, offset):
+        profiles = np.exp(-0.5 * ((channels - centres[:, None] - offset) / 1.6) ** 2)
+        return (ratio[:, None] * profiles).sum(axis=0)
+
+    templates = np.stack([lines(ratios[0], 0.0), lines(ratios[0], shift), lines(ratios[1], 0.0)])
+    groups = np.repeat(np.arange(3), [1200, 800, 1000])
+    clean = rng.uniform(4.0, 8.0, (groups.size, 1)) * templates[groups]
+    spectra, neighbours = (clean + rng.normal(size=clean.shape) for _ in range(2))
+    preprocessor = fit_preprocessor(PreprocessConfig(kind="flux", max_features=64), spectra, neighbours)
+    return preprocessor, preprocessor.transform(spectra), (groups == 2).astype(int)
+
+
+def test_one_class_at_two_velocities_stays_one_class(rng):
+    preprocessor, features, truth = _line_sample(rng)
+    latents = scale_free(features, "gaussian")
+    ks = [2, 3, 4]
+    plain = {c.k: c for c in fit_candidates(latents, features, ks, "gaussian", seed=0)}
+    operators = preprocessor.shift_operators()
+    steps = fit_candidates(latents, features, ks, "gaussian", seed=0, shift_operators=operators)
+    shifted = {c.k: c for c in steps}
+    # Without the shift test the second velocity is a class of its own.
+    assert choose_k(plain, features.shape[0]).k == 3
+    choice = choose_k(shifted, features.shape[0])
+    assert choice.k == 2 and "velocit" in choice.reason, choice.reason
+    assert adjusted_rand_score(truth, shifted[2].labels) > 0.95
+    assert "shift_gain" in criteria_of(shifted, features.shape[0])

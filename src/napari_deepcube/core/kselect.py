@@ -36,6 +36,13 @@ non-negative weights, explain as well as its own spectrum does
 (:func:`mixing_ratio`): that cluster is a mixture, not a material. Counts keep
 no such rule: two paints that differ only in how much of one pigment they
 hold are two classes to a heritage scientist.
+
+Line fluxes have the opposite trap: each HII region or planetary nebula moves
+at its own velocity, and a bright one's lines, shifted by a fraction of a
+bin, gain a BIC penalty or so as a class of their own. For them a split also
+stops when some cluster's pixels are explained within a BIC penalty by
+another cluster's spectrum shifted in wavelength (:func:`shift_gain`): one
+class at two velocities.
 """
 
 from __future__ import annotations
@@ -100,6 +107,8 @@ class Candidate:
         without a likelihood).
     mixing
         :func:`mixing_ratio` of the clusters (NaN unless reflectance).
+    shift
+        :func:`shift_gain` of the clusters (NaN unless line fluxes).
     """
 
     k: int
@@ -108,6 +117,7 @@ class Candidate:
     fit: MixtureFit | None
     frontier: float = float("nan")
     mixing: float = float("nan")
+    shift: float = float("nan")
 
     def bic(self, n_points: int) -> float:
         """BIC of the mixture (NaN without one)."""
@@ -129,10 +139,13 @@ def fit_candidates(
     likelihood: str | None,
     seed: int,
     mixing_test: bool = False,
+    shift_operators: np.ndarray | None = None,
 ) -> Iterator[Candidate]:
     """Yield the candidate for each k in ``ks`` (increasing), as it is made.
 
-    With ``mixing_test`` (reflectance) each candidate also gets its :func:`mixing_ratio`.
+    With ``mixing_test`` (reflectance) each candidate also gets its
+    :func:`mixing_ratio`; with ``shift_operators`` (line fluxes, see
+    :meth:`.Preprocessor.shift_operators`) its :func:`shift_gain`.
     """
     previous: Candidate | None = None
     for k in ks:
@@ -149,6 +162,9 @@ def fit_candidates(
                     best = from_split
         if mixing_test and best.fit is not None:
             best = replace(best, mixing=mixing_ratio(features, best.labels, best.fit.mixture.params))
+        if shift_operators is not None and best.fit is not None:
+            shift = shift_gain(features, best.labels, best.fit.mixture.params, shift_operators)
+            best = replace(best, shift=shift)
         previous = best
         yield best
 
@@ -189,6 +205,45 @@ def mixing_ratio(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray) -
         others += sum(nnls(r, y)[1] ** 2 for y in projected)
         worst = max(worst, own / max(others, 1e-300))
     return worst
+
+
+def shift_gain(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray, operators: np.ndarray) -> float:
+    """Least log-likelihood a cluster's own spectrum gains over another's, shifted in wavelength.
+
+    For each cluster j, its pixels' log-likelihood under its own shape (the
+    Gaussian model: best amplitude >= 0, unit noise) minus their best
+    log-likelihood under one shape of another cluster moved by one of the
+    shifts of ``operators``, the same shift for all of j's pixels. A class
+    of its own gains far more than a BIC penalty; the same class at another
+    velocity gains less. Returns the smallest gain over clusters (inf for
+    fewer than two clusters).
+
+    Parameters
+    ----------
+    features
+        (n, F) whitened line-flux features.
+    labels
+        (n,) cluster 0..k-1 of each pixel.
+    shapes
+        (k, F) unit shape of each cluster.
+    operators
+        (S, F, F) shift matrices (:meth:`.Preprocessor.shift_operators`).
+    """
+    k = shapes.shape[0]
+    least = float("inf")
+    if k < 2:
+        return least
+    shifted = np.einsum("sfg,kg->ksf", operators, shapes.astype(np.float32))
+    shifted /= np.maximum(np.linalg.norm(shifted, axis=2, keepdims=True), 1e-12)
+    for cluster in range(k):
+        members = features[labels == cluster]
+        if members.shape[0] == 0:
+            continue
+        own = np.maximum(members @ shapes[cluster].astype(members.dtype), 0.0) ** 2
+        others = np.delete(shifted, cluster, axis=0).reshape(-1, shapes.shape[1]).astype(members.dtype)
+        explained = (np.maximum(members @ others.T, 0.0) ** 2).sum(axis=0, dtype=np.float64)
+        least = min(least, 0.5 * (float(own.sum(dtype=np.float64)) - float(explained.max())))
+    return least
 
 
 def _from_labels(
@@ -293,6 +348,8 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
         criteria["frontier_density"] = {k: c.frontier for k, c in candidates.items()}
         if any(np.isfinite(c.mixing) for c in candidates.values()):
             criteria["mixing_ratio"] = {k: c.mixing for k, c in candidates.items()}
+        if any(np.isfinite(c.shift) for c in candidates.values()):
+            criteria["shift_gain"] = {k: c.shift for k, c in candidates.items()}
     return criteria
 
 
@@ -319,6 +376,13 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
                 f"at k={k} a cluster's pixels are explained as well by a non-negative mix of the "
                 f"other clusters ({candidates[k].mixing:.2f} of its own shape's residual): a mixture, "
                 "not a material"
+            )
+            break
+        if candidates[k].shift <= penalty:
+            stop_note = (
+                f"at k={k} a cluster's pixels are explained within a BIC penalty "
+                f"({candidates[k].shift / penalty:.1f} penalties) by another cluster's spectrum "
+                "shifted in wavelength: one class at two velocities"
             )
             break
         frontier = candidates[k].frontier

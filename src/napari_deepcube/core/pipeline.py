@@ -244,6 +244,7 @@ def segment_steps(
                 mixture_likelihood,
                 config.seed,
                 mixing_test=preprocessor.kind == "reflectance" and mixture_likelihood == "gaussian",
+                shift_operators=preprocessor.shift_operators() if mixture_likelihood == "gaussian" else None,
             )
             for position, candidate in enumerate(steps):
                 candidates[candidate.k] = candidate
