@@ -162,7 +162,7 @@ def _e_step(
     """Responsibilities (n, m) and best amplitudes (n, m) under whitened shapes (m, F)."""
     n = x.shape[0]
     norms = np.maximum((shapes**2).sum(axis=1), 1e-12)
-    amplitudes = np.maximum(x @ shapes.T, 0.0) / norms
+    amplitudes = _amplitudes(x, shapes)
     weights = np.maximum(responsibilities.mean(axis=0), 1.0 / n)
     log_joint = 0.5 * norms * amplitudes**2 + np.log(weights)
     log_joint -= log_joint.max(axis=1, keepdims=True)

@@ -237,14 +237,16 @@ def segment_steps(
             latents_train = embed(autoencoder, features_train, device)
             ks = _candidate_ks(config, mixture_likelihood, latents_train.shape[0])
             candidates: dict[int, Candidate] = {}
+            # The kind-specific tests of a split need the candidates' likelihood fits.
+            scored = mixture_likelihood is not None
             steps = fit_candidates(
                 latents_train,
                 features_train,
                 ks,
                 mixture_likelihood,
                 config.seed,
-                mixing_test=preprocessor.kind == "reflectance" and mixture_likelihood == "gaussian",
-                shift_operators=preprocessor.shift_operators() if mixture_likelihood == "gaussian" else None,
+                mixing_test=scored and preprocessor.kind == "reflectance",
+                shift_operators=preprocessor.shift_operators() if scored else None,
             )
             for position, candidate in enumerate(steps):
                 candidates[candidate.k] = candidate

@@ -280,8 +280,8 @@ class Preprocessor:
                 operator[np.flatnonzero(found), position[found]] += weight
             whitened = operator * sigma[None, :] / sigma[:, None]
             if self.shared_noise is not None:
-                directions = self.shared_noise.directions
-                whitened -= directions @ (directions.T @ whitened)
+                # Shifted features are projected like any features: the rows of the transpose.
+                whitened = self.shared_noise.project_out(whitened.T).T
             operators[index] = whitened
         return operators
 
