@@ -5,10 +5,12 @@ from napari_deepcube.core.kselect import (
     MAX_FRONTIER_DENSITY,
     MAX_MIXING_RATIO,
     _split_proposals,
+    bic_penalty,
     choose_k,
     criteria_of,
     fit_candidates,
     frontier_density,
+    merge_gain,
     mixing_ratio,
 )
 from napari_deepcube.core.mixture import scale_free
@@ -38,6 +40,16 @@ def test_the_split_path_finds_a_small_class_and_stops_at_the_truth(rng):
     criteria = criteria_of(candidates, features.shape[0])
     assert set(criteria) == {"silhouette", "bic", "log_likelihood", "frontier_density"}
     assert criteria["log_likelihood"][3] > criteria["log_likelihood"][2]
+
+
+def test_merge_gain_weighs_the_evidence_for_the_weakest_class(rng):
+    _, features, truth = _counts_with_a_small_class(rng)
+    penalty = bic_penalty(features.shape[1], features.shape[0])
+    # 50 pixels of a distinct class are worth more than a penalty...
+    assert merge_gain(features, truth, 3, "multinomial", seed=0) > penalty
+    # ...one class cut in two at random is worth none.
+    halves = np.where((truth == 0) & (rng.random(truth.size) < 0.5), 3, truth)
+    assert merge_gain(features, halves, 4, "multinomial", seed=0) < penalty
 
 
 def _gaussian_class_log_likelihood(points, means):
@@ -144,22 +156,25 @@ def test_reflectance_k_stops_before_a_mixture_cluster(rng):
     assert "mixing_ratio" in criteria_of(tested, features.shape[0])
 
 
-def _line_sample(rng, n_channels=512, shift=0.5):
-    """Line spectra: one class at two velocities (0 and ``shift`` channels), one with other ratios."""
+def _line_sample(rng, n_channels=512, shift=0.5, n_faint=0):
+    """Line spectra: one class at two velocities (0 and ``shift`` channels), one with other ratios,
+    and ``n_faint`` pixels of a third class at a third of the brightness. Truth ignores velocity."""
     channels = np.arange(n_channels)
     centres = np.array([60.3, 150.1, 157.2, 300.4, 420.0])
-    ratios = np.array([[1.0, 3.0, 1.0, 0.5, 0.8], [1.0, 0.8, 2.5, 1.5, 0.2]])
+    ratios = np.array([[1.0, 3.0, 1.0, 0.5, 0.8], [1.0, 0.8, 2.5, 1.5, 0.2], [2.0, 1.0, 1.0, 0.5, 2.0]])
 
     def lines(ratio, offset):
         profiles = np.exp(-0.5 * ((channels - centres[:, None] - offset) / 1.6) ** 2)
         return (ratio[:, None] * profiles).sum(axis=0)
 
-    templates = np.stack([lines(ratios[0], 0.0), lines(ratios[0], shift), lines(ratios[1], 0.0)])
-    groups = np.repeat(np.arange(3), [1200, 800, 1000])
-    clean = rng.uniform(4.0, 8.0, (groups.size, 1)) * templates[groups]
+    offsets = [0.0, shift, 0.0, 0.0]
+    templates = np.stack([lines(ratios[c], offset) for c, offset in zip([0, 0, 1, 2], offsets, strict=True)])
+    groups = np.repeat(np.arange(4), [1200, 800, 1000, n_faint])
+    brightness = np.where(groups == 3, 0.3, 1.0)[:, None] * rng.uniform(4.0, 8.0, (groups.size, 1))
+    clean = brightness * templates[groups]
     spectra, neighbours = (clean + rng.normal(size=clean.shape) for _ in range(2))
     preprocessor = fit_preprocessor(PreprocessConfig(kind="flux", max_features=64), spectra, neighbours)
-    return preprocessor, preprocessor.transform(spectra), (groups == 2).astype(int)
+    return preprocessor, preprocessor.transform(spectra), np.array([0, 0, 1, 2])[groups]
 
 
 def test_one_class_at_two_velocities_stays_one_class(rng):
@@ -173,6 +188,20 @@ def test_one_class_at_two_velocities_stays_one_class(rng):
     # Without the shift test the second velocity is a class of its own.
     assert choose_k(plain, features.shape[0]).k == 3
     choice = choose_k(shifted, features.shape[0])
-    assert choice.k == 2 and "velocit" in choice.reason, choice.reason
+    assert choice.k == 2, choice.reason
+    # The second velocity is passed over for a split that is no copy, and too weak to keep.
+    assert shifted[3].shift > bic_penalty(features.shape[1], features.shape[0])
     assert adjusted_rand_score(truth, shifted[2].labels) > 0.95
     assert "shift_gain" in criteria_of(shifted, features.shape[0])
+
+
+def test_a_faint_class_is_found_past_a_velocity_copy(rng):
+    preprocessor, features, truth = _line_sample(rng, n_faint=50)
+    latents = scale_free(features, "gaussian")
+    operators = preprocessor.shift_operators()
+    steps = fit_candidates(latents, features, [2, 3, 4, 5], "gaussian", seed=0, shift_operators=operators)
+    candidates = {c.k: c for c in steps}
+    # The best split at k=3 is the second velocity; the next one, the faint class, replaces it.
+    choice = choose_k(candidates, features.shape[0])
+    assert choice.k == 3, choice.reason
+    assert adjusted_rand_score(truth, candidates[3].labels) > 0.95

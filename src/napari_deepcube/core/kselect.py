@@ -86,6 +86,12 @@ _CANDIDATE_SUB = {"multinomial": 2, "gaussian": 1}
 _MIN_SPLIT_SIZE = 8
 #: Principal directions of a cluster tried as split axes.
 _SPLIT_DIRECTIONS = 3
+#: Splits fitted as candidates for one k, best first: the next is tried only
+#: while the candidate so far leaves a velocity copy (:func:`_is_velocity_copy`),
+#: and the first that does not replaces it. A mixture cluster (reflectance)
+#: gets no such second chance: on the Cu/ZnO EELS image the next split cut
+#: out one pixel.
+_SPLIT_TRIES = 4
 
 
 @dataclass(frozen=True)
@@ -148,25 +154,63 @@ def fit_candidates(
     :meth:`.Preprocessor.shift_operators`) its :func:`shift_gain`.
     """
     previous: Candidate | None = None
+    penalty = bic_penalty(features.shape[1], features.shape[0])
+
+    def tested(candidate: Candidate) -> Candidate:
+        if candidate.fit is None:
+            return candidate
+        shapes = candidate.fit.mixture.params
+        if mixing_test:
+            candidate = replace(candidate, mixing=mixing_ratio(features, candidate.labels, shapes))
+        if shift_operators is not None:
+            shift = shift_gain(features, candidate.labels, shapes, shift_operators)
+            candidate = replace(candidate, shift=shift)
+        return candidate
+
     for k in ks:
-        from_kmeans = _from_labels(
-            fit_kmeans(latents, k, seed=seed, n_init=2).labels, k, latents, features, likelihood, seed
-        )
-        best = from_kmeans
+        from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
+        best = tested(_from_labels(from_kmeans, k, latents, features, likelihood, seed))
         if likelihood is not None and previous is not None and previous.k == k - 1:
-            split = _split_best(previous, latents, features, likelihood, seed)
-            if split is not None:
-                from_split = _from_labels(split, k, latents, features, likelihood, seed)
-                assert from_split.fit is not None and from_kmeans.fit is not None
-                if from_split.fit.log_likelihood > from_kmeans.fit.log_likelihood:
-                    best = from_split
-        if mixing_test and best.fit is not None:
-            best = replace(best, mixing=mixing_ratio(features, best.labels, best.fit.mixture.params))
-        if shift_operators is not None and best.fit is not None:
-            shift = shift_gain(features, best.labels, best.fit.mixture.params, shift_operators)
-            best = replace(best, shift=shift)
+            for tries, split in enumerate(_ranked_splits(previous, latents, features, likelihood, seed)):
+                if tries == _SPLIT_TRIES or (tries > 0 and not _is_velocity_copy(best, penalty)):
+                    break
+                option = tested(_from_labels(split, k, latents, features, likelihood, seed))
+                assert option.fit is not None and best.fit is not None
+                replaces_copy = _is_velocity_copy(best, penalty) and not _is_velocity_copy(option, penalty)
+                if replaces_copy or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
+                    best = option
         previous = best
         yield best
+
+
+def bic_penalty(n_features: int, n_points: int) -> float:
+    """BIC penalty, in log-likelihood, of one more cluster's spectrum."""
+    return 0.5 * n_features * float(np.log(n_points))
+
+
+def merge_gain(features: np.ndarray, labels: np.ndarray, k: int, likelihood: str, seed: int) -> float:
+    """Least log-likelihood the clusters ``labels`` (0..k-1) gain over merging any two of them.
+
+    Both sides are fitted from the labels the way candidates are. With the
+    true classes of a synthetic cube it says whether the data hold enough
+    evidence for its true k: below one :func:`bic_penalty`, no likelihood
+    criterion can tell its weakest class from a split within one class.
+    """
+    n_sub, em_iter = _CANDIDATE_SUB[likelihood], CANDIDATE_EM_ITER
+    whole = fit_classes(features, labels, k, likelihood, n_sub=n_sub, seed=seed, max_iter=em_iter)
+    least = float("inf")
+    for first in range(k):
+        for second in range(first + 1, k):
+            merged = np.where(labels == second, first, labels)
+            merged = np.where(merged > second, merged - 1, merged)
+            fit = fit_classes(features, merged, k - 1, likelihood, n_sub=n_sub, seed=seed, max_iter=em_iter)
+            least = min(least, whole.log_likelihood - fit.log_likelihood)
+    return least
+
+
+def _is_velocity_copy(candidate: Candidate, penalty: float) -> bool:
+    """Whether a cluster of ``candidate`` is another's spectrum shifted in wavelength (:func:`shift_gain`)."""
+    return candidate.shift <= penalty
 
 
 def mixing_ratio(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray) -> float:
@@ -288,14 +332,18 @@ def frontier_density(labels: np.ndarray, class_log_likelihood: np.ndarray) -> fl
     return worst
 
 
-def _split_best(
+def _ranked_splits(
     previous: Candidate, latents: np.ndarray, features: np.ndarray, likelihood: str, seed: int
-) -> np.ndarray | None:
-    """Labels with the one cluster split whose halves explain their pixels best."""
+) -> list[np.ndarray]:
+    """Labels with one cluster split in two, best first: by how much better the halves explain its pixels.
+
+    Only splits that raise the likelihood are kept, and of cuts whose halves
+    overlap by half or more (Jaccard index) only the best.
+    """
     assert previous.fit is not None
     own = previous.fit.mixture.class_log_likelihood(features)[np.arange(features.shape[0]), previous.labels]
     shapes = scale_free(features, likelihood)
-    best_gain, best_labels = 0.0, None
+    ranked: list[tuple[float, np.ndarray]] = []
     for cluster in range(previous.k):
         members = np.flatnonzero(previous.labels == cluster)
         if members.size < _MIN_SPLIT_SIZE:
@@ -311,11 +359,25 @@ def _split_best(
                 max_iter=CANDIDATE_EM_ITER,
             )
             gain = split.log_likelihood - float(own[members].sum())
-            if gain > best_gain:
-                best_gain = gain
-                best_labels = previous.labels.copy()
-                best_labels[members[split.posteriors.argmax(axis=1) == 1]] = previous.k
-    return best_labels
+            if gain > 0:
+                labels = previous.labels.copy()
+                labels[members[split.posteriors.argmax(axis=1) == 1]] = previous.k
+                ranked.append((gain, labels))
+    ranked.sort(key=lambda pair: -pair[0])
+    # Proposals that cut one cluster the same way count once.
+    # A cut is its two halves, whichever is called new.
+    halves: list[tuple[np.ndarray, np.ndarray]] = []
+    for _, labels in ranked:
+        new = labels == previous.k
+        rest = (previous.labels == previous.labels[np.argmax(new)]) & ~new
+        if not any(_overlaps(new, one) or _overlaps(new, other) for one, other in halves):
+            halves.append((new, rest))
+    return [np.where(new, previous.k, previous.labels) for new, _ in halves]
+
+
+def _overlaps(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two sets of pixels (boolean masks) share half or more of their union."""
+    return bool((first & second).sum() >= 0.5 * (first | second).sum())
 
 
 def _split_proposals(latents: np.ndarray, shapes: np.ndarray, seed: int) -> Iterator[np.ndarray]:
@@ -361,7 +423,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
         best = ks[int(np.nanargmax(scores))] if np.isfinite(scores).any() else ks[0]
         return KChoice(best, f"k={best} has the highest silhouette ({candidates[best].silhouette:.3f})")
     n_features = candidates[ks[0]].fit.mixture.params.shape[1]  # type: ignore[union-attr]
-    penalty = 0.5 * n_features * np.log(n_points)
+    penalty = bic_penalty(n_features, n_points)
     chosen = ks[0]
     largest = 0.0
     stop_note = f"no split beyond k={ks[-1]} was tried"
