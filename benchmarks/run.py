@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,8 @@ def _normalised(cube, kind: str) -> np.ndarray:
     return spectra / np.where(peak > 0, peak, 1)
 
 
-def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, object]:
-    """Labels, k and, for our pipeline, its Segmentation (None for the others)."""
+def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, Callable[[], float] | None]:
+    """Labels, k and, for our pipeline with the true k, how to measure the evidence for it (untimed)."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
@@ -94,13 +95,14 @@ def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, ob
     from napari_deepcube.core.preprocess import detect_kind
     from napari_deepcube.core.synthetic import attainable_labels
 
-    cube, _, synthetic = _load(spec)
+    cube, truth, synthetic = _load(spec)
     if name == "limit":
         return attainable_labels(synthetic).ravel(), k_true, None
     if name.startswith("ours"):
         config = SegmentConfig(seed=spec.seed, k=k_true if name == "ours (true k)" else None, preview_every=0)
         result = segment(cube, config)
-        return result.labels.ravel(), result.k, result
+        evidence = partial(_true_k_evidence, cube, truth, result, spec.seed) if config.k else None
+        return result.labels.ravel(), result.k, evidence
     kind = detect_kind(np.asarray(cube.data[:4], dtype=np.float32).reshape(-1, cube.n_channels))
     spectra = _normalised(cube, kind)
     if name == "PCA(10)+k-means":
@@ -109,7 +111,7 @@ def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, ob
     return labels, k_true, None
 
 
-def _true_k_evidence(spec: CubeSpec, result) -> float:
+def _true_k_evidence(cube, truth: np.ndarray, result, seed: int) -> float:
     """BIC penalties the true classes gain over their closest merge, on a sample as large as ours."""
     from napari_deepcube.core.config import SegmentConfig
     from napari_deepcube.core.kselect import bic_penalty, merge_gain
@@ -118,24 +120,23 @@ def _true_k_evidence(spec: CubeSpec, result) -> float:
     preprocessor = result.model.preprocessor
     if preprocessor.likelihood not in MIXTURE_LIKELIHOODS:
         return float("nan")
-    cube, truth, _ = _load(spec)
     truth = truth.ravel()
     scored = np.flatnonzero(truth > 0)
     size = min(SegmentConfig().n_train, scored.size)
-    picks = np.sort(np.random.default_rng(spec.seed).choice(scored, size=size, replace=False))
+    picks = np.sort(np.random.default_rng(seed).choice(scored, size=size, replace=False))
     rows, cols = np.divmod(picks, cube.image_shape[1])
     features = preprocessor.transform(cube.spectra(rows, cols))
     k = int(truth.max())
-    gain = merge_gain(features, truth[picks] - 1, k, preprocessor.likelihood, seed=spec.seed)
+    gain = merge_gain(features, truth[picks] - 1, k, preprocessor.likelihood, seed=seed)
     return gain / bic_penalty(features.shape[1], size)
 
 
 def _worker(name: str, spec: CubeSpec, k_true: int, queue: mp.Queue) -> None:
     start = time.perf_counter()
-    labels, k, result = _method(name, spec, k_true)
+    labels, k, measure_evidence = _method(name, spec, k_true)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    evidence = _true_k_evidence(spec, result) if name == "ours (true k)" else float("nan")
+    evidence = float("nan") if measure_evidence is None else measure_evidence()
     queue.put((labels, k, seconds, peak_mb, evidence))
 
 

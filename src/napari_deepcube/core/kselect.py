@@ -156,29 +156,26 @@ def fit_candidates(
     previous: Candidate | None = None
     penalty = bic_penalty(features.shape[1], features.shape[0])
 
-    def tested(candidate: Candidate) -> Candidate:
-        if candidate.fit is None:
+    def with_shift(candidate: Candidate) -> Candidate:
+        if shift_operators is None or candidate.fit is None:
             return candidate
         shapes = candidate.fit.mixture.params
-        if mixing_test:
-            candidate = replace(candidate, mixing=mixing_ratio(features, candidate.labels, shapes))
-        if shift_operators is not None:
-            shift = shift_gain(features, candidate.labels, shapes, shift_operators)
-            candidate = replace(candidate, shift=shift)
-        return candidate
+        return replace(candidate, shift=shift_gain(features, candidate.labels, shapes, shift_operators))
 
     for k in ks:
         from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
-        best = tested(_from_labels(from_kmeans, k, latents, features, likelihood, seed))
+        best = with_shift(_from_labels(from_kmeans, k, latents, features, likelihood, seed))
         if likelihood is not None and previous is not None and previous.k == k - 1:
             for tries, split in enumerate(_ranked_splits(previous, latents, features, likelihood, seed)):
                 if tries == _SPLIT_TRIES or (tries > 0 and not _is_velocity_copy(best, penalty)):
                     break
-                option = tested(_from_labels(split, k, latents, features, likelihood, seed))
+                option = with_shift(_from_labels(split, k, latents, features, likelihood, seed))
                 assert option.fit is not None and best.fit is not None
                 replaces_copy = _is_velocity_copy(best, penalty) and not _is_velocity_copy(option, penalty)
                 if replaces_copy or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
                     best = option
+        if mixing_test and best.fit is not None:
+            best = replace(best, mixing=mixing_ratio(features, best.labels, best.fit.mixture.params))
         previous = best
         yield best
 
@@ -343,7 +340,8 @@ def _ranked_splits(
     assert previous.fit is not None
     own = previous.fit.mixture.class_log_likelihood(features)[np.arange(features.shape[0]), previous.labels]
     shapes = scale_free(features, likelihood)
-    ranked: list[tuple[float, np.ndarray]] = []
+    # Each cut as (gain, new half, rest of its cluster), as boolean masks over the sample.
+    cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
     for cluster in range(previous.k):
         members = np.flatnonzero(previous.labels == cluster)
         if members.size < _MIN_SPLIT_SIZE:
@@ -360,19 +358,16 @@ def _ranked_splits(
             )
             gain = split.log_likelihood - float(own[members].sum())
             if gain > 0:
-                labels = previous.labels.copy()
-                labels[members[split.posteriors.argmax(axis=1) == 1]] = previous.k
-                ranked.append((gain, labels))
-    ranked.sort(key=lambda pair: -pair[0])
-    # Proposals that cut one cluster the same way count once.
-    # A cut is its two halves, whichever is called new.
-    halves: list[tuple[np.ndarray, np.ndarray]] = []
-    for _, labels in ranked:
-        new = labels == previous.k
-        rest = (previous.labels == previous.labels[np.argmax(new)]) & ~new
-        if not any(_overlaps(new, one) or _overlaps(new, other) for one, other in halves):
-            halves.append((new, rest))
-    return [np.where(new, previous.k, previous.labels) for new, _ in halves]
+                new = np.zeros(previous.labels.size, dtype=bool)
+                new[members[split.posteriors.argmax(axis=1) == 1]] = True
+                cuts.append((gain, new, (previous.labels == cluster) & ~new))
+    cuts.sort(key=lambda cut: -cut[0])
+    # A cut is its two halves, whichever is called new; proposals that cut alike count once.
+    kept: list[tuple[float, np.ndarray, np.ndarray]] = []
+    for cut in cuts:
+        if not any(_overlaps(cut[1], one) or _overlaps(cut[1], other) for _, one, other in kept):
+            kept.append(cut)
+    return [np.where(new, previous.k, previous.labels) for _, new, _ in kept]
 
 
 def _overlaps(first: np.ndarray, second: np.ndarray) -> bool:
