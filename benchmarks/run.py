@@ -104,7 +104,8 @@ def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, Ca
     if name.startswith("ours"):
         config = SegmentConfig(seed=spec.seed, k=k_true if name == "ours (true k)" else None, preview_every=0)
         result = segment(cube, config)
-        evidence = partial(_true_k_evidence, cube, truth, result, spec.seed) if config.k else None
+        preprocessor = result.model.preprocessor
+        evidence = partial(_true_k_evidence, cube, truth, preprocessor, spec.seed) if config.k else None
         return result.labels.ravel(), result.k, evidence
     kind = detect_kind(np.asarray(cube.data[:4], dtype=np.float32).reshape(-1, cube.n_channels))
     spectra = _normalised(cube, kind)
@@ -114,13 +115,12 @@ def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, Ca
     return labels, k_true, None
 
 
-def _true_k_evidence(cube, truth: np.ndarray, result, seed: int) -> float:
+def _true_k_evidence(cube, truth: np.ndarray, preprocessor, seed: int) -> float:
     """BIC penalties the true classes gain over their closest merge, on a sample as large as ours."""
     from napari_deepcube.core.config import SegmentConfig
     from napari_deepcube.core.kselect import bic_penalty, merge_gain
     from napari_deepcube.core.mixture import MIXTURE_LIKELIHOODS
 
-    preprocessor = result.model.preprocessor
     if preprocessor.likelihood not in MIXTURE_LIKELIHOODS:
         return float("nan")
     truth = truth.ravel()
@@ -187,17 +187,16 @@ def run_cube(spec: CubeSpec, methods: list[str], report: Callable[[Row], None]) 
 
 
 def classes_found(truth: np.ndarray, labels: np.ndarray) -> int:
-    """How many true classes (labels > 0 of ``truth``) some cluster recovers with a Jaccard index >= 0.5.
+    """How many classes of ``truth`` some cluster of ``labels`` recovers with a Jaccard index >= 0.5.
 
-    Classes are disjoint, so no cluster recovers two of them.
+    Both are labels of the same scored pixels. Classes are disjoint, so no
+    cluster recovers two of them.
     """
-    classes = np.unique(truth[truth > 0])
-    clusters = np.unique(labels)
-    overlap = np.array([[np.sum((truth == c) & (labels == g)) for g in clusters] for c in classes])
-    sizes = np.array([np.sum(truth == c) for c in classes])[:, None]
-    cluster_sizes = np.array([np.sum(labels == g) for g in clusters])[None, :]
-    jaccard = overlap / (sizes + cluster_sizes - overlap)
-    return int((jaccard >= 0.5).any(axis=1).sum())
+    from sklearn.metrics.cluster import contingency_matrix
+
+    overlap = contingency_matrix(truth, labels)
+    union = overlap.sum(axis=1, keepdims=True) + overlap.sum(axis=0, keepdims=True) - overlap
+    return int((overlap / union >= 0.5).any(axis=1).sum())
 
 
 def _print_row(row: Row) -> None:

@@ -363,11 +363,11 @@ def _ranked_splits(
                 cuts.append((gain, new, (previous.labels == cluster) & ~new))
     cuts.sort(key=lambda cut: -cut[0])
     # A cut is its two halves, whichever is called new; proposals that cut alike count once.
-    kept: list[tuple[float, np.ndarray, np.ndarray]] = []
-    for cut in cuts:
-        if not any(_overlaps(cut[1], one) or _overlaps(cut[1], other) for _, one, other in kept):
-            kept.append(cut)
-    return [np.where(new, previous.k, previous.labels) for _, new, _ in kept]
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    for _, new, rest in cuts:
+        if not any(_overlaps(new, one) or _overlaps(new, other) for one, other in kept):
+            kept.append((new, rest))
+    return [np.where(new, previous.k, previous.labels) for new, _ in kept]
 
 
 def _overlaps(first: np.ndarray, second: np.ndarray) -> bool:
