@@ -51,3 +51,34 @@ def test_many_labels_are_written_as_uint16(tmp_path, top):
     write_labels(str(path), labels, {"colormap": label_colormap(top)})
     back, _ = read_labels_tiff(path)
     assert back.dtype == np.uint16 and np.array_equal(back, labels)
+
+
+@pytest.mark.parametrize(
+    ("meta", "words"),
+    [
+        ({"colormap": "viridis"}, "not a napari label colormap"),
+        ({"metadata": {"a", "b"}}, "not a dict"),
+        ({"metadata": {"deepcube": "clusters"}}, "not a dict"),
+    ],
+)
+def test_state_of_the_wrong_type_is_refused_with_a_message(meta, words, tmp_path, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    path = tmp_path / "labels.tif"
+    assert write_labels(str(path), np.ones((4, 4), np.uint8), meta) == []
+    assert not path.exists() and len(shown) == 1 and words in shown[0]
+
+
+def test_the_labels_never_replace_the_cube_they_came_from_or_a_folder(tmp_path, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    cube = tmp_path / "scan.tif"
+    cube.write_bytes(b"the scan")
+    folder = tmp_path / "results.tif"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep")
+    meta = {"metadata": {"deepcube": {"source": str(cube)}}}
+    assert write_labels(str(cube), np.ones((4, 4), np.uint8), meta) == []
+    assert write_labels(str(folder), np.ones((4, 4), np.uint8), meta) == []
+    assert cube.read_bytes() == b"the scan" and (folder / "notes.txt").read_text() == "keep"
+    assert "would be overwritten" in shown[0] and "existing folder" in shown[1]

@@ -18,6 +18,7 @@ import numpy as np
 from ._reader import METADATA_KEY
 from .core.errors import InputError
 from .core.io import write_labels_tiff
+from .core.io.outputs import output_transaction
 
 #: Entries of the layer's record copied into the TIFF; bulky arrays (mean
 #: spectra, criteria curves) go to the CSV export instead.
@@ -73,28 +74,49 @@ def write_label_map(
     Raises
     ------
     InputError
-        If ``labels`` is not a 2-D map of non-negative integers, or the file
-        cannot be written.
+        If ``labels`` is not a 2-D map of non-negative integers, ``path`` is
+        the cube the labels were made from, or the file cannot be written.
     """
-    write_labels_tiff(
-        path,
-        labels,
-        colors=label_colors_of(colormap, labels),
-        metadata=labels_tiff_record(metadata, name=name),
-    )
+    record = labels_tiff_record(metadata, name=name)
+    source = record.get("source")
+    with output_transaction(inputs=[Path(source)] if isinstance(source, str) and source else []):
+        write_labels_tiff(path, labels, colors=label_colors_of(colormap, labels), metadata=record)
 
 
 def label_colors_of(colormap: Any, labels: np.ndarray) -> np.ndarray | None:
-    """RGBA colours (max + 1, 4) of labels 0..max under a napari label colormap."""
+    """RGBA colours (max + 1, 4) of labels 0..max under a napari label colormap.
+
+    Raises
+    ------
+    InputError
+        If ``colormap`` is neither None nor a napari label colormap.
+    """
     if colormap is None or labels.size == 0 or labels.dtype.kind not in "iu":
         return None
+    if not callable(getattr(colormap, "map", None)):
+        raise InputError(
+            f"the layer's colormap is a {type(colormap).__name__}, not a napari label colormap; "
+            "save a Labels layer, or pass its layer.colormap"
+        )
     top = int(labels.max())
     return np.asarray(colormap.map(np.arange(top + 1, dtype=labels.dtype)), dtype=np.float64)
 
 
 def labels_tiff_record(metadata: Mapping[str, Any], *, name: str = "") -> dict[str, Any]:
-    """The JSON-ready facts of a layer's ``metadata`` that a label map TIFF keeps."""
-    record = metadata.get(METADATA_KEY, {})
+    """The JSON-ready facts of a layer's ``metadata`` that a label map TIFF keeps.
+
+    Raises
+    ------
+    InputError
+        If ``metadata``, or its napari-deepcube entry, is not a mapping.
+    """
+    record = metadata.get(METADATA_KEY, {}) if isinstance(metadata, Mapping) else None
+    if not isinstance(record, Mapping):
+        raise InputError(
+            f"the layer's metadata (or its {METADATA_KEY!r} entry) is a "
+            f"{type(record if record is not None else metadata).__name__}, not a dict; "
+            "give the layer a dict as metadata"
+        )
     kept: dict[str, Any] = {"name": name} if name else {}
     kept.update({key: _plain(record[key]) for key in _KEPT if key in record})
     return kept

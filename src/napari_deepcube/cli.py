@@ -7,9 +7,12 @@ Exit status: 0 on success, 2 on bad input or usage (one line on stderr),
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM stop the run like Ctrl-C, so that temporaries are removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    with _sigterm_interrupts():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "segment":
@@ -152,22 +177,30 @@ def _config(args: argparse.Namespace) -> Any:
     return SegmentConfig(**values)
 
 
-def _check_outputs(paths: Sequence[Path | None]) -> None:
-    for path in paths:
-        if path is not None and not path.parent.exists():
-            raise InputError(
-                f"cannot write {path}: the folder {path.parent} does not exist; create it first"
-            )
+def _segment_outputs(args: argparse.Namespace) -> list[Path]:
+    """Every file ``segment`` will write, each checked before the cube is read."""
+    from .core.checkpoint import model_file
+
+    if args.output.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"the label map must be a .tif file, got {args.output.name}")
+    outputs = [args.output, args.report, args.overview, args.spectra]
+    if args.save_model:
+        args.save_model = model_file(args.save_model)
+        outputs.append(args.save_model)
+    return [path for path in outputs if path is not None]
 
 
 def _segment(args: argparse.Namespace) -> int:
     from .core.checkpoint import load_model, save_model
     from .core.io import read_cube
+    from .core.io.outputs import check_distinct, check_output, output_transaction
 
     config = _config(args)
-    _check_outputs([args.output, args.report, args.overview, args.spectra, args.save_model])
-    if args.output.suffix.lower() not in (".tif", ".tiff"):
-        raise InputError(f"the label map must be a .tif file, got {args.output.name}")
+    inputs = [path for path in (args.input, args.load_model) if path is not None]
+    outputs = _segment_outputs(args)
+    for path in outputs:
+        check_output(path, inputs=inputs)
+    check_distinct(outputs)
     block_map = _block_map(args.scheduler)  # a bad --scheduler is reported before the cube is read
     start = time.perf_counter()
     cube = read_cube(args.input, dataset=args.dataset, spectral_axis=args.spectral_axis)
@@ -175,9 +208,10 @@ def _segment(args: argparse.Namespace) -> int:
     model = load_model(args.load_model) if args.load_model else None
     segmentation = _run(cube, config, model, quiet=args.quiet, block_map=block_map)
     segmentation.timings = {"read": read_seconds, **segmentation.timings}
-    _write_outputs(args, cube, segmentation)
-    if args.save_model:
-        save_model(args.save_model, segmentation.model)
+    with output_transaction(inputs=inputs):
+        _write_outputs(args, cube, segmentation, _report(args, cube, segmentation))
+        if args.save_model:
+            save_model(args.save_model, segmentation.model)
     if not args.quiet:
         print(f"k = {segmentation.k} ({segmentation.k_reason})")
         print(
@@ -215,20 +249,25 @@ def _run(cube: Any, config: Any, model: Any, *, quiet: bool, block_map: Any = No
         return segment(cube, config, model=model, progress=show, block_map=block_map)
 
 
-def _write_outputs(
-    args: argparse.Namespace, cube: Any, segmentation: Any, truth: Any = None
-) -> dict[str, Any]:
-    from .core.io.labels import write_labels_tiff
-    from .core.io.results import write_report, write_spectra_csv
-    from .core.overview import save_overview
-    from .core.palette import label_colors
-
-    report = segmentation.report()
+def _report(args: argparse.Namespace, cube: Any, segmentation: Any) -> dict[str, Any]:
+    """The JSON report of a run, with the input it read."""
+    report: dict[str, Any] = segmentation.report()
     report["input"] = {
         "path": str(getattr(args, "input", "")),
         "shape": list(cube.shape),
         "name": cube.name,
     }
+    return report
+
+
+def _write_outputs(
+    args: argparse.Namespace, cube: Any, segmentation: Any, report: dict[str, Any], truth: Any = None
+) -> None:
+    from .core.io.labels import write_labels_tiff
+    from .core.io.results import write_report, write_spectra_csv
+    from .core.overview import save_overview
+    from .core.palette import label_colors
+
     write_labels_tiff(
         args.output,
         segmentation.labels,
@@ -245,7 +284,6 @@ def _write_outputs(
         save_overview(args.overview, cube, segmentation, truth)
     if args.report:
         write_report(args.report, report)
-    return report
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -279,7 +317,7 @@ def _demo(args: argparse.Namespace) -> int:
     from sklearn.metrics import adjusted_rand_score
 
     from .core.config import SegmentConfig
-    from .core.io.results import write_report
+    from .core.io.outputs import output_transaction
     from .core.synthetic import make_nebula, make_painting
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -294,10 +332,11 @@ def _demo(args: argparse.Namespace) -> int:
     args.report = args.out / f"{args.sample}_report.json"
     args.overview = args.out / f"{args.sample}_overview.png"
     args.spectra = args.out / f"{args.sample}_spectra.csv"
-    report = _write_outputs(args, sample.cube, segmentation, truth=sample.labels)
+    report = _report(args, sample.cube, segmentation)
     ari = float(adjusted_rand_score(sample.labels.ravel(), segmentation.labels.ravel()))
     report["ground_truth"] = {"k": sample.k, "adjusted_rand_index": round(ari, 4)}
-    write_report(args.report, report)
+    with output_transaction():
+        _write_outputs(args, sample.cube, segmentation, report, truth=sample.labels)
     if not args.quiet:
         print(f"chosen k = {segmentation.k} (true k = {sample.k}); {segmentation.k_reason}")
         print(f"adjusted Rand index against ground truth: {ari:.3f}")

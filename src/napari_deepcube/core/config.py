@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .errors import InputError
 from .model import ModelConfig
 from .preprocess import PreprocessConfig
 from .train import DEVICES, TrainConfig
+from .typed_fields import typed_values
 
 MODELS = ("ae", "vae")
 PRESETS = ("default", "paper")
@@ -90,8 +92,20 @@ class SegmentConfig:
             raise InputError(f"the k range {self.k_min}..{self.k_max} is empty; need 2 <= k-min <= k-max")
         if self.n_train < 16:
             raise InputError(f"the training sample must hold at least 16 pixels, got {self.n_train}")
-        if self.spatial_weight < 0:
-            raise InputError("the spatial weight cannot be negative")
+        if not 0 <= self.seed < 2**32:
+            raise InputError(f"the seed must be a whole number from 0 to {2**32 - 1}, got {self.seed}")
+        if not (math.isfinite(self.spatial_weight) and self.spatial_weight >= 0):
+            raise InputError(
+                f"the spatial weight must be a finite number of at least 0, got {self.spatial_weight}"
+            )
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise InputError(f"the learning rate must be a finite positive number, got {self.learning_rate}")
+        if not (math.isfinite(self.mmd_weight) and self.mmd_weight >= 0):
+            raise InputError(f"the MMD weight must be a finite number of at least 0, got {self.mmd_weight}")
+        if self.patience < 1:
+            raise InputError(f"the patience must be at least 1 epoch, got {self.patience}")
+        if self.n_refine < 1 or self.preview_every < 0:
+            raise InputError("n_refine must be at least 1 and preview_every at least 0")
         # Build the parts once so that their own checks run now, not mid-run.
         self.preprocess_config()
         self.train_config()
@@ -143,15 +157,9 @@ class SegmentConfig:
         return {**asdict(self), "hidden": list(self.hidden)}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SegmentConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise InputError(f"unknown settings {sorted(unknown)}; known ones are {sorted(known)}")
-        if "hidden" in values:
-            values = {**values, "hidden": tuple(values["hidden"])}
-        return cls(**values)
+    def from_dict(cls, values: Any) -> SegmentConfig:
+        """Inverse of :meth:`to_dict`; unknown keys and values of the wrong type are an error."""
+        return cls(**typed_values(cls, values, "the settings"))
 
     def with_changes(self, **changes: Any) -> SegmentConfig:
         """A copy with some settings changed (validated again)."""

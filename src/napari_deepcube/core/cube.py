@@ -249,6 +249,16 @@ def _iter_row_blocks(
         yield rows, np.asarray(data[rows], dtype=dtype)
 
 
+def _check_float32_range(block: np.ndarray) -> None:
+    """Raise InputError when finite values of ``block`` would overflow float32, the type we compute in."""
+    largest = float(np.max(np.abs(block), initial=0.0, where=np.isfinite(block)))
+    if largest > float(np.finfo(np.float32).max):
+        raise InputError(
+            f"the cube holds values up to {largest:.3g}, beyond the float32 range (3.4e38) the "
+            "segmentation computes in; rescale it (e.g. multiply by 1e-30) and save it again"
+        )
+
+
 def _valid_mask(data: Any) -> tuple[np.ndarray, int, int, int]:
     """Mask of usable pixels, with counts of left-out and partly non-finite pixels.
 
@@ -265,8 +275,11 @@ def _valid_mask(data: Any) -> tuple[np.ndarray, int, int, int]:
     valid = np.empty((height, width), dtype=bool)
     n_nonfinite = n_partial = n_empty = 0
     floating = np.dtype(data.dtype).kind == "f"
+    wider_than_float32 = floating and np.dtype(data.dtype).itemsize > 4
     # Read in the stored type: integer cubes need no conversion to be checked.
     for rows, block in _iter_row_blocks(data, 8 * DEFAULT_BLOCK_PIXELS, dtype=None):
+        if wider_than_float32:
+            _check_float32_range(block)
         if floating:
             bad = (~np.isfinite(block)).sum(axis=-1)
             nonzero = np.any((block != 0) & np.isfinite(block), axis=-1)

@@ -23,6 +23,7 @@ import copy
 import logging
 import os
 import pickle
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -65,6 +66,10 @@ class _Source:
         return np.asarray(part, dtype=np.float32)
 
 
+#: A scheduler address: an optional protocol, a host name or IP address, and a port.
+_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}")
+
+
 def parse_scheduler(scheduler: str) -> tuple[str, int | None]:
     """``"local"``, ``"local:N"`` or an address -> (``"local"`` or the address, N).
 
@@ -83,8 +88,11 @@ def parse_scheduler(scheduler: str) -> tuple[str, int | None]:
                 f"--scheduler {scheduler!r}: after 'local:' give the number of worker processes, e.g. local:4"
             )
         return "local", int(count)
-    if not text:
-        raise InputError("--scheduler is empty; give local, local:N or a scheduler address")
+    if not _ADDRESS.fullmatch(text):
+        raise InputError(
+            f"--scheduler {scheduler!r} is neither local, local:N nor a scheduler address such as "
+            "tcp://10.0.0.5:8786; give one of these"
+        )
     return text, None
 
 

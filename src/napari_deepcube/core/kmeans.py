@@ -130,12 +130,13 @@ def balanced_sample(labels: np.ndarray, n_max: int, seed: int) -> np.ndarray:
 def silhouette(points: np.ndarray, labels: np.ndarray, *, n_max: int = 3000, seed: int = 0) -> float:
     """Mean silhouette on a class-balanced sample of at most ``n_max`` points.
 
-    Returns NaN when there are fewer than two clusters.
+    Returns NaN where it is undefined: fewer than two clusters, or no cluster
+    with two points (as many clusters as points).
     """
     if np.unique(labels).size < 2:
         return float("nan")
     picks = balanced_sample(labels, n_max, seed)
-    if np.unique(labels[picks]).size < 2:
+    if not 2 <= np.unique(labels[picks]).size < picks.size:
         return float("nan")
     # Small blocks of the distance matrix: scikit-learn reduces each block
     # holding the GIL, and one block of all 3000 points froze a viewer for ~150 ms.

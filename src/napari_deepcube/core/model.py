@@ -27,8 +27,12 @@ import torch
 from torch import nn
 
 from .errors import InputError
+from .typed_fields import typed_values
 
 LIKELIHOODS = ("multinomial", "gaussian", "mse")
+#: Widest layer (and most features) a network may have: far above any real
+#: setting, and a bound on what a damaged model file can make us allocate.
+MAX_WIDTH = 65536
 ACTIVATIONS = {"silu": nn.SiLU, "selu": nn.SELU, "relu": nn.ReLU}
 
 
@@ -66,17 +70,22 @@ class ModelConfig:
             raise InputError(f"unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)}")
         if not 1 <= self.latent_dim <= 256:
             raise InputError(f"latent size must be between 1 and 256, got {self.latent_dim}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise InputError(f"hidden layer widths must be positive, got {self.hidden}")
+        if not 1 <= self.n_features <= MAX_WIDTH:
+            raise InputError(f"the feature count must be between 1 and {MAX_WIDTH}, got {self.n_features}")
+        widths_ok = all(1 <= width <= MAX_WIDTH for width in self.hidden)
+        if not self.hidden or len(self.hidden) > 8 or not widths_ok:
+            raise InputError(
+                f"hidden layers must be 1 to 8 widths between 1 and {MAX_WIDTH}, got {self.hidden}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {**asdict(self), "hidden": list(self.hidden)}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{**values, "hidden": tuple(values["hidden"])})
+    def from_dict(cls, values: Any) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys and values of the wrong type are an error."""
+        return cls(**typed_values(cls, values, "the network's settings"))
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:

@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from .cube import Datacube, finite_or_zero
-from .io._common import atomic_write
+from .io.outputs import atomic_write
 from .palette import label_colors
 from .segmentation import Segmentation
 

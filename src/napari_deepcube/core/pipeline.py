@@ -181,6 +181,11 @@ def segment_steps(
     config = config or SegmentConfig()
     if config.k is not None and config.k > cube.n_valid:
         raise InputError(f"k={config.k} is larger than the {cube.n_valid} valid pixels; choose a smaller k")
+    if config.k is None and config.k_min > cube.n_valid:
+        raise InputError(
+            f"the k range starts at {config.k_min} but the cube has {cube.n_valid} valid pixels; "
+            "give a smaller --k-min or a fixed --k"
+        )
     timer = _StageTimer()
     device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)

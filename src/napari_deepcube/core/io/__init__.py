@@ -41,6 +41,7 @@ from ._common import LAZY_THRESHOLD_BYTES, DatasetInfo
 from ._dispatch import SUPPORTED_SUFFIXES, WRITERS, reader_for, writer_for
 from .convert import Conversion, convert_cube
 from .labels import read_labels_tiff, write_labels_tiff
+from .outputs import output_transaction
 
 __all__ = [
     "LAZY_THRESHOLD_BYTES",
@@ -145,7 +146,10 @@ def write_cube(path: str | Path, cube: Datacube) -> None:
     Raises
     ------
     InputError
-        For an unsupported suffix or a folder that cannot be written.
+        For an unsupported suffix, a folder that cannot be written, or a path
+        that is the file the cube was read from.
     """
     path = Path(path).expanduser()
-    writer_for(path).write(path, cube)
+    source = cube.metadata.get("source")
+    with output_transaction(inputs=[Path(source)] if source else []):
+        writer_for(path).write(path, cube)

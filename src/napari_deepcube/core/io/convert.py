@@ -21,8 +21,9 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import atomic_write, import_optional, reading, spectral_record
+from ._common import import_optional, reading, spectral_record
 from ._dispatch import reader_for
+from .outputs import atomic_write, check_output, output_transaction
 from .zarr import is_store
 
 #: Spatial pixels (whole spectra) in one chunk of the store.
@@ -115,17 +116,13 @@ def _read_source(path: Path, dataset: str | None, spectral_axis: int | None) -> 
         return reader.read(path, dataset=dataset, spectral_axis=spectral_axis, lazy=None)
 
 
-def _check_target(target: Path) -> None:
+def _check_target(source: Path, target: Path) -> None:
     if target.suffix.lower() != ".zarr":
         raise InputError(
             f"the converted cube is written as a zarr store, a folder named *.zarr; "
             f"got {target.name}, so name it e.g. {target.stem or 'cube'}.zarr"
         )
-    if target.exists() and not is_store(target):
-        raise InputError(
-            f"{target} exists and is not a zarr store; it is left alone: choose another "
-            "name, or remove it first"
-        )
+    check_output(target, inputs=[source], directory=True, is_replaceable=is_store)
 
 
 def convert_cube(
@@ -177,7 +174,7 @@ def convert_cube(
     target = Path(target_path).expanduser()
     if chunk_pixels < 1:
         raise InputError(f"chunk_pixels must be at least 1, got {chunk_pixels}")
-    _check_target(target)
+    _check_target(source_path, target)
     zarr = import_optional(target, "zarr", "zarr")
     cube = _read_source(source_path, dataset, spectral_axis)
     dtype = np.dtype(cube.data.dtype).newbyteorder("=")
@@ -192,7 +189,10 @@ def convert_cube(
         attributes["source_dataset"] = dataset
     # Whole chunk rows per write, as many as fit in BAND_BYTES: fewer, larger writes.
     band = max(1, _band_rows(shape, dtype.itemsize) // chunks[0]) * chunks[0]
-    with atomic_write(target, directory=True) as temp:
+    with (
+        output_transaction(inputs=[source_path]),
+        atomic_write(target, directory=True, is_replaceable=is_store) as temp,
+    ):
         store = zarr.create_array(
             str(temp),
             shape=shape,

@@ -17,7 +17,8 @@ import numpy as np
 import tifffile
 
 from ..errors import InputError
-from ._common import SOFTWARE, atomic_write, reading, to_json
+from ._common import SOFTWARE, reading, to_json
+from .outputs import atomic_write
 
 COLORS_KEY = "colors"
 _PALETTE_SIZE = 256

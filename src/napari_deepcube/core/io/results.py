@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import atomic_write
+from .outputs import atomic_write
 
 
 def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:

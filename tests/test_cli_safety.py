@@ -1,0 +1,206 @@
+"""The command line never loses a user's data, and answers bad options with one line."""
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_deepcube.cli import main
+from napari_deepcube.core.io.outputs import TEMPORARY_SUFFIX
+
+FAST = ["--epochs", "2", "--n-train", "400", "--k-max", "4"]
+
+
+def _run(argv, capsys):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _one_line(stderr):
+    return stderr.startswith("deepcube: error:") and stderr.count("\n") == 1 and "Traceback" not in stderr
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` with its bytes, to prove a refused run changed nothing."""
+    return {
+        path.relative_to(folder): (path.read_bytes() if path.is_file() else None)
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+def _temporaries(folder):
+    return [p for p in folder.rglob("*") if p.name.endswith(TEMPORARY_SUFFIX)]
+
+
+@pytest.fixture
+def cube_tif(tmp_path):
+    """A small (C, H, W) TIFF cube: a format whose name a label map could take."""
+    path = tmp_path / "cube.tif"
+    cube = np.random.default_rng(0).poisson(20, (16, 12, 12)).astype(np.uint16)
+    tifffile.imwrite(path, cube)
+    return path
+
+
+def _refusals(tmp_path, cube):
+    folder = tmp_path / "results.tif"
+    link = tmp_path / "link.tif"
+    link.symlink_to(cube)
+    report = tmp_path / "r.json"
+    return {
+        "output is the input": (["-o", cube], "would be overwritten"),
+        "output is a link to the input": (["-o", link], "would be overwritten"),
+        "report is the input": (["-o", tmp_path / "l.tif", "--report", cube], "would be overwritten"),
+        "spectra is the input": (["-o", tmp_path / "l.tif", "--spectra", cube], "would be overwritten"),
+        "report is the output": (["-o", report.with_suffix(".tif"), "--report", report.with_suffix(".tif")],
+                                 "same file"),
+        "output is a folder": (["-o", folder], "existing folder"),
+        "report is a folder": (["-o", tmp_path / "l.tif", "--report", folder], "existing folder"),
+        "spectra is a folder": (["-o", tmp_path / "l.tif", "--spectra", folder], "existing folder"),
+        "model is a folder": (["-o", tmp_path / "l.tif", "--save-model", tmp_path / "m.pt"],
+                              "existing folder"),
+        "model is the input": (["-o", tmp_path / "l.tif", "--save-model", tmp_path / "m.pt",
+                                "--load-model", tmp_path / "m.pt"], "would be overwritten"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["output is the input", "output is a link to the input", "report is the input", "spectra is the input",
+     "report is the output", "output is a folder", "report is a folder", "spectra is a folder",
+     "model is a folder", "model is the input"],
+)
+def test_an_output_that_would_destroy_data_is_refused_before_anything_runs(case, tmp_path, cube_tif, capsys):
+    (tmp_path / "results.tif").mkdir()
+    (tmp_path / "results.tif" / "precious.txt").write_text("a week of work")
+    (tmp_path / "m.pt").mkdir()
+    (tmp_path / "m.pt" / "inside").write_text("keep")
+    argv, words = _refusals(tmp_path, cube_tif)[case]
+    before = _snapshot(tmp_path)
+    status, _, stderr = _run(["segment", cube_tif, *argv, *FAST], capsys)
+    assert status == 2 and words in stderr and _one_line(stderr)
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_run_writes_every_output_with_the_umask_and_a_late_failure_changes_none(
+    tmp_path, cube_tif, capsys
+):
+    outputs = {
+        "-o": tmp_path / "labels.tif",
+        "--report": tmp_path / "report.json",
+        "--spectra": tmp_path / "spectra.csv",
+        "--overview": tmp_path / "overview.png",
+        "--save-model": tmp_path / "model.pt",
+    }
+    argv = [item for pair in outputs.items() for item in pair]
+    previous = os.umask(0o022)
+    try:
+        status, _, stderr = _run(["segment", cube_tif, *argv, "--k", "2", *FAST], capsys)
+    finally:
+        os.umask(previous)
+    assert status == 0, stderr
+    for path in outputs.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert _temporaries(tmp_path) == []
+
+    # /proc accepts no new file: the report fails after the labels were written to a temporary.
+    before = _snapshot(tmp_path)
+    late = {**outputs, "--report": "/proc/deepcube-report.json"}
+    argv = [item for pair in late.items() for item in pair]
+    status, _, stderr = _run(["segment", cube_tif, *argv, "--k", "3", *FAST], capsys)
+    assert status == 2 and _one_line(stderr) and "deepcube-report.json" in stderr
+    assert _snapshot(tmp_path) == before
+
+
+def test_sigterm_stops_a_run_and_leaves_no_temporary(tmp_path):
+    cube = tmp_path / "cube.npy"
+    np.save(cube, np.random.default_rng(0).poisson(20, (64, 64, 128)).astype(np.uint16))
+    labels = tmp_path / "labels.tif"
+    labels.write_bytes(b"an earlier result")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "napari_deepcube.cli", "segment", str(cube), "-o", str(labels),
+         "--epochs", "500", "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(6)  # past the imports, into training
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "interrupted" in stderr and "Traceback" not in stderr
+    assert labels.read_bytes() == b"an earlier result" and _temporaries(tmp_path) == []
+
+
+def test_ctrl_c_while_writing_removes_the_temporaries_and_keeps_old_outputs(tmp_path):
+    from napari_deepcube.core.io.outputs import atomic_write, output_transaction
+
+    first, second = tmp_path / "labels.tif", tmp_path / "report.json"
+    first.write_text("old")
+    with pytest.raises(KeyboardInterrupt), output_transaction():
+        with atomic_write(first) as temporary:
+            temporary.write_text("new")
+        with atomic_write(second) as temporary:
+            temporary.write_text("half")
+            raise KeyboardInterrupt
+    assert first.read_text() == "old" and not second.exists() and _temporaries(tmp_path) == []
+
+
+def test_convert_refuses_to_write_over_its_source_or_a_folder_it_did_not_write(tmp_path, cube_tif, capsys):
+    from napari_deepcube.core.io import read_cube, write_cube
+
+    store = tmp_path / "cube.zarr"
+    write_cube(store, read_cube(cube_tif))
+    other = tmp_path / "notes.zarr"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    before = _snapshot(tmp_path)
+    for target, words in ((store, "would be overwritten"), (other, "left alone")):
+        status, _, stderr = _run(["convert", store, target], capsys)
+        assert status == 2 and words in stderr and _one_line(stderr)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--seed", "-1"], "seed"),
+        (["--seed", str(2**70)], "seed"),
+        (["--spatial-weight", "inf"], "spatial weight"),
+        (["--spatial-weight", "nan"], "spatial weight"),
+        (["--scheduler", "nonsense"], "--scheduler 'nonsense'"),
+        (["--k-min", "200", "--k-max", "210"], "valid pixels"),
+    ],
+)
+def test_out_of_range_options_exit_2_with_one_line(options, words, tmp_path, cube_tif, capsys):
+    out = tmp_path / "labels.tif"
+    status, _, stderr = _run(["segment", cube_tif, "-o", out, "--epochs", "2", *options], capsys)
+    assert status == 2 and words in stderr and _one_line(stderr)
+    assert not out.exists()
+
+
+def test_values_beyond_float32_are_refused_not_merged_into_one_cluster(tmp_path, capsys):
+    cube = np.random.default_rng(0).uniform(1, 2, (8, 8, 16))
+    cube[:4] *= 1e300
+    path = tmp_path / "huge.npy"
+    np.save(path, cube)
+    status, _, stderr = _run(["segment", path, "-o", tmp_path / "l.tif", *FAST], capsys)
+    assert status == 2 and "float32 range" in stderr and _one_line(stderr)
+
+
+def test_a_three_by_three_cube_is_segmented_with_the_default_k_range_and_with_k_equal_to_its_pixels(
+    tmp_path, capsys
+):
+    path = tmp_path / "tiny.npy"
+    np.save(path, np.random.default_rng(0).poisson(5, (3, 3, 16)).astype(np.uint16))
+    out = tmp_path / "l.tif"
+    status, stdout, stderr = _run(["segment", path, "-o", out, "--epochs", "2"], capsys)
+    assert status == 0, stderr
+    k = int(stdout.split("k = ")[1].split()[0])
+    assert 2 <= k <= 8 and np.unique(tifffile.imread(out)).size == k
+    status, _, stderr = _run(["segment", path, "-o", out, "--epochs", "2", "--k", "9"], capsys)
+    assert status == 0, stderr
+    assert sorted(np.unique(tifffile.imread(out))) == list(range(1, 10))
