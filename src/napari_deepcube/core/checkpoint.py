@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ import torch
 
 from .config import SegmentConfig
 from .errors import InputError
-from .io._common import atomic_write
-from .mixture import Mixture
+from .io.outputs import atomic_write
+from .mixture import MIXTURE_LIKELIHOODS, Mixture
 from .model import ModelConfig, SpectralAutoencoder
-from .preprocess import Preprocessor
+from .preprocess import KINDS, PreprocessConfig, Preprocessor
 from .segmentation import FittedModel
+from .typed_fields import shown, typed_values
 
 FORMAT = "napari-deepcube-model"
 FORMAT_VERSION = 1
@@ -34,15 +36,19 @@ def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
     return None if array is None else torch.from_numpy(np.ascontiguousarray(array))
 
 
+def model_file(path: str | os.PathLike[str]) -> Path:
+    """The file :func:`save_model` writes for ``path``: ``.pt`` added when missing."""
+    path = Path(path)
+    return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
+
+
 def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
-    """Write ``model`` to ``path`` (``.pt`` is added when missing); returns the path.
+    """Write ``model`` to :func:`model_file` of ``path``; returns that file.
 
     The file appears whole or not at all: it is written to a temporary file
     beside the target and renamed.
     """
-    path = Path(path)
-    if path.suffix != SUFFIX:
-        path = path.with_name(path.name + SUFFIX)
+    path = model_file(path)
     state = model.preprocessor.state()
     payload: dict[str, Any] = {
         "format": FORMAT,
@@ -77,12 +83,13 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
 
 
 def load_model(path: str | os.PathLike[str]) -> FittedModel:
-    """Read a model written by :func:`save_model`.
+    """Read a model written by :func:`save_model`, every field checked before use.
 
     Raises
     ------
     InputError
-        If the file is missing, corrupt, or not a napari-deepcube model.
+        If the file is missing, corrupt, not a napari-deepcube model, or holds
+        a field of the wrong type, shape or range.
     """
     path = Path(path)
     if not path.is_file():
@@ -96,43 +103,189 @@ def load_model(path: str | os.PathLike[str]) -> FittedModel:
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path.name} is a torch file but not a napari-deepcube model")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InputError(
+            f"{path.name} has no valid format version (a {type(version).__name__}); save the model again"
+        )
+    if version > FORMAT_VERSION:
         raise InputError(
             f"{path.name} was written by a newer napari-deepcube; upgrade the package to read it"
         )
     try:
-        config = SegmentConfig.from_dict(json.loads(payload["config"]))
-        autoencoder = SpectralAutoencoder(ModelConfig.from_dict(json.loads(payload["model_config"])))
-        autoencoder.load_state_dict(payload["weights"])
-        autoencoder.eval()
-        preprocess = json.loads(payload["preprocess"])
+        return _fitted_model(_Fields(payload))
+    except InputError as error:
+        raise InputError(f"{path.name} is damaged: {error}; save the model again") from error
 
-        def array(name: str) -> np.ndarray | None:
-            value = payload.get(name)
-            return None if value is None else value.numpy()
 
-        preprocessor = Preprocessor.from_state(
-            {
-                **preprocess,
-                "starts": array("starts"),
-                "selected": array("selected"),
-                "sigma": array("sigma"),
-                "noise_directions": array("noise_directions"),
-                "noise_variances": array("noise_variances"),
-            }
+class _Fields:
+    """Typed access to the entries of a loaded model file; a wrong entry is an InputError."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+    def value(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        if name not in self.payload:
+            raise InputError(f"{name!r} is missing")
+        value = self.payload[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InputError(f"{name!r} is a {type(value).__name__}")
+        return value
+
+    def record(self, name: str) -> Any:
+        try:
+            return json.loads(self.value(name, str))
+        except json.JSONDecodeError as error:
+            raise InputError(f"{name!r} is not JSON ({error.msg})") from error
+
+    def array(self, name: str, *, optional: bool = False) -> np.ndarray | None:
+        if optional and self.payload.get(name) is None:
+            return None
+        return _array(self.value(name, torch.Tensor), name)
+
+
+def _array(tensor: Any, name: str) -> np.ndarray:
+    if not isinstance(tensor, torch.Tensor):
+        raise InputError(f"{name!r} is a {type(tensor).__name__}, not an array")
+    array = tensor.detach().cpu().numpy()
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        raise InputError(f"{name!r} holds NaN values")
+    return array
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise InputError(message)
+
+
+def _fitted_model(fields: _Fields) -> FittedModel:
+    config = SegmentConfig.from_dict(fields.record("config"))
+    preprocessor = _preprocessor(fields)
+    model_config = ModelConfig.from_dict(fields.record("model_config"))
+    _expect(
+        model_config.n_features == preprocessor.n_features,
+        f"the network takes {model_config.n_features} features but the preprocessing gives "
+        f"{preprocessor.n_features}",
+    )
+    autoencoder = SpectralAutoencoder(model_config)
+    _load_weights(autoencoder, fields.value("weights", dict))
+    centers = {
+        _whole(key, "centers"): _array(value, f"centers[{key}]")
+        for key, value in fields.value("centers", dict).items()
+    }
+    for k, center in centers.items():
+        _expect(
+            center.shape == (k, model_config.latent_dim) and bool(np.isfinite(center).all()),
+            f"the centres for k={k} are not {k} finite points of the latent size {model_config.latent_dim}",
         )
-        centers = {int(k): c.numpy() for k, c in payload["centers"].items()}
-        k = int(payload["k"])
-        mixtures = {
-            int(key): Mixture(
-                value["likelihood"],
-                value["params"].numpy(),
-                value["weights"].numpy(),
-                value["groups"].numpy(),
-            )
-            for key, value in payload["mixtures"].items()
-        }
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
-        raise InputError(f"{path.name} is damaged or incomplete ({error}); save the model again") from error
+    k = fields.value("k", int)
+    _expect(k in centers, f"the chosen k={k} has no cluster centres")
+    mixtures = {
+        _whole(key, "mixtures"): _mixture(value, f"mixtures[{key}]", preprocessor.n_features)
+        for key, value in fields.value("mixtures", dict).items()
+    }
+    for key, mixture in mixtures.items():
+        _expect(mixture.k == key, f"the mixture stored for k={key} has {mixture.k} classes")
     mixture = mixtures.pop(k, None)
     return FittedModel(config, preprocessor, autoencoder, centers, k, mixture, mixtures)
+
+
+def _whole(key: Any, name: str) -> int:
+    text = str(key)
+    _expect(text.isdigit() and 1 <= int(text) <= 65535, f"{name} has a key {shown(key)} that is not a k")
+    return int(text)
+
+
+def _preprocessor(fields: _Fields) -> Preprocessor:
+    record = fields.record("preprocess")
+    _expect(isinstance(record, dict), "'preprocess' is not a record")
+    config = PreprocessConfig(**typed_values(PreprocessConfig, record.get("config"), "the preprocessing"))
+    kind, n_channels = record.get("kind"), record.get("n_channels")
+    _expect(kind in KINDS[1:], f"the data kind {shown(kind)} is unknown")
+    _expect(
+        isinstance(n_channels, int) and not isinstance(n_channels, bool) and n_channels >= 1,
+        f"the channel count {shown(n_channels)} is not a positive whole number",
+    )
+    starts = fields.array("starts")
+    assert starts is not None
+    _expect(
+        starts.ndim == 1 and starts.size >= 1 and starts.dtype.kind in "iu" and starts[0] == 0
+        and bool(np.all(np.diff(starts) > 0)) and starts[-1] < n_channels,
+        f"the bin starts are not increasing channel indices from 0 below {n_channels}",
+    )
+    selected, sigma = fields.array("selected", optional=True), fields.array("sigma", optional=True)
+    if config.transform == "noise" and kind != "counts":
+        _expect(selected is not None and sigma is not None, f"{kind} models need 'selected' and 'sigma'")
+    if selected is not None:
+        _expect(
+            selected.ndim == 1 and selected.dtype.kind in "iu" and bool(np.all(np.diff(selected) > 0))
+            and selected.size >= 1 and 0 <= selected[0] and selected[-1] < starts.size,
+            f"'selected' is not increasing bin indices below {starts.size}",
+        )
+        _expect(
+            sigma is not None and sigma.shape == selected.shape and bool(np.all(sigma > 0))
+            and bool(np.isfinite(sigma).all()),
+            "'sigma' is not one positive noise level per selected bin",
+        )
+    directions = fields.array("noise_directions", optional=True)
+    variances = fields.array("noise_variances", optional=True)
+    if directions is not None or variances is not None:
+        n_features = starts.size if selected is None else selected.size
+        _expect(
+            directions is not None and variances is not None and variances.ndim == 1
+            and directions.shape == (n_features, variances.size)
+            and bool(np.isfinite(directions).all()) and bool(np.all(variances >= 0)),
+            f"the shared noise is not {n_features} x r directions with r variances",
+        )
+    return Preprocessor.from_state(
+        {
+            "config": asdict(config),
+            "kind": kind,
+            "n_channels": n_channels,
+            "starts": starts,
+            "selected": selected,
+            "sigma": sigma,
+            "noise_directions": directions,
+            "noise_variances": variances,
+        }
+    )
+
+
+def _load_weights(autoencoder: SpectralAutoencoder, weights: dict[str, Any]) -> None:
+    expected = autoencoder.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    _expect(not missing and not unexpected, f"the network's weights miss {missing} and add {unexpected}")
+    for name, tensor in weights.items():
+        value = _array(tensor, f"weights[{name}]")
+        _expect(
+            tuple(value.shape) == tuple(expected[name].shape) and bool(np.isfinite(value).all()),
+            f"the weights {name!r} have shape {tuple(value.shape)} where the network has "
+            f"{tuple(expected[name].shape)}, or are not finite",
+        )
+    autoencoder.load_state_dict(weights)
+    autoencoder.eval()
+
+
+def _mixture(record: Any, name: str, n_features: int) -> Mixture:
+    _expect(isinstance(record, dict), f"{name} is not a record")
+    likelihood = record.get("likelihood")
+    _expect(likelihood in MIXTURE_LIKELIHOODS, f"{name} has an unknown likelihood {shown(likelihood)}")
+    params = _array(record.get("params"), f"{name}.params")
+    weights = _array(record.get("weights"), f"{name}.weights")
+    groups = _array(record.get("groups"), f"{name}.groups")
+    m = params.shape[0] if params.ndim == 2 else -1
+    _expect(
+        params.shape == (m, n_features) and m >= 1 and not bool(np.isposinf(params).any()),
+        f"{name}.params is not one row of {n_features} features per component",
+    )
+    _expect(
+        weights.shape == (m,) and bool(np.all(weights > 0)) and bool(np.isfinite(weights).all()),
+        f"{name}.weights are not {m} positive proportions",
+    )
+    _expect(
+        groups.shape == (m,) and groups.dtype.kind in "iu"
+        and set(groups.tolist()) == set(range(int(groups.max()) + 1)),
+        f"{name}.groups do not number the classes of its {m} components from 0",
+    )
+    return Mixture(likelihood, params, weights, groups)
