@@ -169,8 +169,8 @@ def test_convert_refuses_to_write_over_its_source_or_a_folder_it_did_not_write(t
     [
         (["--seed", "-1"], "seed"),
         (["--seed", str(2**70)], "seed"),
-        (["--spatial-weight", "inf"], "spatial weight"),
-        (["--spatial-weight", "nan"], "spatial weight"),
+        (["--spatial-weight", "inf"], "--spatial-weight"),
+        (["--spatial-weight", "nan"], "--spatial-weight"),
         (["--scheduler", "nonsense"], "--scheduler 'nonsense'"),
         (["--k-min", "200", "--k-max", "210"], "valid pixels"),
     ],

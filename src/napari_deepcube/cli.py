@@ -17,9 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .core.config import SegmentConfig, settings
 from .core.errors import InputError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+#: The settings ``deepcube segment`` offers as options, each with its one default.
+CLI_SETTINGS = (
+    "k", "k_min", "k_max", "seed", "model", "preset", "epochs", "latent_dim", "n_train", "kind",
+    "spatial_weight", "device",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,38 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
         "input", type=Path, help="cube file: .npy .npz .tif .h5 .fits .zarr .mat .hdr ..."
     )
     seg.add_argument("-o", "--output", type=Path, required=True, help="label map TIFF to write")
-    k_group = seg.add_mutually_exclusive_group()
-    k_group.add_argument(
-        "--k", type=int, help="number of clusters (default: chosen in the k range)"
-    )
-    seg.add_argument("--k-min", type=int, default=2, help="smallest k tried (default 2)")
-    seg.add_argument("--k-max", type=int, default=12, help="largest k tried (default 12)")
-    seg.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     seg.add_argument("--report", type=Path, help="write a JSON report here")
     seg.add_argument("--overview", type=Path, help="write an overview PNG here")
     seg.add_argument("--spectra", type=Path, help="write the cluster mean spectra as CSV here")
     seg.add_argument("--spectral-axis", type=int, help="axis of the stored array that is spectral")
     seg.add_argument("--dataset", help="dataset inside an HDF5/.mat/zarr file")
-    seg.add_argument("--model", choices=("ae", "vae"), default="ae", help="autoencoder type")
-    seg.add_argument(
-        "--preset",
-        choices=("default", "paper"),
-        default="default",
-        help="'paper' reproduces the reference method of Bombini et al.",
-    )
-    seg.add_argument("--epochs", type=int, help="most training epochs (default 40)")
-    seg.add_argument("--latent-dim", type=int, help="latent size (default 8; paper: 3)")
-    seg.add_argument("--n-train", type=int, help="pixels sampled for training and choosing k (default 16000)")
-    seg.add_argument(
-        "--kind",
-        choices=("auto", "counts", "flux", "reflectance"),
-        default="auto",
-        help="photon counts, emission-line fluxes or reflectance (default: detected)",
-    )
-    seg.add_argument(
-        "--spatial-weight", type=float, help="neighbour smoothing strength (default 0)"
-    )
-    seg.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    for setting in settings().values():
+        if setting.name in CLI_SETTINGS:
+            default = "" if setting.default is None else f" (default {setting.default})"
+            seg.add_argument(
+                setting.flag,
+                type=setting.type,
+                choices=setting.choices or None,
+                help=setting.help + default,
+            )
     seg.add_argument(
         "--scheduler",
         metavar="ADDRESS|local[:N]",
@@ -154,27 +143,9 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from .core.config import SegmentConfig
-
-    values: dict[str, Any] = {
-        "k": args.k,
-        "k_min": args.k_min,
-        "k_max": args.k_max,
-        "seed": args.seed,
-        "model": args.model,
-        "device": args.device,
-        "kind": args.kind,
-    }
-    optional = {
-        "epochs": args.epochs,
-        "latent_dim": args.latent_dim,
-        "n_train": args.n_train,
-        "spatial_weight": args.spatial_weight,
-    }
-    values.update({name: value for name, value in optional.items() if value is not None})
-    if args.preset == "paper":
-        return SegmentConfig.paper(**values)
-    return SegmentConfig(**values)
+    """The run's settings: the options given, the preset's values for the others."""
+    given = {name: getattr(args, name) for name in CLI_SETTINGS if getattr(args, name) is not None}
+    return SegmentConfig.from_preset(**given)
 
 
 def _segment_outputs(args: argparse.Namespace) -> list[Path]:
@@ -316,7 +287,6 @@ def _convert(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from sklearn.metrics import adjusted_rand_score
 
-    from .core.config import SegmentConfig
     from .core.io.outputs import output_transaction
     from .core.synthetic import make_nebula, make_painting
 

@@ -118,10 +118,7 @@ def make_config(settings: dict[str, Any]) -> SegmentConfig:
     """A ``SegmentConfig`` from the widget's settings (``preset`` picks the base)."""
     from ..core.config import SegmentConfig
 
-    values = dict(settings)
-    if values.pop("preset", "default") == "paper":
-        return SegmentConfig.paper(**values)
-    return SegmentConfig(**values)
+    return SegmentConfig.from_preset(**settings)
 
 
 @contextlib.contextmanager

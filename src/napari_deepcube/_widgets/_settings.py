@@ -1,8 +1,9 @@
 """The segmentation settings form (magicgui), turned into plain settings values.
 
-The form holds no torch-backed object: :meth:`SettingsForm.values` gives a
-dict that :func:`~napari_deepcube._widgets._jobs.make_config` validates, in
-the worker, into a ``SegmentConfig``.
+Every default, range and choice list comes from
+:class:`~napari_deepcube.core.config.SegmentConfig`: :meth:`SettingsForm.values`
+gives a dict that :func:`~napari_deepcube._widgets._jobs.make_config` validates
+into a ``SegmentConfig``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,28 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, SpinBox
 from qtpy.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QWidget
 
+from ..core.config import SegmentConfig, settings
+
 #: Previews of the cluster map shown during a run (about).
 _PREVIEWS_PER_RUN = 10
+
+#: The one source of every default shown in the form.
+_DEFAULTS = SegmentConfig()
+
+
+def _spin(
+    name: str, label: str, *, top: int | None = None, value: int | None = None, **options: Any
+) -> SpinBox:
+    """A SpinBox for the integer setting ``name``: its default, its range (capped at ``top``)."""
+    setting = settings()[name]
+    high = setting.high if top is None else min(setting.high or top, top)
+    return SpinBox(
+        label=label,
+        value=setting.default if value is None else value,
+        min=int(setting.low or 0),
+        max=int(high if high is not None else 2**31 - 1),
+        **options,
+    )
 
 
 class SettingsForm:
@@ -30,36 +51,34 @@ class SettingsForm:
 
     def __init__(self) -> None:
         self.model = ComboBox(
-            label="Model", choices=[("AE", "ae"), ("VAE", "vae")], value="ae",
+            label="Model", choices=[("AE", "ae"), ("VAE", "vae")], value=_DEFAULTS.model,
             tooltip="AE: plain autoencoder. VAE: MMD-VAE, latents pulled towards N(0, I)",
         )
         self.preset = ComboBox(
             label="Preset", choices=[("noise-aware", "default"), ("paper", "paper")],
-            value="default",
+            value=_DEFAULTS.preset,
             tooltip="paper: the reference method of Bombini et al. (log1p/max, MSE, SELU MLP, VAE)",
         )
-        self.latent_dim = SpinBox(
-            label="Latent size", value=8, min=1, max=64,
-            tooltip="Dimensions of the embedding each spectrum is reduced to",
+        self.latent_dim = _spin(
+            "latent_dim", "Latent size", tooltip="Dimensions of the embedding each spectrum is reduced to"
         )
-        self.epochs = SpinBox(
-            label="Epochs", value=60, min=1, max=1000,
+        self.epochs = _spin(
+            "epochs", "Epochs", top=1000,
             tooltip="Most passes over the pixel sample (training stops early when it stalls)",
         )
         self.k_mode = ComboBox(
             label="Clusters", choices=[("k from", "auto"), ("fixed k", "fixed")], value="auto",
             tooltip="k from: choose k in the range by silhouette and likelihood; fixed k: as given",
         )
-        self.k = SpinBox(label="k", value=6, min=1, max=255, tooltip="Number of clusters")
-        self.k_min = SpinBox(label="k from", value=2, min=2, max=255, tooltip="Smallest k tried")
-        self.k_max = SpinBox(label="k to", value=12, min=2, max=255, tooltip="Largest k tried")
-        self.n_train = SpinBox(
-            label="Pixel sample", value=20000, min=100, max=2_000_000, step=1000,
+        self.k = _spin("k", "k", top=255, value=6, tooltip="Number of clusters")
+        self.k_min = _spin("k_min", "k from", top=255, tooltip="Smallest k tried")
+        self.k_max = _spin("k_max", "k to", top=255, tooltip="Largest k tried")
+        self.n_train = _spin(
+            "n_train", "Pixel sample", top=2_000_000, step=1000,
             tooltip="Pixels drawn at random to train on (all pixels when fewer)",
         )
-        self.seed = SpinBox(
-            label="Seed", value=0, min=0, max=2**31 - 1,
-            tooltip="Same cube, settings and seed give the same clusters",
+        self.seed = _spin(
+            "seed", "Seed", top=2**31 - 1, tooltip="Same cube, settings and seed give the same clusters"
         )
         self.kind = ComboBox(
             label="Data",
@@ -67,14 +86,14 @@ class SettingsForm:
                 ("detect", "auto"), ("photon counts", "counts"), ("line fluxes", "flux"),
                 ("reflectance", "reflectance"),
             ],
-            value="auto",
+            value=_DEFAULTS.kind,
             tooltip=(
                 "photon counts (XRF, EDS): Poisson noise; line fluxes (MUSE): continuum and sky "
                 "residuals removed; reflectance (hyperspectral): continuum kept. detect: from the data"
             ),
         )
         self.device = ComboBox(
-            label="Device", choices=["auto", "cpu", "cuda"], value="auto",
+            label="Device", choices=list(settings()["device"].choices), value=_DEFAULTS.device,
             tooltip="auto: the GPU when there is one",
         )
         self.latent_layers = CheckBox(
@@ -120,12 +139,9 @@ class SettingsForm:
 
     def _apply_preset(self, preset: str) -> None:
         # The reference method is a VAE with a 3-D latent space; the user may still change them.
-        if preset == "paper":
-            self.model.value = "vae"
-            self.latent_dim.value = 3
-        else:
-            self.model.value = "ae"
-            self.latent_dim.value = 8
+        chosen = SegmentConfig.paper() if preset == "paper" else _DEFAULTS
+        self.model.value = chosen.model
+        self.latent_dim.value = chosen.latent_dim
 
     def values(self) -> dict[str, Any]:
         """The settings as ``SegmentConfig`` keyword arguments plus ``preset``."""

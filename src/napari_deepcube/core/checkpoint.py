@@ -22,7 +22,8 @@ from .config import SegmentConfig
 from .errors import InputError
 from .io.outputs import atomic_write
 from .mixture import MIXTURE_LIKELIHOODS, Mixture
-from .model import ModelConfig, SpectralAutoencoder
+from .model import SpectralAutoencoder
+from .network_config import ModelConfig
 from .preprocess import KINDS, PreprocessConfig, Preprocessor
 from .segmentation import FittedModel
 from .typed_fields import shown, typed_values

@@ -3,17 +3,85 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, get_args, get_type_hints
 
 from .errors import InputError
-from .model import ModelConfig
-from .preprocess import PreprocessConfig
-from .train import DEVICES, TrainConfig
+from .network_config import MAX_WIDTH, ModelConfig
+from .preprocess import KINDS, PreprocessConfig
+from .training_config import DEVICES, TrainConfig
 from .typed_fields import typed_values
 
 MODELS = ("ae", "vae")
 PRESETS = ("default", "paper")
+
+#: Settings a run chooses for itself when it reuses a trained model; the others
+#: describe how the model was made and are the model's own.
+RUN_SETTINGS = ("k", "k_min", "k_max", "seed", "n_refine", "device", "spatial_weight", "preview_every")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a run, as every interface shows it (command line, widget, report).
+
+    Attributes
+    ----------
+    name
+        The :class:`SegmentConfig` field.
+    type
+        ``int``, ``float`` or ``str``.
+    default
+        The one default.
+    help
+        What it does, in a few words.
+    choices
+        The allowed values of a text setting.
+    low, high
+        Inclusive range of a numeric setting (None: unbounded).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def flag(self) -> str:
+        """The command-line option, e.g. ``--k-min``."""
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> None:
+        """Raise InputError unless ``value`` is allowed (None is allowed where the default is None)."""
+        if value is None and self.default is None:
+            return
+        if self.choices and value not in self.choices:
+            raise InputError(f"unknown {self.name} {value!r}; choose one of {', '.join(self.choices)}")
+        if self.type in (int, float):
+            finite = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            low = -math.inf if self.low is None else self.low
+            high = math.inf if self.high is None else self.high
+            if not (finite and low <= value <= high):
+                bounds = f"from {_number(low)}" + ("" if self.high is None else f" to {_number(high)}")
+                raise InputError(f"{self.flag} must be a finite number {bounds}, got {value}")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """A dataclass field that also carries what :class:`Setting` needs."""
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high})
 
 
 @dataclass(frozen=True)
@@ -57,55 +125,37 @@ class SegmentConfig:
         Epochs between two preview cluster maps during training; 0 for none.
     """
 
-    k: int | None = None
-    k_min: int = 2
-    k_max: int = 12
-    seed: int = 0
-    model: str = "ae"
-    latent_dim: int = 8
+    k: int | None = _setting(None, "number of clusters (default: chosen in the k range)", low=1)
+    k_min: int = _setting(2, "smallest k tried", low=2)
+    k_max: int = _setting(12, "largest k tried", low=2)
+    seed: int = _setting(0, "random seed", low=0, high=2**32 - 1)
+    model: str = _setting("ae", "autoencoder: plain (ae) or MMD-VAE (vae)", choices=MODELS)
+    latent_dim: int = _setting(8, "latent size (paper: 3)", low=1, high=256)
     hidden: tuple[int, ...] = (256, 128)
-    epochs: int = 40
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
-    patience: int = 5
-    mmd_weight: float = 1.0
-    n_train: int = 16000
-    n_refine: int = 100000
-    device: str = "auto"
-    kind: str = "auto"
-    max_features: int = 256
+    epochs: int = _setting(40, "most training epochs (fewer when training stalls)", low=1, high=100000)
+    batch_size: int = _setting(1024, "pixels per gradient step", low=2)
+    learning_rate: float = _setting(1e-3, "Adam's initial step size", low=1e-12, high=10.0)
+    patience: int = _setting(5, "epochs without improvement before training stops", low=1)
+    mmd_weight: float = _setting(1.0, "weight of the MMD prior (vae only)", low=0.0, high=1e6)
+    n_train: int = _setting(16000, "pixels sampled for training and choosing k", low=16)
+    n_refine: int = _setting(100000, "pixels sampled to fit the final mixture", low=1)
+    device: str = _setting("auto", "where to train: the GPU when there is one (auto)", choices=DEVICES)
+    kind: str = _setting(
+        "auto", "photon counts, emission-line fluxes or reflectance (auto: detected)", choices=KINDS
+    )
+    max_features: int = _setting(256, "most features per pixel after binning", low=8, high=MAX_WIDTH)
     refine: bool = True
-    spatial_weight: float = 0.0
-    preset: str = "default"
-    preview_every: int = 5
+    spatial_weight: float = _setting(0.0, "neighbour smoothing strength", low=0.0, high=1e6)
+    preset: str = _setting(
+        "default", "'paper' reproduces the reference method of Bombini et al.", choices=PRESETS
+    )
+    preview_every: int = _setting(5, "epochs between two preview maps; 0 for none", low=0)
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise InputError(f"unknown model {self.model!r}; choose 'ae' or 'vae'")
-        if self.preset not in PRESETS:
-            raise InputError(f"unknown preset {self.preset!r}; choose one of {PRESETS}")
-        if self.device not in DEVICES:
-            raise InputError(f"unknown device {self.device!r}; choose one of {DEVICES}")
-        if self.k is not None and self.k < 1:
-            raise InputError(f"k must be at least 1, got {self.k}")
-        if self.k is None and not 2 <= self.k_min <= self.k_max:
+        for setting in settings().values():
+            setting.check(getattr(self, setting.name))
+        if self.k is None and self.k_min > self.k_max:
             raise InputError(f"the k range {self.k_min}..{self.k_max} is empty; need 2 <= k-min <= k-max")
-        if self.n_train < 16:
-            raise InputError(f"the training sample must hold at least 16 pixels, got {self.n_train}")
-        if not 0 <= self.seed < 2**32:
-            raise InputError(f"the seed must be a whole number from 0 to {2**32 - 1}, got {self.seed}")
-        if not (math.isfinite(self.spatial_weight) and self.spatial_weight >= 0):
-            raise InputError(
-                f"the spatial weight must be a finite number of at least 0, got {self.spatial_weight}"
-            )
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise InputError(f"the learning rate must be a finite positive number, got {self.learning_rate}")
-        if not (math.isfinite(self.mmd_weight) and self.mmd_weight >= 0):
-            raise InputError(f"the MMD weight must be a finite number of at least 0, got {self.mmd_weight}")
-        if self.patience < 1:
-            raise InputError(f"the patience must be at least 1 epoch, got {self.patience}")
-        if self.n_refine < 1 or self.preview_every < 0:
-            raise InputError("n_refine must be at least 1 and preview_every at least 0")
         # Build the parts once so that their own checks run now, not mid-run.
         self.preprocess_config()
         self.train_config()
@@ -125,6 +175,11 @@ class SegmentConfig:
         }
         values.update(overrides)
         return cls(**values)
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **values: Any) -> SegmentConfig:
+        """The settings ``values`` over the defaults of ``preset`` ("default" or "paper")."""
+        return cls.paper(**values) if preset == "paper" else cls(preset=preset, **values)
 
     def preprocess_config(self) -> PreprocessConfig:
         """The preprocessing part."""
@@ -164,3 +219,15 @@ class SegmentConfig:
     def with_changes(self, **changes: Any) -> SegmentConfig:
         """A copy with some settings changed (validated again)."""
         return replace(self, **changes)
+
+
+def settings() -> dict[str, Setting]:
+    """Every setting with a declared range or choices, by name, in declaration order."""
+    hints = get_type_hints(SegmentConfig)
+    found = {}
+    for item in fields(SegmentConfig):
+        if "help" not in item.metadata:
+            continue
+        kind = next((t for t in get_args(hints[item.name]) if t is not type(None)), hints[item.name])
+        found[item.name] = Setting(item.name, kind, item.default, **item.metadata)
+    return found

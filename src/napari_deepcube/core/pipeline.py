@@ -27,7 +27,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 from scipy.special import logsumexp
 
-from .config import SegmentConfig
+from .config import RUN_SETTINGS, SegmentConfig
 from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
@@ -36,7 +36,8 @@ from .mixture import MIXTURE_LIKELIHOODS, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
-from .train import EpochEvent, embed, resolve_device, train_autoencoder
+from .train import embed, resolve_device, train_autoencoder
+from .training_config import EpochEvent
 
 #: Most pixels in the preview map shown during training.
 PREVIEW_PIXELS = 16384
@@ -170,7 +171,9 @@ def segment_steps(
     config
         Settings; defaults to :class:`SegmentConfig`'s defaults.
     model
-        A fitted model to reuse (no training). Unless ``config.k`` is set, the
+        A fitted model to reuse (no training). The run then takes from
+        ``config`` only :data:`~napari_deepcube.core.config.RUN_SETTINGS`, and
+        the rest from the model's own settings. Unless ``config.k`` is set, the
         model's clusters and numbering are kept, so that clusters of two cubes
         segmented with one model correspond.
     block_map
@@ -179,6 +182,9 @@ def segment_steps(
         :func:`segment_block` here, block by block.
     """
     config = config or SegmentConfig()
+    if model is not None:
+        # The run is described by how its model was made, not by the caller's training settings.
+        config = model.config.with_changes(**{name: getattr(config, name) for name in RUN_SETTINGS})
     if config.k is not None and config.k > cube.n_valid:
         raise InputError(f"k={config.k} is larger than the {cube.n_valid} valid pixels; choose a smaller k")
     if config.k is None and config.k_min > cube.n_valid:

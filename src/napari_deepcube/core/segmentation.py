@@ -11,7 +11,7 @@ from .. import __version__
 from .config import SegmentConfig
 from .mixture import Mixture
 from .preprocess import Preprocessor
-from .train import EpochEvent
+from .training_config import EpochEvent
 
 #: Posterior probability under which a pixel's cluster is called uncertain.
 DEFAULT_CONFIDENCE_THRESHOLD = 0.9

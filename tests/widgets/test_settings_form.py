@@ -1,0 +1,24 @@
+"""The segmentation form shows the defaults of SegmentConfig, the one place they are declared."""
+
+from napari_deepcube._widgets._jobs import make_config
+from napari_deepcube._widgets._settings import SettingsForm
+from napari_deepcube.core.config import SegmentConfig
+
+
+def test_the_form_starts_at_the_configs_defaults(qtbot):
+    form = SettingsForm()
+    qtbot.addWidget(form.widget)
+    values = form.values()
+    defaults = SegmentConfig()
+    for name in ("model", "latent_dim", "epochs", "k", "k_min", "k_max", "n_train", "seed", "kind", "device"):
+        assert values[name] == getattr(defaults, name), name
+    config = make_config(values)
+    assert config.epochs == defaults.epochs and config.n_train == defaults.n_train
+
+
+def test_the_paper_preset_takes_its_values_from_the_config(qtbot):
+    form = SettingsForm()
+    qtbot.addWidget(form.widget)
+    form.preset.value = "paper"
+    paper = SegmentConfig.paper()
+    assert form.values()["model"] == paper.model and form.values()["latent_dim"] == paper.latent_dim
