@@ -32,7 +32,7 @@ from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
 from .kselect import Candidate, choose_k, criteria_of, fit_candidates
-from .mixture import MIXTURE_LIKELIHOODS, class_sums, fit_classes
+from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
@@ -94,7 +94,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class BlockResult:
-    """Segmentation of one band of rows.
+    """Segmentation of one band of rows, or of the whole image once the bands are gathered.
 
     Attributes
     ----------
@@ -181,9 +181,49 @@ def segment_steps(
         yielding ``(rows, BlockResult)`` for every row band. The default runs
         :func:`segment_block` here, block by block.
     """
+    config = _run_config(cube, config, model)
+    timer = _StageTimer()
+    device = resolve_device(config.device)
+    with timer("sample"):
+        sample = _draw_sample(cube, config, model)
+    yield Progress(
+        "sample", _at("sample", 1.0), f"sampled {sample.train_picks.size} of {cube.n_valid} pixels"
+    )
+    history: list[EpochEvent] = []
+    if model is None:
+        with timer("train"):
+            autoencoder = yield from _train(cube, sample, config, device, history)
+    else:
+        autoencoder = model.autoencoder.to(device)
+    criteria: dict[str, dict[int, float]] = {}
+    if model is not None and config.k is None:
+        fitted = replace(model, config=config, autoencoder=autoencoder)
+        reason = f"k={model.k} from the reused model"
+    else:
+        with timer("choose k"):
+            candidates, centers = yield from _score_candidates(sample, autoencoder, config, device)
+            k, reason, criteria = _pick_k(candidates, config, sample.features.shape[0])
+        message = f"fitting {k} clusters to {sample.refine_picks.size} pixels"
+        yield Progress("refine", _at("refine", 0.0), message, k=k)
+        with timer("refine"):
+            fitted = _fit_model(cube, sample, autoencoder, candidates, centers, k, config)
+    with timer("assign"):
+        maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device))
+    with timer("summarise"):
+        # A reused model keeps its numbering, so that clusters of two cubes correspond.
+        result = _summarise(cube, fitted, maps, renumber=model is None or config.k is not None)
+    yield Progress("summarise", 1.0, "done", k=result.k)
+    return replace(result, criteria=criteria, k_reason=reason, timings=timer.seconds, history=history)
+
+
+def _run_config(cube: Datacube, config: SegmentConfig | None, model: FittedModel | None) -> SegmentConfig:
+    """The run's settings, checked against the cube's valid pixels.
+
+    A reused model's run is described by how the model was made: only
+    :data:`~napari_deepcube.core.config.RUN_SETTINGS` come from ``config``.
+    """
     config = config or SegmentConfig()
     if model is not None:
-        # The run is described by how its model was made, not by the caller's training settings.
         config = model.config.with_changes(**{name: getattr(config, name) for name in RUN_SETTINGS})
     if config.k is not None and config.k > cube.n_valid:
         raise InputError(f"k={config.k} is larger than the {cube.n_valid} valid pixels; choose a smaller k")
@@ -192,127 +232,152 @@ def segment_steps(
             f"the k range starts at {config.k_min} but the cube has {cube.n_valid} valid pixels; "
             "give a smaller --k-min or a fixed --k"
         )
-    timer = _StageTimer()
-    device = resolve_device(config.device)
+    return config
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """The pixels a run learns from.
+
+    Attributes
+    ----------
+    refine_picks
+        Sorted flat indices of the pixels the final mixture is fitted to.
+    train_picks
+        Sorted flat indices of the training pixels, a subset of ``refine_picks``.
+    preprocessor
+        The feature transform (fitted to the training pixels, or the reused model's).
+    features
+        (n_train, F) features of the training pixels.
+    """
+
+    refine_picks: np.ndarray
+    train_picks: np.ndarray
+    preprocessor: Preprocessor
+    features: np.ndarray
+
+
+def _draw_sample(cube: Datacube, config: SegmentConfig, model: FittedModel | None) -> _Sample:
+    """Draw the pixel samples and fit (or reuse) the feature transform on the training pixels."""
     rng = np.random.default_rng(config.seed)
     valid = np.flatnonzero(cube.mask.ravel())
-
-    with timer("sample"):
-        n_refine = min(max(config.n_refine, config.n_train), valid.size)
-        refine_picks = np.sort(rng.choice(valid, size=n_refine, replace=False))
-        train_picks = np.sort(rng.choice(refine_picks, size=min(config.n_train, n_refine), replace=False))
-        rows, cols = np.divmod(train_picks, cube.image_shape[1])
-        spectra = cube.spectra(rows, cols)
-        if model is None:
-            preprocessor = fit_preprocessor(
-                config.preprocess_config(), spectra, _neighbour_spectra(cube, rows, cols), seed=config.seed
-            )
-        else:
-            preprocessor = model.preprocessor
-        features_train = preprocessor.transform(spectra)
-        del spectra
-    yield Progress("sample", _at("sample", 1.0), f"sampled {train_picks.size} of {valid.size} pixels")
-
-    history: list[EpochEvent] = []
+    n_refine = min(max(config.n_refine, config.n_train), valid.size)
+    refine_picks = np.sort(rng.choice(valid, size=n_refine, replace=False))
+    train_picks = np.sort(rng.choice(refine_picks, size=min(config.n_train, n_refine), replace=False))
+    rows, cols = np.divmod(train_picks, cube.image_shape[1])
+    spectra = cube.spectra(rows, cols)
     if model is None:
-        autoencoder = SpectralAutoencoder(
-            config.model_config(preprocessor.n_features, preprocessor.likelihood), seed=config.seed
+        preprocessor = fit_preprocessor(
+            config.preprocess_config(), spectra, _neighbour_spectra(cube, rows, cols), seed=config.seed
         )
-        previewer = _Previewer(cube, preprocessor, config)
-        with timer("train"):
-            for event in train_autoencoder(
-                autoencoder, features_train, config.train_config(), seed=config.seed, device=device
-            ):
-                history.append(event)
-                progress = Progress(
-                    "train",
-                    _at("train", event.epoch / event.n_epochs),
-                    f"epoch {event.epoch}/{event.n_epochs}  loss {event.validation_loss:.4g}",
-                    epoch=event,
-                )
-                if config.preview_every and event.epoch % config.preview_every == 0:
-                    progress = previewer.update(progress, autoencoder, device)
-                yield progress
     else:
-        autoencoder = model.autoencoder.to(device)
+        preprocessor = model.preprocessor
+    return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra))
 
+
+def _train(
+    cube: Datacube, sample: _Sample, config: SegmentConfig, device: object, history: list[EpochEvent]
+) -> Generator[Progress, None, SpectralAutoencoder]:
+    """Train a new autoencoder on the sample, with a preview map every few epochs."""
+    autoencoder = SpectralAutoencoder(
+        config.model_config(sample.preprocessor.n_features, sample.preprocessor.likelihood), seed=config.seed
+    )
+    previewer = _Previewer(cube, sample.preprocessor, config)
+    for event in train_autoencoder(
+        autoencoder, sample.features, config.train_config(), seed=config.seed, device=device  # type: ignore[arg-type]
+    ):
+        history.append(event)
+        progress = Progress(
+            "train",
+            _at("train", event.epoch / event.n_epochs),
+            f"epoch {event.epoch}/{event.n_epochs}  loss {event.validation_loss:.4g}",
+            epoch=event,
+        )
+        if config.preview_every and event.epoch % config.preview_every == 0:
+            progress = previewer.update(progress, autoencoder, device)
+        yield progress
+    return autoencoder
+
+
+def _mixture_likelihood(preprocessor: Preprocessor, config: SegmentConfig) -> str | None:
+    """The likelihood the clusters are refined under, or None (paper preset: k-means only)."""
     likelihood = preprocessor.likelihood
-    mixture_likelihood = likelihood if config.refine and likelihood in MIXTURE_LIKELIHOODS else None
-    criteria: dict[str, dict[int, float]] = {}
-    if model is not None and config.k is None:
-        fitted = replace(model, config=config, autoencoder=autoencoder)
-        reason = f"k={model.k} from the reused model"
-        keep_order = True
-    else:
-        with timer("choose k"):
-            latents_train = embed(autoencoder, features_train, device)
-            ks = _candidate_ks(config, mixture_likelihood, latents_train.shape[0])
-            candidates: dict[int, Candidate] = {}
-            # The kind-specific tests of a split need the candidates' likelihood fits.
-            scored = mixture_likelihood is not None
-            steps = fit_candidates(
-                latents_train,
-                features_train,
-                ks,
-                mixture_likelihood,
-                config.seed,
-                mixing_test=scored and preprocessor.kind == "reflectance",
-                shift_operators=preprocessor.shift_operators() if scored else None,
-            )
-            for position, candidate in enumerate(steps):
-                candidates[candidate.k] = candidate
-                yield Progress(
-                    "choose k",
-                    _at("choose k", (position + 1) / len(ks)),
-                    f"scored k={candidate.k}",
-                    k=candidate.k,
-                    silhouette=candidate.silhouette,
-                )
-            n_sample = latents_train.shape[0]
-            if config.k is None:
-                criteria = criteria_of(candidates, n_sample)
-                choice = choose_k(candidates, n_sample)
-                k, reason = choice.k, choice.reason
-            else:
-                k, reason = config.k, f"k={config.k} was given"
-            centers = {c.k: latent_centers(latents_train, c.labels, c.k) for c in candidates.values()}
-        yield Progress("refine", _at("refine", 0.0), f"fitting {k} clusters to {n_refine} pixels", k=k)
-        with timer("refine"):
-            mixture = None
-            chosen = candidates[k]
-            if chosen.fit is not None:
-                features_refine = _gather_features(cube, refine_picks, preprocessor)
-                initial = chosen.fit.mixture.posteriors(features_refine).argmax(axis=1)
-                mixture = fit_classes(
-                    features_refine,
-                    initial,
-                    k,
-                    chosen.fit.mixture.likelihood,
-                    n_sub=_SUB_COMPONENTS,
-                    seed=config.seed,
-                ).mixture
-                del features_refine
-            fitted = FittedModel(
-                config,
-                preprocessor,
-                autoencoder,
-                centers,
-                k,
-                mixture,
-                {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k},
-            )
-        keep_order = False
+    return likelihood if config.refine and likelihood in MIXTURE_LIKELIHOODS else None
 
-    with timer("assign"):
-        maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device))
-    with timer("summarise"):
-        if config.spatial_weight > 0:
-            maps = _smooth(cube, fitted, maps, config.spatial_weight)
-        if not keep_order:
-            maps, fitted = _renumber_by_size(maps, fitted)
-        result = _segmentation(cube, maps, fitted)
-    yield Progress("summarise", 1.0, "done", k=fitted.k)
-    return replace(result, criteria=criteria, k_reason=reason, timings=timer.seconds, history=history)
+
+def _score_candidates(
+    sample: _Sample, autoencoder: SpectralAutoencoder, config: SegmentConfig, device: object
+) -> Generator[Progress, None, tuple[dict[int, Candidate], dict[int, np.ndarray]]]:
+    """A candidate clustering of the sample for every k to consider, and its latent centres."""
+    latents = embed(autoencoder, sample.features, device)  # type: ignore[arg-type]
+    mixture_likelihood = _mixture_likelihood(sample.preprocessor, config)
+    ks = _candidate_ks(config, mixture_likelihood, latents.shape[0])
+    # The kind-specific tests of a split need the candidates' likelihood fits.
+    scored = mixture_likelihood is not None
+    steps = fit_candidates(
+        latents,
+        sample.features,
+        ks,
+        mixture_likelihood,
+        config.seed,
+        mixing_test=scored and sample.preprocessor.kind == "reflectance",
+        shift_operators=sample.preprocessor.shift_operators() if scored else None,
+    )
+    candidates: dict[int, Candidate] = {}
+    for position, candidate in enumerate(steps):
+        candidates[candidate.k] = candidate
+        yield Progress(
+            "choose k",
+            _at("choose k", (position + 1) / len(ks)),
+            f"scored k={candidate.k}",
+            k=candidate.k,
+            silhouette=candidate.silhouette,
+        )
+    return candidates, {c.k: latent_centers(latents, c.labels, c.k) for c in candidates.values()}
+
+
+def _pick_k(
+    candidates: dict[int, Candidate], config: SegmentConfig, n_sample: int
+) -> tuple[int, str, dict[str, dict[int, float]]]:
+    """The k of the run, why, and the criteria curves (empty when k was given)."""
+    if config.k is not None:
+        return config.k, f"k={config.k} was given", {}
+    choice = choose_k(candidates, n_sample)
+    return choice.k, choice.reason, criteria_of(candidates, n_sample)
+
+
+def _fit_model(
+    cube: Datacube,
+    sample: _Sample,
+    autoencoder: SpectralAutoencoder,
+    candidates: dict[int, Candidate],
+    centers: dict[int, np.ndarray],
+    k: int,
+    config: SegmentConfig,
+) -> FittedModel:
+    """The fitted model of k clusters: the chosen candidate refined on the larger sample."""
+    chosen = candidates[k].fit
+    mixture = None
+    if chosen is not None:
+        features = _gather_features(cube, sample.refine_picks, sample.preprocessor)
+        initial = chosen.mixture.posteriors(features).argmax(axis=1)
+        mixture = _refined(features, initial, k, chosen.mixture.likelihood, config.seed)
+    others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
+    return FittedModel(config, sample.preprocessor, autoencoder, centers, k, mixture, others)
+
+
+def _refined(features: np.ndarray, initial: np.ndarray, k: int, likelihood: str, seed: int) -> Mixture:
+    """The likelihood mixture of k classes fitted from the initial labels ``initial``."""
+    return fit_classes(features, initial, k, likelihood, n_sub=_SUB_COMPONENTS, seed=seed).mixture
+
+
+def _summarise(cube: Datacube, fitted: FittedModel, maps: BlockResult, *, renumber: bool) -> Segmentation:
+    """Smooth (when asked), number clusters by size (when ``renumber``) and gather the result."""
+    if fitted.config.spatial_weight > 0:
+        maps = _smooth(cube, fitted, maps, fitted.config.spatial_weight)
+    if renumber:
+        maps, fitted = _renumber_by_size(maps, fitted)
+    return _segmentation(cube, maps, fitted)
 
 
 def _candidate_ks(config: SegmentConfig, likelihood: str | None, n_sample: int) -> list[int]:
@@ -418,58 +483,49 @@ def local_block_map(device: object = None) -> BlockMap:
 
 def _assign_all(
     cube: Datacube, fitted: FittedModel, block_map: BlockMap
-) -> Generator[Progress, None, dict[str, np.ndarray]]:
-    """Run the pass over every pixel and gather the maps and per-cluster sums."""
+) -> Generator[Progress, None, BlockResult]:
+    """Run the pass over every pixel and gather the whole image's maps and per-cluster sums."""
     height, width = cube.image_shape
     k = fitted.k
-    maps = {
-        "labels": np.zeros((height, width), dtype=np.uint8 if k < 256 else np.uint16),
-        "posteriors": np.zeros((height, width, k), dtype=np.float32),
-        "latents": np.full((height, width, fitted.autoencoder.config.latent_dim), np.nan, dtype=np.float32),
-        "sums": np.zeros((k, cube.n_channels)),
-        "squares": np.zeros((k, cube.n_channels)),
-        "counts": np.zeros(k, dtype=np.int64),
-    }
+    maps = BlockResult(
+        labels=np.zeros((height, width), dtype=np.uint8 if k < 256 else np.uint16),
+        posteriors=np.zeros((height, width, k), dtype=np.float32),
+        latents=np.full((height, width, fitted.autoencoder.config.latent_dim), np.nan, dtype=np.float32),
+        sums=np.zeros((k, cube.n_channels)),
+        squares=np.zeros((k, cube.n_channels)),
+        counts=np.zeros(k, dtype=np.int64),
+    )
     done = 0
     for rows, result in block_map(cube, fitted):
-        maps["labels"][rows] = result.labels
-        maps["posteriors"][rows] = result.posteriors
-        maps["latents"][rows] = result.latents
-        maps["sums"] += result.sums
-        maps["squares"] += result.squares
-        maps["counts"] += result.counts
+        maps.labels[rows] = result.labels
+        maps.posteriors[rows] = result.posteriors
+        maps.latents[rows] = result.latents
+        maps.sums[...] += result.sums
+        maps.squares[...] += result.squares
+        maps.counts[...] += result.counts
         done += rows.stop - rows.start
         yield Progress("assign", _at("assign", done / height), f"assigned {done}/{height} rows", k=k)
     return maps
 
 
-def _smooth(
-    cube: Datacube, fitted: FittedModel, maps: dict[str, np.ndarray], weight: float
-) -> dict[str, np.ndarray]:
+def _smooth(cube: Datacube, fitted: FittedModel, maps: BlockResult, weight: float) -> BlockResult:
     """Mean-field sweeps of a Potts term over the posterior map, then new spectra sums.
 
     Each sweep adds ``weight`` times the mean posterior of a pixel's 8
     neighbours to its log-posterior; the data term is the pass's posterior.
     """
     mask = cube.mask
-    log_data = np.log(np.maximum(maps["posteriors"], 1e-30))
-    posteriors = maps["posteriors"]
+    log_data = np.log(np.maximum(maps.posteriors, 1e-30))
+    posteriors = maps.posteriors
     present = uniform_filter(mask.astype(np.float32), size=3, mode="constant") * 9.0 - mask
     for _ in range(_SPATIAL_SWEEPS):
         summed = uniform_filter(posteriors, size=(3, 3, 1), mode="constant") * 9.0 - posteriors
         log_joint = log_data + weight * summed / np.maximum(present, 1.0)[..., None]
         posteriors = np.exp(log_joint - logsumexp(log_joint, axis=-1, keepdims=True)).astype(np.float32)
         posteriors[~mask] = 0.0
-    labels = np.where(mask, posteriors.argmax(axis=-1) + 1, 0).astype(maps["labels"].dtype)
+    labels = np.where(mask, posteriors.argmax(axis=-1) + 1, 0).astype(maps.labels.dtype)
     sums, squares, counts = _sums_of_labels(cube, labels, fitted.k)
-    return {
-        **maps,
-        "posteriors": posteriors,
-        "labels": labels,
-        "sums": sums,
-        "squares": squares,
-        "counts": counts,
-    }
+    return BlockResult(labels, posteriors, maps.latents, sums, squares, counts)
 
 
 def _sums_of_labels(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -487,36 +543,34 @@ def _sums_of_labels(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndar
     return sums, squares, counts
 
 
-def _renumber_by_size(
-    maps: dict[str, np.ndarray], fitted: FittedModel
-) -> tuple[dict[str, np.ndarray], FittedModel]:
+def _renumber_by_size(maps: BlockResult, fitted: FittedModel) -> tuple[BlockResult, FittedModel]:
     """Number clusters 1..k by decreasing size, in the maps and in the model."""
     k = fitted.k
-    order = size_order(maps["labels"][maps["labels"] > 0].astype(np.int64) - 1, k)
+    order = size_order(maps.labels[maps.labels > 0].astype(np.int64) - 1, k)
     inverse = np.argsort(order)
-    lookup = np.r_[0, order + 1].astype(maps["labels"].dtype)
-    renumbered = {
-        "labels": lookup[maps["labels"]],
-        "posteriors": maps["posteriors"][..., inverse],
-        "latents": maps["latents"],
-        "sums": maps["sums"][inverse],
-        "squares": maps["squares"][inverse],
-        "counts": maps["counts"][inverse],
-    }
+    lookup = np.r_[0, order + 1].astype(maps.labels.dtype)
+    renumbered = BlockResult(
+        labels=lookup[maps.labels],
+        posteriors=maps.posteriors[..., inverse],
+        latents=maps.latents,
+        sums=maps.sums[inverse],
+        squares=maps.squares[inverse],
+        counts=maps.counts[inverse],
+    )
     centers = {**fitted.centers, k: fitted.centers[k][inverse]}
     mixture = None if fitted.mixture is None else fitted.mixture.permuted(inverse)
     return renumbered, replace(fitted, centers=centers, mixture=mixture)
 
 
-def _segmentation(cube: Datacube, maps: dict[str, np.ndarray], fitted: FittedModel) -> Segmentation:
-    counts = np.maximum(maps["counts"], 1)[:, None]
-    mean = maps["sums"] / counts
-    std = np.sqrt(np.maximum(maps["squares"] / counts - mean**2, 0.0))
+def _segmentation(cube: Datacube, maps: BlockResult, fitted: FittedModel) -> Segmentation:
+    counts = np.maximum(maps.counts, 1)[:, None]
+    mean = maps.sums / counts
+    std = np.sqrt(np.maximum(maps.squares / counts - mean**2, 0.0))
     return Segmentation(
-        labels=maps["labels"],
-        confidence=maps["posteriors"].max(axis=-1),
-        probabilities=maps["posteriors"],
-        latents=maps["latents"],
+        labels=maps.labels,
+        confidence=maps.posteriors.max(axis=-1),
+        probabilities=maps.posteriors,
+        latents=maps.latents,
         mean_spectra=mean,
         std_spectra=std,
         spectral_values=cube.spectral_values,
@@ -569,17 +623,12 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
             if k in candidates
             else assign(latents, centers[k])
         )
-        mixture = fit_classes(
-            features, initial, k, fitted.mixture.likelihood, n_sub=_SUB_COMPONENTS, seed=config.seed
-        ).mixture
+        mixture = _refined(features, initial, k, fitted.mixture.likelihood, config.seed)
         candidates.pop(k, None)
     model = FittedModel(config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates)
     maps = _drain(_assign_all(cube, model, local_block_map()))
-    if config.spatial_weight > 0:
-        maps = _smooth(cube, model, maps, config.spatial_weight)
-    maps, model = _renumber_by_size(maps, model)
     return replace(
-        _segmentation(cube, maps, model),
+        _summarise(cube, model, maps, renumber=True),
         criteria=segmentation.criteria,
         k_reason=f"k={k} was picked by the user (the criteria suggested k={segmentation.k})",
         timings={"recluster": time.perf_counter() - start},
@@ -587,7 +636,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     )
 
 
-def _drain(steps: Generator[Progress, None, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def _drain(steps: Generator[Progress, None, BlockResult]) -> BlockResult:
     while True:
         try:
             next(steps)
