@@ -1,0 +1,84 @@
+"""Each rule of choose_k on hand-built candidates: the rule decides, and nothing else does.
+
+The gains are given in BIC penalties, so each case sits clearly on one side of
+one rule's threshold; switching a rule off changes the k of its case.
+"""
+
+import numpy as np
+import pytest
+
+from napari_deepcube.core.kselect import (
+    MAX_FRONTIER_DENSITY,
+    MAX_MIXING_RATIO,
+    MIN_RELATIVE_GAIN,
+    WEAK_SPLIT_PENALTIES,
+    Candidate,
+    bic_penalty,
+    choose_k,
+)
+from napari_deepcube.core.mixture import Mixture, MixtureFit
+
+N_POINTS, N_FEATURES = 4000, 32
+PENALTY = bic_penalty(N_FEATURES, N_POINTS)
+
+
+def _candidates(gains, **per_k):
+    """Candidates k = 2.. whose log-likelihood rises by ``gains`` (in BIC penalties) per split.
+
+    ``per_k`` gives ``frontier``, ``mixing`` or ``shift`` as {k: value}.
+    """
+    log_likelihood = 0.0
+    found = {}
+    for k in range(2, len(gains) + 3):
+        if k > 2:
+            log_likelihood += gains[k - 3] * PENALTY
+        mixture = Mixture("multinomial", np.zeros((k, N_FEATURES)), np.full(k, 1 / k), np.arange(k))
+        fit = MixtureFit(mixture, np.zeros((1, k), np.float32), log_likelihood, 1)
+        extra = {name: values[k] for name, values in per_k.items() if k in values}
+        found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, **{"frontier": 0.9, **extra})
+    return found
+
+
+def test_a_split_that_gains_less_than_a_bic_penalty_stops_k():
+    choice = choose_k(_candidates([10.0, 0.9]), N_POINTS)
+    assert choice.k == 3 and "less than the BIC penalty" in choice.reason
+    assert choose_k(_candidates([10.0, 1.1]), N_POINTS).k == 4
+
+
+def test_a_small_gain_after_a_large_one_is_a_split_within_one_class():
+    small = 1.2  # above the BIC penalty, below the weak-split floor, 0.6 % of the largest gain
+    assert WEAK_SPLIT_PENALTIES > small and small < MIN_RELATIVE_GAIN * 200.0
+    choice = choose_k(_candidates([200.0, small]), N_POINTS)
+    assert choice.k == 3 and "of the largest split's gain" in choice.reason
+    assert choose_k(_candidates([200.0, 2 * MIN_RELATIVE_GAIN * 200.0]), N_POINTS).k == 4
+
+
+@pytest.mark.parametrize(
+    ("frontier", "k"), [(MAX_FRONTIER_DENSITY - 0.2, 4), (MAX_FRONTIER_DENSITY + 0.2, 3)]
+)
+def test_a_weak_split_counts_only_across_an_empty_frontier(frontier, k):
+    weak = 1.2 * WEAK_SPLIT_PENALTIES
+    assert weak < MIN_RELATIVE_GAIN * 1000.0
+    assert choose_k(_candidates([1000.0, weak], frontier={4: frontier}), N_POINTS).k == k
+
+
+@pytest.mark.parametrize(("mixing", "k"), [(MAX_MIXING_RATIO + 0.3, 3), (MAX_MIXING_RATIO - 0.5, 4)])
+def test_a_cluster_that_the_others_mix_into_stops_k(mixing, k):
+    choice = choose_k(_candidates([10.0, 10.0], mixing={4: mixing}), N_POINTS)
+    assert choice.k == k
+    assert ("a mixture, not a material" in choice.reason) == (k == 3)
+
+
+@pytest.mark.parametrize(("shift_penalties", "k"), [(0.5, 3), (3.0, 4)])
+def test_a_cluster_that_is_another_at_a_velocity_stops_k(shift_penalties, k):
+    choice = choose_k(_candidates([10.0, 10.0], shift={4: shift_penalties * PENALTY}), N_POINTS)
+    assert choice.k == k
+    assert ("two velocities" in choice.reason) == (k == 3)
+
+
+def test_without_a_likelihood_the_highest_silhouette_wins():
+    candidates = {
+        k: Candidate(k, np.zeros(1, int), score, None) for k, score in ((2, 0.3), (3, 0.7), (4, 0.5))
+    }
+    choice = choose_k(candidates, N_POINTS)
+    assert choice.k == 3 and "silhouette" in choice.reason
