@@ -5,4 +5,9 @@ The package is importable without Qt or napari: the computation lives in
 loads on demand through ``napari.yaml``.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("napari-deepcube")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0.0.0+unknown"

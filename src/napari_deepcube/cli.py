@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar (DESIGN.md's contract, plus a few extras)."""
+    """The command-line grammar of the README; every setting's default comes from SegmentConfig."""
     parser = _Parser(
         prog="deepcube", description="Unsupervised segmentation of spectral datacubes."
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -57,7 +57,8 @@ def render(draw: DrawFunction, colors: dict[str, str], width: int, height: int,
     data_transform = draw(figure, colors)
     canvas.draw()
     pixels = np.array(canvas.buffer_rgba(), copy=True)
-    to_data = data_transform.inverted().frozen() if data_transform is not None else None
+    # frozen() of a Transform is a Transform; matplotlib's stubs only promise a TransformNode.
+    to_data = cast(Transform, data_transform.inverted().frozen()) if data_transform is not None else None
     return Rendering(pixels, device_pixel_ratio, to_data)
 
 
@@ -136,7 +137,7 @@ class RenderedFigure(QWidget):
 
     def _show(self, rendering: Rendering, request: int) -> None:
         pixels = rendering.pixels
-        image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0],
+        image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0],  # type: ignore[call-overload]
                        QImage.Format.Format_RGBA8888)
         # QImage borrows the buffer; the copy owns its pixels.
         self._image = image.copy()
@@ -146,14 +147,14 @@ class RenderedFigure(QWidget):
         self.update()
         self.rendered.emit()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent | None) -> None:
         if self._image is None:
             return
         painter = QPainter(self)
         painter.drawImage(QPointF(0.0, 0.0), self._image)
         painter.end()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
         self._resize_timer.start()
 
@@ -167,11 +168,11 @@ class RenderedFigure(QWidget):
         # Matplotlib counts pixels from the bottom of the figure, Qt from the top.
         return QPoint(round(column / ratio), round((rendering.pixels.shape[0] - row) / ratio))
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:
+    def mousePressEvent(self, event: QMouseEvent | None) -> None:
         rendering = self._rendering
         if rendering is None or rendering.to_data is None:
             return
-        if event.button() != Qt.MouseButton.LeftButton:
+        if event is None or event.button() != Qt.MouseButton.LeftButton:
             return
         position = event.position()
         ratio = rendering.device_pixel_ratio

@@ -346,7 +346,7 @@ class SpectrumPlotWidget(QWidget):
         info = record(labels)
         mean, std = info.get("mean_spectra"), info.get("std_spectra")
         n_channels = cube.data.shape[0]
-        if from_record and mean is not None and np.shape(mean)[1:] == (n_channels,):
+        if from_record and mean is not None and std is not None and np.shape(mean)[1:] == (n_channels,):
             sizes = info.get("cluster_sizes") or [0] * len(mean)
             self._label_stats = {
                 i + 1: SpectrumStats(np.asarray(mean[i]), np.asarray(std[i]), int(sizes[i]))

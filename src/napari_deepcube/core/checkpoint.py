@@ -187,8 +187,7 @@ def _fitted_model(fields: _Fields) -> FittedModel:
     }
     for key, mixture in mixtures.items():
         _expect(mixture.k == key, f"the mixture stored for k={key} has {mixture.k} classes")
-    mixture = mixtures.pop(k, None)
-    return FittedModel(config, preprocessor, autoencoder, centers, k, mixture, mixtures)
+    return FittedModel(config, preprocessor, autoencoder, centers, k, mixtures.pop(k, None), mixtures)
 
 
 def _whole(key: Any, name: str) -> int:

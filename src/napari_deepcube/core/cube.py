@@ -95,29 +95,7 @@ class Datacube:
             If the array is not 3-D, not numeric, has an empty axis, or has
             spectral values of the wrong length.
         """
-        if not hasattr(array, "shape") or not hasattr(array, "dtype"):
-            array = np.asarray(array)
-        shape = tuple(array.shape)
-        if len(shape) != 3:
-            raise InputError(
-                f"expected a 3-D cube (height, width, channels), got {len(shape)}-D "
-                f"with shape {shape}; give a single spectral image, e.g. cube[..., 0:C]"
-            )
-        dtype = np.dtype(array.dtype)
-        if dtype.kind not in "biuf":
-            raise InputError(
-                f"the cube holds {dtype} values, not numbers; convert it to an "
-                "integer or floating-point array first"
-            )
-        axis = spectral_axis % 3 if -3 <= spectral_axis < 3 else None
-        if axis is None:
-            raise InputError(
-                f"spectral axis {spectral_axis} does not exist in a 3-D cube; "
-                "choose 0, 1 or 2 (or -1 for the last axis)"
-            )
-        if axis != 2:
-            order = [a for a in range(3) if a != axis] + [axis]
-            array = array.transpose(order) if _is_lazy(array) else np.transpose(array, order)
+        array = _spectral_axis_last(array, spectral_axis)
         height, width, n_channels = array.shape
         if min(height, width, n_channels) == 0:
             raise InputError(f"the cube has an empty axis (shape {tuple(array.shape)})")
@@ -216,6 +194,34 @@ class Datacube:
             row = np.asarray(self.data[int(sorted_rows[start])], dtype=np.float32)
             out[picks] = row[cols[picks]]
         return out
+
+
+def _spectral_axis_last(array: Any, spectral_axis: int) -> Any:
+    """``array`` checked to be a 3-D numeric cube, its spectral axis moved last (lazily when lazy)."""
+    if not hasattr(array, "shape") or not hasattr(array, "dtype"):
+        array = np.asarray(array)
+    shape = tuple(array.shape)
+    if len(shape) != 3:
+        raise InputError(
+            f"expected a 3-D cube (height, width, channels), got {len(shape)}-D "
+            f"with shape {shape}; give a single spectral image, e.g. cube[..., 0:C]"
+        )
+    dtype = np.dtype(array.dtype)
+    if dtype.kind not in "biuf":
+        raise InputError(
+            f"the cube holds {dtype} values, not numbers; convert it to an "
+            "integer or floating-point array first"
+        )
+    if not -3 <= spectral_axis < 3:
+        raise InputError(
+            f"spectral axis {spectral_axis} does not exist in a 3-D cube; "
+            "choose 0, 1 or 2 (or -1 for the last axis)"
+        )
+    axis = spectral_axis % 3
+    if axis == 2:
+        return array
+    order = [a for a in range(3) if a != axis] + [axis]
+    return array.transpose(order) if _is_lazy(array) else np.transpose(array, order)
 
 
 def finite_or_zero(spectra: np.ndarray) -> np.ndarray:

@@ -61,17 +61,14 @@ from .mixture import MixtureFit, fit_classes, scale_free
 MIN_RELATIVE_GAIN = 0.02
 #: ...or if it gains this many BIC penalties and no two of its clusters have a
 #: frontier more crowded than ``MAX_FRONTIER_DENSITY`` (see :func:`frontier_density`).
-#: Measured on the hard paintings (seeds 0-9): frontier 0.55-0.69 for the weak
-#: true split (10 % / 25 % vermilion, 0.6-1.9 % of the largest gain, 1.9-6.3
-#: penalties), 0.75-1.0 for cuts through one class. Regions of one class that
-#: differ in thickness also leave an empty frontier at high counts (0.25-0.71 on
-#: a 48 x 48 painting at 500 counts/pixel) but gain only 1.0-1.2 penalties.
+#: The thresholds separate the weak true splits of the hard paintings from cuts
+#: through one class; the measurements are in docs/how-it-works.md, section 3.
 WEAK_SPLIT_PENALTIES = 1.5
 MAX_FRONTIER_DENSITY = 0.7
 #: Reflectance: a cluster whose pixels a non-negative mix of the other
 #: clusters' shapes explains at least as well as its own shape is a mixture of
-#: materials, not one (see :func:`mixing_ratio`). Measured: Jasper Ridge 0.08,
-#: 0.38, 0.63 at k = 2-4 and 1.76 at k = 5; Samson 0.18 at k = 3, 5.3 at k = 4.
+#: materials, not one (see :func:`mixing_ratio`; measured values in
+#: docs/how-it-works.md, section 3).
 MAX_MIXING_RATIO = 1.0
 #: Distance from the boundary, in medians of a cluster's distances, that counts
 #: as the frontier; and the range of the histogram the density is read from.

@@ -58,6 +58,8 @@ class SpectralAutoencoder(nn.Module):
             torch.manual_seed(seed)
             self.encoder = _mlp([*widths, n_out], act)
             self.decoder = _mlp([config.latent_dim, *reversed(widths[1:]), config.n_features], act)
+        self.input_mean: torch.Tensor
+        self.input_scale: torch.Tensor
         self.register_buffer("input_mean", torch.zeros(config.n_features))
         self.register_buffer("input_scale", torch.ones(config.n_features))
 

@@ -19,9 +19,8 @@ into ``C``; we start from more clusters than any sample cube has, so that
 ``C`` only sees what is left within them. The features are then projected
 onto the complement of ``U`` (:meth:`SharedNoise.project_out`): clusters
 absorb part of the shared variation, so ``v`` is biased low, and whitening by
-it would leave part of that variation in: on the hard nebula's seeds 0-4 the
-true k was then chosen on none, against 3 when projecting (at the true k the
-two scored alike, ARI 0.68-0.84).
+it would leave part of that variation in (docs/how-it-works.md, section 1,
+compares the two).
 """
 
 from __future__ import annotations

@@ -47,9 +47,8 @@ CONTINUUM_BLOCK = 32
 #: Most channels kept before continuum removal for flux spectra.
 MAX_FLUX_BINS = 1024
 #: Integer data count as photon counts while their noise variance is at most
-#: this many times the Poisson variance (see :func:`poisson_dispersion`).
-#: Measured: synthetic paintings 0.44-1.01, real EDS maps 0.99-1.23; Jasper
-#: Ridge's reflectance (x 10 000) 4.5, gain-scaled EELS counts 5.6.
+#: this many times the Poisson variance (see :func:`poisson_dispersion`; the
+#: dispersions of real and synthetic cubes are in docs/how-it-works.md, section 1).
 MAX_POISSON_DISPERSION = 2.5
 #: Wavelength shifts, in bins of the flux features, of :meth:`Preprocessor.shift_operators`:
 #: up to 3/4 of a bin each way (MUSE binned to 1024: ~3.4 Å, 150 km/s at Hα).

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,8 +188,6 @@ def convert_cube(
     }
     if dataset is not None:
         attributes["source_dataset"] = dataset
-    # Whole chunk rows per write, as many as fit in BAND_BYTES: fewer, larger writes.
-    band = max(1, _band_rows(shape, dtype.itemsize) // chunks[0]) * chunks[0]
     with (
         output_transaction(inputs=[source_path]),
         atomic_write(target, directory=True, is_replaceable=is_store) as temp,
@@ -203,13 +202,28 @@ def convert_cube(
             compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
             overwrite=True,
         )
-        for first in range(0, shape[0], band):
-            rows = slice(first, min(first + band, shape[0]))
-            with reading(source_path, "a cube"):
-                values = np.asarray(cube.data[rows], dtype=dtype)
-            store[rows] = values
-            del values  # free before the next band is read, so that one band is held at a time
-            if progress is not None:
-                progress(rows.stop, shape[0])
+        _copy_bands(source_path, cube.data, store, dtype, progress)
         store.attrs.update(attributes)
     return Conversion(target, shape, dtype.name, chunks, time.perf_counter() - start)
+
+
+def _copy_bands(
+    source_path: Path,
+    data: Any,
+    store: Any,
+    dtype: np.dtype,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Copy ``data`` into ``store`` band by band, holding one band in memory at a time."""
+    height = data.shape[0]
+    # Whole chunk rows per write, as many as fit in BAND_BYTES: fewer, larger writes.
+    chunk_rows = store.chunks[0]
+    band = max(1, _band_rows(tuple(data.shape), dtype.itemsize) // chunk_rows) * chunk_rows
+    for first in range(0, height, band):
+        rows = slice(first, min(first + band, height))
+        with reading(source_path, "a cube"):
+            values = np.asarray(data[rows], dtype=dtype)
+        store[rows] = values
+        del values  # free before the next band is read
+        if progress is not None:
+            progress(rows.stop, height)
