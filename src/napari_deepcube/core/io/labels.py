@@ -31,11 +31,13 @@ def _label_dtype(path: Path, labels: np.ndarray) -> np.dtype:
             f"cannot write {path.name}: a label map must be a 2-D integer array, got "
             f"{labels.ndim}-D {labels.dtype}; pass the (H, W) labels of a segmentation"
         )
-    if labels.size and labels.min() < 0:
+    if labels.size == 0:
+        raise InputError(f"cannot write {path.name}: the label map {labels.shape} has no pixel")
+    if labels.min() < 0:
         raise InputError(
             f"cannot write {path.name}: a label map cannot hold negative labels; use 0 for pixels left out"
         )
-    top = int(labels.max()) if labels.size else 0
+    top = int(labels.max())
     if top >= 2**16:
         raise InputError(
             f"cannot write {path.name}: label {top} does not fit in 16 bits; renumber the labels 1..k"
