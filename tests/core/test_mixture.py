@@ -112,7 +112,8 @@ def test_permuted_mixture_swaps_classes(rng):
     )
 
 
-def test_unknown_likelihood_is_refused(rng):
+def test_an_unknown_likelihood_is_a_programming_error_not_bad_input(rng):
     features, truth = _count_data(rng, n_per_class=10)
-    with pytest.raises(InputError, match="no mixture model"):
+    with pytest.raises(ValueError, match="no mixture model") as raised:
         fit_mixture(features, truth, 3, "poisson-gamma")
+    assert not isinstance(raised.value, InputError)

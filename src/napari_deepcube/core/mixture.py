@@ -21,8 +21,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import InputError
-
 MIXTURE_LIKELIHOODS = ("multinomial", "gaussian")
 #: Pseudo-count per bin added to each class's counts (a Dirichlet prior), so
 #: that a bin never seen in a class does not get probability zero.
@@ -210,7 +208,7 @@ def fit_mixture(
         pixel improves by less than ``tol``.
     """
     if likelihood not in MIXTURE_LIKELIHOODS:
-        raise InputError(f"no mixture model for likelihood {likelihood!r}")
+        raise ValueError(f"no mixture model for likelihood {likelihood!r}")  # a caller's bug, not bad input
     groups = np.arange(k) if groups is None else np.asarray(groups)
     features = np.asarray(features, dtype=np.float32)
     n = features.shape[0]

@@ -24,7 +24,7 @@ _EMBED_BATCH = 16384
 def resolve_device(name: str) -> torch.device:
     """The torch device for ``"auto"``, ``"cpu"`` or ``"cuda"``."""
     if name not in DEVICES:
-        raise InputError(f"unknown device {name!r}; choose one of {DEVICES}")
+        raise ValueError(f"unknown device {name!r}; SegmentConfig allows only {DEVICES}")
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError(
             "--device cuda was asked for but no CUDA GPU is available; use --device auto"

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import InputError
 from ._common import BLOCK_PIXELS, SyntheticCube
 
 #: Scores (n, k) of a block of pixels' spectra (n, C), given the block's slice
@@ -65,9 +64,7 @@ def _gaussian_scorer(synthetic: SyntheticCube) -> _Scorer:
         or synthetic.nuisance_maps is None
         or synthetic.nuisance_spectra is None
     ):
-        raise InputError(
-            "a Gaussian-noise synthetic cube must carry its noise sigma and nuisance factors"
-        )
+        raise ValueError("a Gaussian-noise synthetic cube must carry its noise sigma and nuisance factors")
     inverse_variance = 1.0 / synthetic.noise_sigma**2
     templates = synthetic.class_spectra
     # With the best amplitude a = max(0, b/q), b = <x, m>/σ², q = <m, m>/σ²,
