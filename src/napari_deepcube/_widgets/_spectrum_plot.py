@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +42,9 @@ from qtpy.QtWidgets import (
 
 from ..core.errors import InputError
 from ..core.io.results import write_spectra_csv
-from ..core.xray_lines import label_peaks
 from . import _background
 from ._layer_combo import LayerCombo
 from ._layers import (
-    SpectralAxis,
     image_shape,
     is_cube_layer,
     is_lazy,
@@ -60,30 +57,13 @@ from ._layers import (
 from ._mpl import FONT_SIZE, ThemedCanvas
 from ._regions import add_regions_layer, name_shapes, regions_of
 from ._spectra import SpectrumStats, labels_stats, mask_stats
+from ._spectrum_figure import Curve, draw_spectra
 
 if TYPE_CHECKING:
     import napari
 
-#: Most element lines named on one spectrum, and on several.
-MAX_LINE_MARKERS = 8
-MAX_LINE_MARKERS_SEVERAL = 12
-#: Least distance between two element names, as a share of the x axis.
-_LABEL_GAP = 0.012
 #: Screen pixels a press may move and still count as a click (not a drag).
 _CLICK_TOLERANCE = 4
-
-
-@dataclass(frozen=True)
-class Curve:
-    """One plotted spectrum: a mean (of a cluster or region) or a single pixel's."""
-
-    name: str
-    values: np.ndarray
-    color: Any
-    std: np.ndarray | None = None
-    style: str = "-"
-    width: float = 1.4
-    is_mean: bool = True
 
 
 class SpectrumPlotWidget(QWidget):
@@ -486,15 +466,11 @@ class SpectrumPlotWidget(QWidget):
             return
         axis = spectral_axis(cube)
         curves = self.current_curves()
-        for curve in curves:
-            self._draw_curve(axes, axis, curve)
-        axes.set_xlabel(axis.title)
-        axes.set_ylabel("Intensity" if axis.kev is None else "Counts")
-        axes.set_xlim(axis.values[0], axis.values[-1])
-        if self.log_y.isChecked():
-            axes.set_yscale("log", nonpositive="mask")
-        if curves and self.element_lines.isChecked():
-            self._mark_element_lines(axes, axis, curves)
+        self.lines = draw_spectra(
+            axes, axis, curves, self.plot.colors,
+            log_y=self.log_y.isChecked(), element_lines=self.element_lines.isChecked(),
+        )
+        self.curves = {curve.name: curve for curve in curves}
         self._marker = axes.axvline(np.nan, color="#4560c4", linewidth=1.0, alpha=0.9)
         self._move_marker()
         if curves:
@@ -503,58 +479,6 @@ class SpectrumPlotWidget(QWidget):
             self._hint(axes, "Select a label, click a pixel or draw a region")
         self.status.setText(self._status_text())
         self.plot.draw()
-
-    def _draw_curve(self, axes: Axes, axis: SpectralAxis, curve: Curve) -> None:
-        if curve.std is not None:
-            low = curve.values - curve.std
-            if self.log_y.isChecked():
-                low = np.maximum(low, np.nanmin(curve.values[curve.values > 0], initial=1.0) / 10)
-            axes.fill_between(
-                axis.values, low, curve.values + curve.std, color=curve.color, alpha=0.25,
-                linewidth=0,
-            )
-        (line,) = axes.plot(
-            axis.values, curve.values, color=curve.color, linestyle=curve.style,
-            linewidth=curve.width, label=curve.name,
-        )
-        self.curves[curve.name] = curve
-        self.lines[curve.name] = line
-
-    def _mark_element_lines(self, axes: Axes, axis: SpectralAxis, curves: list[Curve]) -> None:
-        """Name the main peaks of the plotted spectra after the X-ray lines nearby (keV axes).
-
-        The peaks are those of the envelope of the mean spectra (each scaled
-        to its maximum, so that a faint cluster's lines count as much as a
-        bright one's); a lone pixel spectrum is used only when nothing else
-        is plotted.
-        """
-        energies = axis.kev
-        if energies is None:
-            return
-        means = [c.values for c in curves if c.is_mean] or [curves[0].values]
-        scaled = [np.nan_to_num(v) / max(float(np.nanmax(v)), 1e-12) for v in means]
-        envelope = np.max(scaled, axis=0)
-        most = MAX_LINE_MARKERS if len(scaled) == 1 else MAX_LINE_MARKERS_SEVERAL
-        try:
-            peaks = label_peaks(energies, envelope, max_peaks=most)
-        except InputError:
-            return
-        to_axis = 1000.0 if axis.unit == "eV" else 1.0
-        transform = axes.get_xaxis_transform()
-        # Two names closer than this would overprint: the taller peak keeps its name.
-        gap = _LABEL_GAP * (axis.values[-1] - axis.values[0])
-        named: list[float] = []
-        by_height = sorted(peaks, key=lambda p: -envelope[np.argmin(np.abs(energies - p[0]))])
-        for energy, name in by_height:
-            x = energy * to_axis
-            axes.axvline(x, color=self.plot.colors["faint"], linestyle=":", linewidth=0.8)
-            if any(abs(x - other) < gap for other in named):
-                continue
-            named.append(x)
-            axes.text(
-                x, 0.97, f" {name}", transform=transform, rotation=90, va="top", ha="right",
-                fontsize=FONT_SIZE - 1, color=self.plot.colors["text"],
-            )
 
     def _hint(self, axes: Axes, text: str) -> None:
         axes.text(

@@ -1,0 +1,128 @@
+"""Drawing spectra on matplotlib axes: a pure function of the curves and the options.
+
+No widget state and no viewer: :func:`draw_spectra` is what the "Cluster spectra"
+widget shows and what its figure export writes, and it is tested on a plain Agg
+figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+
+from ..core.errors import InputError
+from ..core.xray_lines import label_peaks
+from ._layers import SpectralAxis
+from ._mpl import FONT_SIZE
+
+#: Most element lines named on one spectrum, and on several.
+MAX_LINE_MARKERS = 8
+MAX_LINE_MARKERS_SEVERAL = 12
+#: Least distance between two element names, as a share of the x axis.
+_LABEL_GAP = 0.012
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One plotted spectrum: a mean (of a cluster or region) or a single pixel's."""
+
+    name: str
+    values: np.ndarray
+    color: Any
+    std: np.ndarray | None = None
+    style: str = "-"
+    width: float = 1.4
+    is_mean: bool = True
+
+
+def draw_spectra(
+    axes: Axes,
+    axis: SpectralAxis,
+    curves: list[Curve],
+    colors: dict[str, str],
+    *,
+    log_y: bool = False,
+    element_lines: bool = True,
+) -> dict[str, Line2D]:
+    """Draw ``curves`` against ``axis`` on ``axes``; returns each curve's line by name.
+
+    Parameters
+    ----------
+    axes
+        Where to draw; its axis titles and limits are set here.
+    axis
+        The cube's spectral axis (values, unit, label).
+    curves
+        Means are drawn with a band of ± one standard deviation when they carry one.
+    colors
+        The theme's ``"text"`` and ``"faint"`` colours, for the element names.
+    log_y
+        A logarithmic intensity axis (non-positive values masked).
+    element_lines
+        On an X-ray energy axis, name the main peaks after the element lines nearby.
+    """
+    lines = {curve.name: _draw_curve(axes, axis, curve, log_y) for curve in curves}
+    axes.set_xlabel(axis.title)
+    axes.set_ylabel("Intensity" if axis.kev is None else "Counts")
+    axes.set_xlim(axis.values[0], axis.values[-1])
+    if log_y:
+        axes.set_yscale("log", nonpositive="mask")
+    if curves and element_lines:
+        _mark_element_lines(axes, axis, curves, colors)
+    return lines
+
+
+def _draw_curve(axes: Axes, axis: SpectralAxis, curve: Curve, log_y: bool) -> Line2D:
+    if curve.std is not None:
+        low = curve.values - curve.std
+        if log_y:
+            low = np.maximum(low, np.nanmin(curve.values[curve.values > 0], initial=1.0) / 10)
+        axes.fill_between(
+            axis.values, low, curve.values + curve.std, color=curve.color, alpha=0.25, linewidth=0
+        )
+    (line,) = axes.plot(
+        axis.values, curve.values, color=curve.color, linestyle=curve.style,
+        linewidth=curve.width, label=curve.name,
+    )
+    return line
+
+
+def _mark_element_lines(axes: Axes, axis: SpectralAxis, curves: list[Curve], colors: dict[str, str]) -> None:
+    """Name the main peaks of the plotted spectra after the X-ray lines nearby (keV axes).
+
+    The peaks are those of the envelope of the mean spectra (each scaled
+    to its maximum, so that a faint cluster's lines count as much as a
+    bright one's); a lone pixel spectrum is used only when nothing else
+    is plotted.
+    """
+    energies = axis.kev
+    if energies is None:
+        return
+    means = [c.values for c in curves if c.is_mean] or [curves[0].values]
+    scaled = [np.nan_to_num(v) / max(float(np.nanmax(v)), 1e-12) for v in means]
+    envelope = np.max(scaled, axis=0)
+    most = MAX_LINE_MARKERS if len(scaled) == 1 else MAX_LINE_MARKERS_SEVERAL
+    try:
+        peaks = label_peaks(energies, envelope, max_peaks=most)
+    except InputError:
+        return
+    to_axis = 1000.0 if axis.unit == "eV" else 1.0
+    transform = axes.get_xaxis_transform()
+    # Two names closer than this would overprint: the taller peak keeps its name.
+    gap = _LABEL_GAP * (axis.values[-1] - axis.values[0])
+    named: list[float] = []
+    by_height = sorted(peaks, key=lambda p: -envelope[np.argmin(np.abs(energies - p[0]))])
+    for energy, name in by_height:
+        x = energy * to_axis
+        axes.axvline(x, color=colors["faint"], linestyle=":", linewidth=0.8)
+        if any(abs(x - other) < gap for other in named):
+            continue
+        named.append(x)
+        axes.text(
+            x, 0.97, f" {name}", transform=transform, rotation=90, va="top", ha="right",
+            fontsize=FONT_SIZE - 1, color=colors["text"],
+        )
