@@ -100,7 +100,9 @@ def test_reclustering_gives_another_k_without_training(painting_result, small_pa
     other = recluster(result, small_painting.cube, result.k + 1)
     assert other.k == result.k + 1
     assert np.unique(other.labels[other.labels > 0]).size == result.k + 1
-    assert "picked by the user" in other.k_reason
+    assert other.k_reason == f"k={result.k + 1} was picked by the user (the criteria suggested k={result.k})"
+    again = recluster(other, small_painting.cube, 2)
+    assert again.k_reason == f"k=2 was picked by the user (the criteria suggested k={result.k})"
 
 
 def test_a_trained_model_segments_another_cube(painting_result, small_painting):

@@ -213,7 +213,14 @@ def segment_steps(
         # A reused model keeps its numbering, so that clusters of two cubes correspond.
         result = _summarise(cube, fitted, maps, renumber=model is None or config.k is not None)
     yield Progress("summarise", 1.0, "done", k=result.k)
-    return replace(result, criteria=criteria, k_reason=reason, timings=timer.seconds, history=history)
+    return replace(
+        result,
+        criteria=criteria,
+        k_reason=reason,
+        timings=timer.seconds,
+        history=history,
+        suggested_k=result.k if criteria else None,
+    )
 
 
 def _run_config(cube: Datacube, config: SegmentConfig | None, model: FittedModel | None) -> SegmentConfig:
@@ -630,10 +637,17 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     return replace(
         _summarise(cube, model, maps, renumber=True),
         criteria=segmentation.criteria,
-        k_reason=f"k={k} was picked by the user (the criteria suggested k={segmentation.k})",
+        k_reason=_picked_reason(k, segmentation.suggested_k),
+        suggested_k=segmentation.suggested_k,
         timings={"recluster": time.perf_counter() - start},
         history=segmentation.history,
     )
+
+
+def _picked_reason(k: int, suggested: int | None) -> str:
+    """Why a re-clustered result has k clusters."""
+    picked = f"k={k} was picked by the user"
+    return picked if suggested is None else f"{picked} (the criteria suggested k={suggested})"
 
 
 def _drain(steps: Generator[Progress, None, BlockResult]) -> BlockResult:

@@ -80,6 +80,11 @@ class Segmentation:
         One event per training epoch (empty when a trained model was reused).
     model
         The fitted model, reusable on another cube.
+    cube_name
+        The segmented cube's name.
+    suggested_k
+        The k the criteria chose (None when k was given or came with a reused
+        model); it stays the same when the result is re-clustered to another k.
     """
 
     labels: np.ndarray
@@ -98,6 +103,7 @@ class Segmentation:
     model: FittedModel
     history: list[EpochEvent] = field(default_factory=list)
     cube_name: str = ""
+    suggested_k: int | None = None
 
     @property
     def k(self) -> int:
