@@ -21,10 +21,11 @@ import torch
 from .config import SegmentConfig
 from .errors import InputError
 from .io.outputs import atomic_write
+from .kinds import DATA_KINDS
 from .mixture import MIXTURE_LIKELIHOODS, Mixture
 from .model import SpectralAutoencoder
 from .network_config import ModelConfig
-from .preprocess import KINDS, PreprocessConfig, Preprocessor
+from .preprocess import PreprocessConfig, Preprocessor
 from .segmentation import FittedModel
 from .typed_fields import shown, typed_values
 
@@ -201,7 +202,7 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
     _expect(isinstance(record, dict), "'preprocess' is not a record")
     config = PreprocessConfig(**typed_values(PreprocessConfig, record.get("config"), "the preprocessing"))
     kind, n_channels = record.get("kind"), record.get("n_channels")
-    _expect(kind in KINDS[1:], f"the data kind {shown(kind)} is unknown")
+    _expect(kind in DATA_KINDS, f"the data kind {shown(kind)} is unknown")
     _expect(
         isinstance(n_channels, int) and not isinstance(n_channels, bool) and n_channels >= 1,
         f"the channel count {shown(n_channels)} is not a positive whole number",
@@ -214,7 +215,7 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
         f"the bin starts are not increasing channel indices from 0 below {n_channels}",
     )
     selected, sigma = fields.array("selected", optional=True), fields.array("sigma", optional=True)
-    if config.transform == "noise" and kind != "counts":
+    if config.transform == "noise" and DATA_KINDS[kind].whitened:
         _expect(selected is not None and sigma is not None, f"{kind} models need 'selected' and 'sigma'")
     if selected is not None:
         _expect(

@@ -327,7 +327,7 @@ def _score_candidates(
         ks,
         mixture_likelihood,
         config.seed,
-        mixing_test=scored and sample.preprocessor.kind == "reflectance",
+        mixing_test=scored and sample.preprocessor.data_kind.mixing_test,
         shift_operators=sample.preprocessor.shift_operators() if scored else None,
     )
     candidates: dict[int, Candidate] = {}

@@ -35,6 +35,7 @@ import numpy as np
 
 from .cube import finite_or_zero
 from .errors import InputError
+from .kinds import DATA_KINDS, DataKind
 from .nuisance import SharedNoise, fit_shared_noise
 
 Kind = Literal["counts", "flux", "reflectance"]
@@ -218,11 +219,14 @@ class Preprocessor:
         return int(self.starts.size if self.selected is None else self.selected.size)
 
     @property
+    def data_kind(self) -> DataKind:
+        """What the kind of data implies for features, likelihood and the tests of k."""
+        return DATA_KINDS[self.kind]
+
+    @property
     def likelihood(self) -> str:
         """Noise model of the features: ``"multinomial"``, ``"gaussian"`` or ``"mse"``."""
-        if self.config.transform == "paper":
-            return "mse"
-        return "multinomial" if self.kind == "counts" else "gaussian"
+        return "mse" if self.config.transform == "paper" else self.data_kind.likelihood
 
     def feature_channels(self) -> np.ndarray:
         """Index of the first original channel of each feature, shape (F,)."""
@@ -243,7 +247,7 @@ class Preprocessor:
             logged = np.log1p(np.maximum(binned, 0.0))
             peak = logged.max(axis=1, keepdims=True)
             return (logged / np.where(peak > 0, peak, 1.0)).astype(np.float32)
-        if self.kind == "counts":
+        if not self.data_kind.whitened:
             return _bin(np.maximum(spectra, 0.0), self.starts, mean=False).astype(np.float32)
         assert self.selected is not None and self.sigma is not None
         features = (self._signal_spectra(spectra)[:, self.selected] / self.sigma).astype(np.float32)
@@ -261,7 +265,7 @@ class Preprocessor:
         number of bins stands in for a velocity, whose shift in wavelength
         grows with wavelength. None unless the data are line fluxes.
         """
-        if self.kind != "flux" or self.config.transform != "noise":
+        if not self.data_kind.shift_test or self.config.transform != "noise":
             return None
         assert self.selected is not None and self.sigma is not None
         n_features = self.selected.size
@@ -287,7 +291,7 @@ class Preprocessor:
     def _signal_spectra(self, spectra: np.ndarray) -> np.ndarray:
         """Binned spectra, without their continuum for line fluxes."""
         binned = _bin(spectra, self.starts, mean=True)
-        return binned - continuum(binned) if self.kind == "flux" else binned
+        return binned - continuum(binned) if self.data_kind.continuum_removed else binned
 
     def state(self) -> dict[str, Any]:
         """Plain arrays and values that :meth:`from_state` rebuilds this from."""
@@ -352,7 +356,7 @@ def fit_preprocessor(
     if config.transform == "paper":
         starts = bin_edges(n_channels, max(config.max_features, 1024))
         return Preprocessor(config, kind, n_channels, starts)
-    if kind == "counts":
+    if not DATA_KINDS[kind].whitened:
         return Preprocessor(config, kind, n_channels, bin_edges(n_channels, config.max_features))
     starts = bin_edges(n_channels, MAX_FLUX_BINS)
     partial = Preprocessor(config, kind, n_channels, starts)
@@ -365,9 +369,7 @@ def fit_preprocessor(
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
     whitened = Preprocessor(config, kind, n_channels, starts, selected, kept_sigma)
-    if kind == "reflectance":
-        # Within-class variation of reflectance is mixing with other classes,
-        # not variation every class shares: whitening it away removes classes.
+    if not DATA_KINDS[kind].shared_noise_removed:
         return whitened
     features = (signal[:, selected] / kept_sigma).astype(np.float32)  # whitened.transform(spectra)
     return replace(whitened, shared_noise=fit_shared_noise(features, seed=seed))

@@ -1,0 +1,62 @@
+"""The three kinds of data, each described once: its noise, its features and its tests of k.
+
+Every decision that depends on the kind of data reads an attribute of its
+:class:`DataKind` rather than comparing names, so that a fourth kind is one
+more entry in :data:`DATA_KINDS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DataKind:
+    """How one kind of data is modelled.
+
+    Attributes
+    ----------
+    name
+        ``"counts"``, ``"flux"`` or ``"reflectance"``.
+    likelihood
+        Noise model of the features: ``"multinomial"`` (photon counts per
+        bin) or ``"gaussian"`` (whitened, unit noise).
+    whitened
+        Features are the channels with most signal over noise, divided by
+        their noise level (else: all counts, summed into bins).
+    continuum_removed
+        Each spectrum's continuum is subtracted, leaving its emission lines.
+    shared_noise_removed
+        The variation every class shares (sky residuals, stellar absorption)
+        is fitted and projected out of the features.
+    mixing_test
+        A split is refused when a cluster is a non-negative mix of the others
+        (materials mix in reflectance; see :func:`~.kselect.mixing_ratio`).
+    shift_test
+        A split is refused when a cluster is another one at another velocity
+        (see :func:`~.kselect.shift_gain`).
+    """
+
+    name: str
+    likelihood: str
+    whitened: bool
+    continuum_removed: bool = False
+    shared_noise_removed: bool = False
+    mixing_test: bool = False
+    shift_test: bool = False
+
+
+#: Every kind of data, by name.
+DATA_KINDS = {
+    kind.name: kind
+    for kind in (
+        DataKind("counts", "multinomial", whitened=False),
+        DataKind(
+            "flux", "gaussian", whitened=True, continuum_removed=True, shared_noise_removed=True,
+            shift_test=True,
+        ),
+        # Within-class variation of reflectance is mixing with other classes, not
+        # variation every class shares: removing it as shared noise removes classes.
+        DataKind("reflectance", "gaussian", whitened=True, mixing_test=True),
+    )
+}
