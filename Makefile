@@ -43,6 +43,7 @@ bench-big: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m mypy src
 
 docs-screenshots: $(STAMP) system-deps
 	bash scripts/with-display.sh $(BIN)/python docs/make_screenshots.py

@@ -118,3 +118,74 @@ def test_contrast_limits_come_from_percentiles_of_a_sample():
     low, high = _reader.contrast_limits(cube)
     assert 1.0 <= low < 20.0
     assert 980.0 < high <= 1000.0
+
+
+def test_a_damaged_envi_header_is_taken_and_explained(tmp_path, shown, cube_array):
+    # can_read is False for it, but napari must show why rather than "no reader found".
+    header = tmp_path / "scene.hdr"
+    header.write_text("ENVI\nsamples = 10\nlines = 12\nbands = -32\ndata type = 4\ninterleave = bip\n")
+    (tmp_path / "scene.img").write_bytes(cube_array.tobytes())
+
+    reader = _reader.get_reader(str(header))
+
+    assert reader is not None
+    assert reader(str(header)) == [(None,)]
+    assert len(shown) == 1 and "scene.hdr" in shown[0] and "bands = -32" in shown[0]
+
+
+def test_a_corrupted_zarr_chunk_is_a_message(tmp_path, shown, cube_array):
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "scan.zarr"
+    store = zarr.create_array(str(path), shape=cube_array.shape, chunks=(4, 10, 32), dtype="f4")
+    store[...] = cube_array
+    (path / "c" / "1" / "0" / "0").write_bytes(b"\x28\xb5\x2f\xfd" + b"garbage" * 8)
+
+    reader = _reader.get_reader(str(path))
+
+    assert reader is not None
+    assert reader(str(path)) == [(None,)]
+    assert len(shown) == 1 and "scan.zarr could not be read as a zarr store" in shown[0]
+
+
+def test_folders_and_other_formats_are_still_declined(tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    analyze = tmp_path / "brain.hdr"  # Analyze 7.5 pairs a binary .hdr with an .img
+    analyze.write_bytes(b"\x5c\x01\x00\x00" + bytes(344))
+    (tmp_path / "brain.img").write_bytes(bytes(64))
+
+    assert _reader.get_reader(str(folder)) is None
+    assert _reader.get_reader(str(analyze)) is None
+
+
+def test_muse_fits_opens_its_data_cube_only(tmp_path, shown, cube_array):
+    # STAT and DQ qualify the DATA cube; an all-zero DQ is no image, and made the file fail.
+    fits = pytest.importorskip("astropy.io.fits")
+    path = tmp_path / "muse.fits"
+    data = np.moveaxis(cube_array, -1, 0)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(data, name="DATA"),
+            fits.ImageHDU(np.ones_like(data), name="STAT"),
+            fits.ImageHDU(np.zeros(data.shape, np.int32), name="DQ"),
+        ]
+    ).writeto(path)
+
+    ((layer, kwargs, _),) = _reader.get_reader(str(path))(str(path))
+
+    assert not shown
+    assert kwargs["name"] == "muse" and kwargs["metadata"]["file"]["hdu"] == "DATA"
+    np.testing.assert_array_equal(layer, data)
+
+
+def test_an_unreadable_array_does_not_hide_the_others(tmp_path, shown, cube_array):
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as file:
+        file["good"] = cube_array
+        file["blank"] = np.zeros_like(cube_array)
+
+    layers = _reader.read_cubes(str(path))
+
+    assert [kwargs["name"] for _, kwargs, _ in layers] == ["two [good]"]
+    assert len(shown) == 1 and "every pixel is empty" in shown[0]

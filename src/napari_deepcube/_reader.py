@@ -23,6 +23,8 @@ import numpy as np
 from .core import io
 from .core.cube import Datacube
 from .core.errors import InputError
+from .core.io import fits
+from .core.io._dispatch import claims, reader_for
 from .core.palette import label_colors
 
 #: Key of the plugin's record in ``layer.metadata``.
@@ -43,21 +45,35 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
     """Return :func:`read_cubes` if every path holds a spectral cube, else None.
 
     Declining (None) lets napari try its other readers, so a plain 2-D TIFF or
-    an RGB picture still opens as an ordinary image.
+    an RGB picture still opens as an ordinary image. A damaged file of a format
+    the plugin reads is taken, so that :func:`read_cubes` says what is wrong
+    with it rather than napari saying that no reader was found.
     """
     paths = _as_paths(path)
-    if not paths or not all(io.can_read(p) for p in paths):
+    if not paths or not all(_takes(Path(p)) for p in paths):
         return None
     return read_cubes
+
+
+def _takes(path: Path) -> bool:
+    """Whether the plugin reads ``path``: it holds a cube, or it is a damaged file of our formats."""
+    try:
+        return bool(io.list_datasets(path))
+    except InputError:
+        return claims(path)
 
 
 def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     """Read every cube in ``path`` (one or several files) as Image layer data.
 
-    A container (HDF5, .npz, .mat, zarr, FITS) holding several 3-D arrays
-    gives one layer per array, named ``"<file> [<dataset>]"``. A file that
-    turns out to be unreadable is reported as a napari notification (the
-    core's message names the problem and the fix) and gives no layer.
+    A container (HDF5, .npz, .mat, zarr) holding several 3-D arrays gives one
+    layer per array, named ``"<file> [<dataset>]"``. A FITS file gives its
+    science cube only, as the command line reads it (the primary HDU or DATA,
+    DQ-flagged voxels masked): its other HDUs qualify that cube (STAT variances,
+    DQ flags, often all zero and no image at all). A file or array that turns
+    out to be unreadable is reported as a napari notification (the core's
+    message names the problem and the fix) and gives no layer; the others
+    still open.
     """
     layers: list[LayerData] = []
     for one in _as_paths(path):
@@ -71,12 +87,17 @@ def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
 
 def _read_file(path: Path) -> list[LayerData]:
     datasets = io.list_datasets(path)
-    if len(datasets) <= 1:
+    if len(datasets) <= 1 or reader_for(path) is fits:
         return [cube_layer_data(io.read_cube(path))]
-    return [
-        cube_layer_data(io.read_cube(path, dataset=info.name), name=f"{path.stem} [{info.name}]")
-        for info in datasets
-    ]
+    layers = []
+    for info in datasets:
+        try:
+            cube = io.read_cube(path, dataset=info.name)
+        except InputError as error:
+            _notify_error(str(error))
+            continue
+        layers.append(cube_layer_data(cube, name=f"{path.stem} [{info.name}]"))
+    return layers
 
 
 def cube_layer_data(cube: Datacube, *, name: str | None = None) -> LayerData:

@@ -53,3 +53,11 @@ def test_dataset_for_a_single_image_format(tmp_path: Path, array: np.ndarray) ->
 def test_supported_suffixes_cover_every_family() -> None:
     for suffix in (".npy", ".npz", ".tif", ".h5", ".hspy", ".fits", ".hdr", ".mat", ".zarr"):
         assert suffix in SUPPORTED_SUFFIXES
+
+
+def test_folder_named_like_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "cube.npy"
+    path.mkdir()
+    with pytest.raises(InputError, match=r"cube\.npy is a folder, not a \.npy file; give the path"):
+        read_cube(path)
+    assert not can_read(path)

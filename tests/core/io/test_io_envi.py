@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,4 +114,38 @@ def test_header_missing_a_size(tmp_path: Path) -> None:
     header = tmp_path / "partial.hdr"
     header.write_text("ENVI\nsamples = 3\nlines = 2\ndata type = 4\n")
     with pytest.raises(InputError, match=r"partial\.hdr: the header field 'bands' is missing"):
+        read_cube(header)
+
+
+def _set_field(header: Path, field: str, value: object) -> None:
+    header.write_text(re.sub(rf"^{field}\s*=.*$", f"{field} = {value}", header.read_text(), flags=re.M))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("bands", -11, r"bands = -11, but .* must be at least 1"),
+        ("samples", 0, r"samples = 0, but .* must be at least 1"),
+        ("lines", -5, r"lines = -5, but .* must be at least 1"),
+        ("header offset", -100, r"header offset = -100, but .* cannot be negative"),
+        ("byte order", 2, r"byte order = 2, but it must be 0 \(little-endian\) or 1 \(big-endian\)"),
+    ],
+)
+def test_impossible_header_values(
+    tmp_path: Path, array: np.ndarray, field: str, value: int, message: str
+) -> None:
+    header = _envi(tmp_path, array, "bip")
+    _set_field(header, field, value)
+    for lazy in (False, True):
+        with pytest.raises(InputError, match=rf"scene\.hdr: the header gives {message}; fix the header"):
+            read_cube(header, lazy=lazy)
+    assert not can_read(header)
+
+
+def test_sizes_whose_product_overflows_numpy_are_a_short_raw_file(tmp_path: Path, array: np.ndarray) -> None:
+    # 5 x 7 x 2**62 values wrap around in int64 to a negative byte count, which passed the
+    # size check and reached np.memmap.
+    header = _envi(tmp_path, array, "bip")
+    _set_field(header, "bands", 2**62)
+    with pytest.raises(InputError, match=r"scene\.img holds 770 bytes but scene\.hdr describes \d{20}"):
         read_cube(header)

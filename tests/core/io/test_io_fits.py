@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,51 @@ def test_bad_header(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"broken\.fits"):
         read_cube(path)
     assert not can_read(path)
+
+
+def _replace_card(path: Path, keyword: str, card: str) -> None:
+    """Overwrite the 80-character card of ``keyword`` in the DATA extension's header."""
+    content = path.read_bytes()
+    start = content.index(b"EXTNAME = 'DATA")
+    start = start - start % 2880  # the header block holding it
+    at = content.index(keyword.ljust(8).encode() + b"=", start)
+    path.write_bytes(content[:at] + card.ljust(80).encode() + content[at + 80 :])
+
+
+def test_bitpix_that_is_no_data_type(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "muse.fits"
+    _muse(path, array)
+    _replace_card(path, "BITPIX", "BITPIX  =                   17")
+    assert not can_read(path)
+    with pytest.raises(InputError, match=r"muse\.fits: in HDU DATA, BITPIX is 17, which is not a FITS data"):
+        read_cube(path)
+
+
+def test_missing_axis_length(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "muse.fits"
+    _muse(path, array)
+    _replace_card(path, "NAXIS3", "COMMENT lost")
+    with pytest.raises(InputError, match=r"muse\.fits: the header keyword NAXIS3 is missing: the header is"):
+        read_cube(path)
+
+
+def test_wcs_value_that_is_not_a_number(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "wcs.fits"
+    header = fits.Header()
+    header.update(CTYPE3="WAVE", CUNIT3="nm", CRVAL3=500.0, CDELT3="wide")
+    fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.int16), header=header).writeto(path)
+    with pytest.raises(InputError, match=r"wcs\.fits: in HDU PRIMARY, the keyword CDELT3 is 'wide', not a"):
+        read_cube(path)
+
+
+def test_damaged_first_header_leaves_no_file_open(tmp_path: Path, array: np.ndarray) -> None:
+    # astropy left its file open when the primary header failed to parse (a ResourceWarning).
+    path = tmp_path / "muse.fits"
+    _muse(path, array)
+    content = path.read_bytes()
+    at = content.index(b"NAXIS   =")
+    path.write_bytes(content[:at] + b"NAXIS   = 'two'".ljust(80) + content[at + 80 :])
+    with pytest.raises(InputError, match=r"muse\.fits: a header keyword has a value of the wrong type"):
+        read_cube(path)
+    assert not can_read(path)
+    gc.collect()  # an unclosed file warns when collected, which pytest makes an error

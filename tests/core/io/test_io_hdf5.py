@@ -146,3 +146,68 @@ def test_hyperspy_non_uniform_axis_lists_its_coordinates(tmp_path: Path, array: 
     np.testing.assert_allclose(cube.spectral_values, energies)
     assert (cube.spectral_unit, cube.spectral_label) == ("keV", "Energy")
     assert cube.metadata["axes"][2]["axis"] == pytest.approx(energies.tolist())
+
+
+def _damage_group_table(path: Path) -> None:
+    """Break the signature of the root group's local heap, where member names are kept."""
+    content = path.read_bytes()
+    assert content.count(b"HEAP") == 1
+    path.write_bytes(content.replace(b"HEAP", b"JUNK"))
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".hspy"])
+def test_damaged_group_table(tmp_path: Path, array: np.ndarray, suffix: str) -> None:
+    # h5py raises RuntimeError ("Object visitation failed") while listing the datasets.
+    path = tmp_path / f"cube{suffix}"
+    with h5py.File(path, "w") as file:
+        file["img"] = array
+    _damage_group_table(path)
+    assert not can_read(path)
+    message = rf"cube\{suffix} could not be read as an HDF5 file \(Object visitation failed"
+    with pytest.raises(InputError, match=message):
+        read_cube(path)
+
+
+def test_damaged_chunk_of_a_lazy_cube(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "cube.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("img", data=array, chunks=(1, 7, 11), compression="gzip")
+        offset = file["img"].id.get_chunk_info(2).byte_offset
+    with open(path, "r+b") as stream:
+        stream.seek(offset)
+        stream.write(b"\xff" * 16)
+    with pytest.raises(InputError, match=r"cube\.h5 could not be read as an HDF5 file"):
+        read_cube(path, lazy=True)
+
+
+def test_empty_dataspace_is_named_as_such(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "empty.h5"
+    with h5py.File(path, "w") as file:
+        file["img"] = h5py.Empty("f4")
+    with pytest.raises(InputError, match=r"empty\.h5: dataset 'img' holds no values \(an empty HDF5"):
+        read_cube(path, dataset="img")
+    with pytest.raises(InputError, match=r"empty\.h5 holds no 3-D numeric dataset; it holds img \(\) no val"):
+        read_cube(path)
+
+
+def test_text_dataset_is_text_not_a_pickle(tmp_path: Path) -> None:
+    path = tmp_path / "names.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("names", data=np.full((2, 3, 4), "a", dtype=object), dtype=h5py.string_dtype())
+    with pytest.raises(InputError, match=r"names\.h5: dataset 'names' holds text, not numbers") as error:
+        read_cube(path, dataset="names")
+    assert "pickle" not in str(error.value)
+
+
+def test_damaged_hyperspy_calibration(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "bad.hspy"
+    navigation = {"navigate": True, "scale": 1.0, "offset": 0.0}
+    _hyperspy(
+        path,
+        array,
+        [navigation, navigation, {"navigate": False, "scale": "wide", "offset": 0.0, "units": "eV"}],
+    )
+    with pytest.raises(InputError, match=r"bad\.hspy: the calibration of HyperSpy axis-2 .* is not numeric"):
+        read_cube(path)
+    # Another spectral axis does not need the damaged calibration.
+    assert read_cube(path, spectral_axis=1).spectral_values.tolist() == [0, 1, 2, 3, 4, 5, 6]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import h5py
@@ -105,3 +107,66 @@ def test_v5_two_dimensional_only(tmp_path: Path) -> None:
     scipy.io.savemat(path, {"image": np.ones((4, 6))})
     with pytest.raises(InputError, match=r"flat\.mat holds no 3-D numeric dataset.*image \(4, 6\)"):
         read_cube(path)
+
+
+def test_damaged_v73_file(tmp_path: Path, array: np.ndarray) -> None:
+    # h5py raises RuntimeError when the root group's member table is damaged.
+    path = tmp_path / "cube.mat"
+    _save_v73(path, {"cube": array})
+    content = path.read_bytes()
+    path.write_bytes(content.replace(b"HEAP", b"JUNK"))
+    assert not can_read(path)
+    with pytest.raises(InputError, match=r"cube\.mat could not be read as a MATLAB file \(.*\); check"):
+        read_cube(path)
+
+
+def _values_tag(content: bytes, name: bytes) -> int:
+    """Offset of the type of the values of the array named ``name`` (4 letters: a small element)."""
+    return content.index(name) + 4
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_v5_values_of_an_unknown_type_are_refused_before_scipy_reads_them(
+    tmp_path: Path, array: np.ndarray, compressed: bool
+) -> None:
+    # scipy looks the type up in a fixed table without checking it: the process crashed.
+    path = tmp_path / "cube.mat"
+    scipy.io.savemat(path, {"cube": array.astype(np.float64)})
+    content = bytearray(path.read_bytes())
+    content[_values_tag(content, b"cube")] = 200
+    if compressed:  # as MATLAB saves by default: the variable as a zlib-compressed element
+        element = zlib.compress(bytes(content[128:]))
+        content = content[:128] + struct.pack("<II", 15, len(element)) + element
+    path.write_bytes(content)
+    assert not can_read(path)
+    with pytest.raises(InputError, match=r"cube\.mat is damaged: the values of 'cube' have the unknown type"):
+        read_cube(path)
+
+
+def test_v5_complex_variables_are_not_loaded(tmp_path: Path, array: np.ndarray) -> None:
+    # Only the type of their real part is checked before scipy reads them.
+    path = tmp_path / "complex.mat"
+    scipy.io.savemat(path, {"cube": array * 1j})
+    with pytest.raises(InputError, match=r"complex\.mat: dataset 'cube' holds complex128 values, not"):
+        read_cube(path, dataset="cube")
+    scipy.io.savemat(path, {"cube": array, "wavelength_nm": np.arange(11.0) * (1 + 1j)})
+    with pytest.raises(InputError, match=r"complex\.mat: the variable 'wavelength_nm' holds complex numbers"):
+        read_cube(path)
+
+
+@pytest.mark.parametrize("version", ["5", "7.3"])
+def test_struct_and_text_variables_are_named_as_such(tmp_path: Path, version: str) -> None:
+    path = tmp_path / "things.mat"
+    if version == "5":
+        scipy.io.savemat(path, {"info": {"a": 1.0}, "title": "scan"})
+    else:
+        with h5py.File(path, "w", userblock_size=512) as file:
+            file.create_group("info").attrs["MATLAB_class"] = np.bytes_("struct")
+            file["title"] = np.frombuffer(b"s\0c\0a\0n\0", np.uint16)
+            file["title"].attrs["MATLAB_class"] = np.bytes_("char")
+        with open(path, "r+b") as stream:
+            stream.write(b"MATLAB 7.3 MAT-file".ljust(116) + b"\0" * 8 + b"\x00\x02IM")
+    with pytest.raises(InputError, match=r"things\.mat: dataset 'info' holds a MATLAB struct, not numbers"):
+        read_cube(path, dataset="info")
+    with pytest.raises(InputError, match=r"things\.mat: dataset 'title' holds text, not numbers"):
+        read_cube(path, dataset="title")

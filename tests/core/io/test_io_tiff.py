@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -81,4 +82,45 @@ def test_truncated_stack(tmp_path: Path, array: np.ndarray) -> None:
     tifffile.imwrite(path, np.moveaxis(array, -1, 0), photometric="minisblack")
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(InputError, match=r"cut\.tif is damaged or truncated"):
+        read_cube(path)
+
+
+def _retag(
+    path: Path, page: int, code: int, *, value: int | None = None, new_code: int | None = None
+) -> None:
+    """Overwrite the (short) value of tag ``code`` of ``page``, or the tag's code itself."""
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[page].tags[code]
+        where, number = (tag.valueoffset, value) if value is not None else (tag.offset, new_code)
+    content = bytearray(path.read_bytes())
+    content[where : where + 2] = struct.pack("<H", number)
+    path.write_bytes(bytes(content))
+
+
+def test_zero_width_in_a_shaped_stack(tmp_path: Path, array: np.ndarray) -> None:
+    # tifffile divides the series' size by the first page's: ZeroDivisionError.
+    path = tmp_path / "zero.tif"
+    tifffile.imwrite(path, np.moveaxis(array, -1, 0), photometric="minisblack")
+    _retag(path, 0, 256, value=0)
+    assert not can_read(path)
+    with pytest.raises(InputError, match=r"zero\.tif could not be read as a TIFF file \(integer division"):
+        read_cube(path)
+
+
+def test_first_page_without_strip_offsets(tmp_path: Path, array: np.ndarray) -> None:
+    # The later pages no longer match the first: tifffile's "incompatible keyframe" RuntimeError.
+    path = tmp_path / "keyframe.tif"
+    tifffile.imwrite(path, np.moveaxis(array, -1, 0), photometric="minisblack")
+    _retag(path, 0, 273, new_code=65000)
+    assert not can_read(path)
+    with pytest.raises(InputError, match=r"keyframe\.tif could not be read as a TIFF file \(incompatible"):
+        read_cube(path)
+
+
+def test_image_of_no_pixels_is_damaged(tmp_path: Path, array: np.ndarray) -> None:
+    path = tmp_path / "empty.tif"
+    tifffile.imwrite(path, np.moveaxis(array, -1, 0), photometric="minisblack", metadata=None)
+    _retag(path, 0, 256, value=0)
+    _retag(path, 0, 257, value=0)
+    with pytest.raises(InputError, match=r"empty\.tif is damaged or truncated \(its first image has shape"):
         read_cube(path)

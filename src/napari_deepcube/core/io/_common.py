@@ -1,13 +1,10 @@
-"""Helpers shared by every reader and writer: errors, axes, calibration, laziness, atomic writes."""
+"""Helpers shared by every reader and writer: errors, axes, calibration, laziness."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import os
-import shutil
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -38,13 +35,12 @@ FORMATS_EXTRA = "pip install napari-deepcube[formats]"
 SOFTWARE = f"napari-deepcube {__version__}"
 
 #: Exceptions that third-party readers raise on damaged or unexpected files.
-#: Each reader adds its library's own exception types.
+#: Each reader adds its library's own exception types where it calls the
+#: library. KeyError, IndexError and TypeError are left out on purpose: caught
+#: everywhere, they would turn a bug of ours into a "damaged file" message.
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
     EOFError,
     struct.error,
     zipfile.BadZipFile,
@@ -205,9 +201,22 @@ def dtype_name(dtype: Any) -> str:
     return dtype.name if dtype.kind in "biufc" else dtype.str
 
 
+def numpy_dtype(dtype: Any) -> np.dtype | None:
+    """``dtype`` as a numpy dtype, or None for a reader's word for contents without one.
+
+    Readers name what numpy has no dtype for in words, as
+    :attr:`DatasetInfo.dtype`: ``"text"``, ``"a MATLAB struct"``.
+    """
+    try:
+        return np.dtype(dtype)
+    except TypeError:  # numpy's answer to a name it does not know
+        return None
+
+
 def is_cube(info: DatasetInfo) -> bool:
     """True for a 3-D numeric array."""
-    return len(info.shape) == 3 and np.dtype(info.dtype).kind in "biuf"
+    dtype = numpy_dtype(info.dtype)
+    return len(info.shape) == 3 and dtype is not None and dtype.kind in "biuf"
 
 
 def _describe(infos: list[DatasetInfo], limit: int = 12) -> str:
@@ -216,24 +225,39 @@ def _describe(infos: list[DatasetInfo], limit: int = 12) -> str:
 
 
 def check_array(path: Path, shape: tuple[int, ...], dtype: Any, what: str = "the array") -> None:
-    """Raise InputError unless ``shape``/``dtype`` describe a 3-D numeric cube."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "O":
+    """Raise InputError unless ``shape``/``dtype`` describe a 3-D numeric cube.
+
+    ``dtype`` is a numpy dtype, or a reader's word for other contents (see
+    :func:`numpy_dtype`). What the array holds is checked before its shape:
+    "it holds text" says more about a wrong choice than its number of axes.
+    """
+    numeric = numpy_dtype(dtype)
+    if numeric is None:
+        raise InputError(
+            f"{path.name}: {what} holds {dtype}, not numbers; a spectral cube is a numeric "
+            "array, so choose the dataset or variable that holds the cube"
+        )
+    if numeric.kind == "O":
         raise InputError(
             f"{path.name}: {what} holds Python objects (a pickled object array), "
             "which are not loaded because unpickling can run code; save the cube as a "
             "numeric array, e.g. np.save(path, cube.astype(np.float32))"
+        )
+    if numeric.kind in "SUT":
+        raise InputError(
+            f"{path.name}: {what} holds text, not numbers; a spectral cube is a numeric "
+            "array, so choose the dataset or variable that holds the cube"
+        )
+    if numeric.kind not in "biuf":
+        raise InputError(
+            f"{path.name}: {what} holds {dtype_name(numeric)} values, not numbers; "
+            "save it as an integer or floating-point array"
         )
     if len(shape) != 3:
         raise InputError(
             f"{path.name}: {what} has shape {tuple(shape)} ({len(shape)}-D), but a "
             "3-D spectral cube is expected ((H, W, C), or (C, H, W) for TIFF/FITS); "
             "save a single spectral image with one spectral axis"
-        )
-    if dtype.kind not in "biuf":
-        raise InputError(
-            f"{path.name}: {what} holds {dtype_name(dtype)} values, not numbers; "
-            "save it as an integer or floating-point array"
         )
 
 
@@ -375,13 +399,55 @@ def _rows_per_chunk(shape: tuple[int, ...], itemsize: int, row_axis: int) -> int
     return max(1, LAZY_CHUNK_BYTES // max(row_bytes, 1))
 
 
-def lazy_rows(path: Path, source: Any, spectral_axis: int, *, align: int = 1) -> Any:
+class GuardedArray:
+    """A lazy array whose reads turn the storage library's errors into InputError.
+
+    A lazy cube is read long after the reader returned (the mask pass, napari's
+    slider, a segmentation pass): a chunk damaged on disk must give the same
+    one-line message then as a damaged header gives when the file is opened.
+    It is picklable when the source is, so dask workers can read through it.
+
+    Parameters
+    ----------
+    source
+        The array as stored (h5py dataset, zarr array, memory map).
+    path, what, errors
+        As for :func:`reading`: the file, its format and the library's own
+        exception types.
+    """
+
+    def __init__(
+        self, source: Any, path: Path, what: str, errors: tuple[type[BaseException], ...] = ()
+    ) -> None:
+        self.source = source
+        self.path = path
+        self.what = what
+        self.errors = errors
+        self.shape = tuple(source.shape)
+        self.dtype = np.dtype(source.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> Any:
+        with reading(self.path, self.what, extra=self.errors):
+            return self.source[key]
+
+
+def lazy_rows(
+    path: Path,
+    source: Any,
+    spectral_axis: int,
+    *,
+    what: str,
+    errors: tuple[type[BaseException], ...] = (),
+    align: int = 1,
+) -> Any:
     """A dask array over ``source`` in chunks of whole image rows.
 
     Chunks span every axis but the first spatial one, so that reading a band
     of rows of the (H, W, C) cube touches few chunks. ``align`` makes the rows
     of a chunk a multiple of the storage's own chunk rows (zarr, HDF5), so
-    that no stored chunk is decoded for two dask chunks.
+    that no stored chunk is decoded for two dask chunks. Reads go through a
+    :class:`GuardedArray` (``what`` and ``errors`` as for :func:`reading`).
     """
     da = import_optional(path, "dask.array", "dask")
     source = unmapped(source)
@@ -390,7 +456,7 @@ def lazy_rows(path: Path, source: Any, spectral_axis: int, *, align: int = 1) ->
     rows = _rows_per_chunk(shape, np.dtype(source.dtype).itemsize, row_axis)
     rows = max(align, rows // align * align)
     chunks = tuple(min(rows, n) if axis == row_axis else n for axis, n in enumerate(shape))
-    return da.from_array(source, chunks=chunks, name=False)
+    return da.from_array(GuardedArray(source, path, what, errors), chunks=chunks, name=False)
 
 
 def build_cube(
@@ -499,63 +565,6 @@ def import_optional(path: Path, module: str, package: str) -> ModuleType:
             f"{path.name}: this format needs the optional package {package!r}; install it with "
             f"`{FORMATS_EXTRA}`"
         ) from exc
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_write(path: Path, *, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds.
-
-    The temporary file (or folder, for zarr) lives in the destination folder
-    so that the final :func:`os.replace` is a rename on one file system: a
-    reader never sees a half-written file, and a failure leaves the old one.
-
-    Raises
-    ------
-    InputError
-        If the folder does not exist or cannot be written.
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(
-            f"cannot write {path.name}: the folder {path.parent} does not exist; create it first"
-        )
-    prefix = f".{path.name}."
-    try:
-        if directory:
-            temp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
-        else:
-            handle, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
-            os.close(handle)
-            temp = Path(name)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {path.name} in {path.parent} ({_reason(exc)}); choose a writable folder"
-        ) from exc
-    try:
-        yield temp
-        # A folder cannot be renamed over an existing one: move the old one aside first.
-        if path.exists() and (directory or path.is_dir()):
-            old = path.with_name(f"{prefix}old")
-            _remove(old)
-            os.replace(path, old)
-            os.replace(temp, path)
-            _remove(old)
-        else:
-            os.replace(temp, path)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {path.name} ({_reason(exc)}); check the free space and that the folder is writable"
-        ) from exc
-    finally:
-        if temp.exists():
-            _remove(temp)
 
 
 def row_blocks(shape: tuple[int, ...], itemsize: int) -> list[slice]:

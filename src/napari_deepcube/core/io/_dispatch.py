@@ -40,6 +40,25 @@ def _sniff(path: Path) -> ModuleType | None:
     return None
 
 
+def claims(path: Path) -> bool:
+    """Whether ``path`` is, by its content or a suffix no other format uses, in a format read here.
+
+    True for a damaged file too, so that reading it can say what is wrong. ENVI's
+    suffixes are shared (Analyze 7.5 pairs a .hdr with an .img), so an ENVI file
+    counts by the first word of its header only.
+    """
+    if path.is_dir():
+        return path.suffix.lower() == ".zarr" or zarr.is_store(path)
+    if not path.is_file():
+        return False
+    if _sniff(path) is not None:
+        return True
+    header = envi.header_for(path)
+    if header is not None:
+        return header.is_file() and _sniff(header) is envi
+    return path.suffix.lower() in SUPPORTED_SUFFIXES and path.suffix.lower() not in envi.SUFFIXES
+
+
 def reader_for(path: Path) -> ModuleType:
     """The module that reads ``path``, which must exist.
 
@@ -49,7 +68,14 @@ def reader_for(path: Path) -> ModuleType:
         If neither the content nor the suffix is a supported format.
     """
     if path.is_dir():
-        return zarr  # the only format that is a folder; it says if the folder is not a store
+        # zarr is the only format that is a folder; it says if the folder is not a store.
+        named = next((m for m in READERS if path.suffix.lower() in m.SUFFIXES), zarr)
+        if named is not zarr and not zarr.is_store(path):
+            raise InputError(
+                f"{path.name} is a folder, not a {path.suffix} file; give the path of the file "
+                "itself (the only folders read are zarr stores)"
+            )
+        return zarr
     module = _sniff(path)
     if module is not None:
         return module

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class MappedArray:
         shape: Sequence[int],
         *,
         offset: int = 0,
-        order: str = "C",
+        order: Literal["C", "F"] = "C",
         axes: Sequence[int] | None = None,
     ) -> None:
         self.filename = str(filename)
@@ -75,9 +75,10 @@ class MappedArray:
             root = root.base
         if not isinstance(root.base, mmap.mmap) or root.mode not in ("r", "c") or array.size != root.size:
             return None
-        for order, flag in (("C", "C_CONTIGUOUS"), ("F", "F_CONTIGUOUS")):
-            if array.flags[flag] and root.flags[flag]:
-                return cls(root.filename, array.dtype, array.shape, offset=root.offset, order=order)
+        if array.flags.c_contiguous and root.flags.c_contiguous:
+            return cls(root.filename, array.dtype, array.shape, offset=root.offset, order="C")
+        if array.flags.f_contiguous and root.flags.f_contiguous:
+            return cls(root.filename, array.dtype, array.shape, offset=root.offset, order="F")
         return None
 
     @property

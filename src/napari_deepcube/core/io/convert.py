@@ -200,6 +200,8 @@ def convert_cube(
             # Byte shuffle + LZ4: decodes several times faster than zarr's default zstd and still
             # shrinks photon counts a few times; "fast access" is what the store is for.
             compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
+            # Every chunk on disk, all-zero ones too: our reader refuses stores with missing chunks.
+            config={"write_empty_chunks": True},
             overwrite=True,
         )
         _copy_bands(source_path, cube.data, store, dtype, progress)

@@ -11,6 +11,7 @@ The raw file is memory-mapped, then copied into memory unless read lazily.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def _integer(header: Path, fields: dict[str, str], key: str, default: int | None
 
 
 def _layout(header: Path, fields: dict[str, str]) -> tuple[tuple[int, ...], np.dtype, str, int]:
-    """Shape as stored, dtype with byte order, interleave and header offset."""
+    """Shape as stored, dtype with byte order, interleave and header offset, each checked."""
     code = _integer(header, fields, "data type")
     if code not in _DTYPES:
         raise InputError(
@@ -108,9 +109,25 @@ def _layout(header: Path, fields: dict[str, str]) -> tuple[tuple[int, ...], np.d
     if interleave not in _AXES:
         raise InputError(f"{header.name}: unknown interleave {interleave!r}; it must be bsq, bil or bip")
     sizes = {key: _integer(header, fields, key) for key in ("samples", "lines", "bands")}
-    big_endian = _integer(header, fields, "byte order", 0) == 1
-    dtype = np.dtype(_DTYPES[code]).newbyteorder(">" if big_endian else "<")
+    for key, size in sizes.items():
+        if size < 1:
+            raise InputError(
+                f"{header.name}: the header gives {key} = {size}, but samples, lines and bands "
+                "count the image's columns, rows and bands and must be at least 1; fix the header"
+            )
+    byte_order = _integer(header, fields, "byte order", 0)
+    if byte_order not in (0, 1):
+        raise InputError(
+            f"{header.name}: the header gives byte order = {byte_order}, but it must be 0 "
+            "(little-endian) or 1 (big-endian); fix the header"
+        )
+    dtype = np.dtype(_DTYPES[code]).newbyteorder(">" if byte_order == 1 else "<")
     offset = _integer(header, fields, "header offset", 0)
+    if offset < 0:
+        raise InputError(
+            f"{header.name}: the header gives header offset = {offset}, but the offset counts "
+            "the bytes before the image in the raw file and cannot be negative; fix the header"
+        )
     return tuple(sizes[a] for a in _AXES[interleave]), dtype, interleave, offset
 
 
@@ -151,13 +168,15 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
     fields = _fields(header)
     shape, dtype, interleave, offset = _layout(header, fields)
     raw = _raw_for(header)
-    needed = offset + int(np.prod(shape)) * dtype.itemsize
+    # Python integers: numpy's product of three header values can overflow and pass the check.
+    needed = offset + math.prod(shape) * dtype.itemsize
     size = raw.stat().st_size
     if size < needed:
         raise InputError(
             f"{raw.name} holds {size} bytes but {header.name} describes {needed} "
             f"({' x '.join(map(str, shape))} values of {dtype_name(dtype)} after a "
-            f"{offset}-byte offset); the raw file is truncated or the header is wrong"
+            f"{offset}-byte offset); the raw file is truncated or the header is wrong: copy the "
+            "raw file again, or correct samples, lines, bands and data type in the header"
         )
     default = _AXES[interleave].index("bands")
     axis = resolve_axis(path, shape, spectral_axis, default)

@@ -10,7 +10,10 @@ voxel with DQ != 0 becomes NaN. Needs astropy (the ``formats`` extra).
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..cube import Datacube
+from ..errors import InputError
 from ._common import (
     DatasetInfo,
     Spectral,
@@ -45,37 +49,112 @@ _TO_ANGSTROM = {
     "angstrom": 1.0,
     "å": 1.0,
 }
+_FIX_HEADER = "correct it in the header (e.g. with astropy.io.fits.setval), or export the file again"
 
 
-def _astropy(path: Path) -> tuple[ModuleType, type[Warning], type[Exception]]:
-    """astropy.io.fits, its warning base class and its verification error."""
+def _astropy(path: Path) -> tuple[ModuleType, type[Warning]]:
+    """astropy.io.fits and its warning base class."""
     fits = import_optional(path, "astropy.io.fits", "astropy")
     exceptions = import_optional(path, "astropy.utils.exceptions", "astropy")
-    return fits, exceptions.AstropyWarning, fits.VerifyError
+    return fits, exceptions.AstropyWarning
 
 
-def _images(hdul: Any) -> list[tuple[DatasetInfo, int]]:
+def _header_int(path: Path, name: str, header: Any, key: str) -> int:
+    """The integer keyword ``key`` of HDU ``name``, which must be present and not negative."""
+    value = header.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problem = "is missing" if value is None else f"is {value!r}, not a count"
+        raise InputError(
+            f"{path.name}: in HDU {name}, the keyword {key} {problem}: the header is damaged; {_FIX_HEADER}"
+        )
+    return value
+
+
+def _header_float(path: Path, name: str, header: Any, key: str, default: float) -> float:
+    """The number under ``key`` in HDU ``name``'s header, or ``default`` when it is absent."""
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(
+            f"{path.name}: in HDU {name}, the keyword {key} is {value!r}, not a number; {_FIX_HEADER}"
+        )
+    return float(value)
+
+
+@contextmanager
+def _parsing(path: Path, fits: ModuleType) -> Iterator[None]:
+    """Turn astropy's errors while it parses headers into InputError naming the problem.
+
+    astropy uses header values as it parses each HDU: a missing keyword raises
+    KeyError, and a value of the wrong type (an axis length that is text)
+    TypeError, from inside astropy.
+    """
+    try:
+        with reading(path, _WHAT, extra=(fits.VerifyError,)):
+            yield
+    except KeyError as exc:
+        raise InputError(
+            f"{path.name}: the header keyword {exc.args[0]} is missing: the header is damaged; {_FIX_HEADER}"
+        ) from exc
+    except TypeError as exc:
+        raise InputError(
+            f"{path.name}: a header keyword has a value of the wrong type ({exc}): the header is "
+            f"damaged; {_FIX_HEADER}"
+        ) from exc
+
+
+@contextmanager
+def _opened(path: Path, fits: ModuleType) -> Iterator[Any]:
+    """The open HDU list of ``path``, every HDU parsed (astropy parses each on first access).
+
+    The file is opened here, not by astropy, because astropy leaves its own
+    handle open when the first HDU of a damaged file fails to parse.
+    """
+    with reading(path, _WHAT):
+        stream = open(path, "rb")
+    with stream:
+        with _parsing(path, fits):
+            hdul = fits.open(stream, memmap=False)
+        with hdul:
+            with _parsing(path, fits):
+                hdul.readall()
+            yield hdul
+
+
+def _images(path: Path, fits: ModuleType, hdul: Any) -> list[tuple[DatasetInfo, int]]:
     """Every image HDU with its index, named by EXTNAME (PRIMARY for the first)."""
     found = []
     for index, hdu in enumerate(hdul):
-        naxis = int(hdu.header.get("NAXIS", 0))
-        if not hdu.is_image or naxis == 0:
-            continue
         header = hdu.header
-        shape = tuple(int(header[f"NAXIS{n}"]) for n in range(naxis, 0, -1))
         name = str(header.get("EXTNAME", "PRIMARY" if index == 0 else index)).strip().upper()
-        dtype = np.dtype(_BITPIX[int(header["BITPIX"])]).newbyteorder("=")
+        if not hdu.is_image:
+            continue
+        if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+            raise InputError(
+                f"{path.name}: HDU {name} says it is an image, but astropy cannot read it as one: "
+                f"its header is damaged; {_FIX_HEADER}"
+            )
+        naxis = _header_int(path, name, header, "NAXIS")
+        if naxis == 0:
+            continue
+        shape = tuple(_header_int(path, name, header, f"NAXIS{n}") for n in range(naxis, 0, -1))
+        bitpix = header.get("BITPIX")
+        if bitpix not in _BITPIX:
+            raise InputError(
+                f"{path.name}: in HDU {name}, BITPIX is {bitpix!r}, which is not a FITS data type "
+                f"({', '.join(map(str, _BITPIX))}): the header is damaged; {_FIX_HEADER}"
+            )
+        dtype = np.dtype(_BITPIX[bitpix]).newbyteorder("=")
         found.append((DatasetInfo(name, shape, dtype.name), index))
     return found
 
 
 def list_datasets(path: Path) -> list[DatasetInfo]:
     """The 3-D image HDUs (DATA, STAT, DQ for a MUSE cube)."""
-    fits, astropy_warning, verify_error = _astropy(path)
-    with warnings.catch_warnings(), reading(path, _WHAT, extra=(verify_error,)):
+    fits, astropy_warning = _astropy(path)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", astropy_warning)
-        with fits.open(path, memmap=False) as hdul:
-            return [info for info, _ in _images(hdul) if is_cube(info)]
+        with _opened(path, fits) as hdul, reading(path, _WHAT, extra=(fits.VerifyError,)):
+            return [info for info, _ in _images(path, fits, hdul) if is_cube(info)]
 
 
 def _choose(path: Path, images: list[DatasetInfo], dataset: str | None) -> DatasetInfo:
@@ -88,14 +167,20 @@ def _choose(path: Path, images: list[DatasetInfo], dataset: str | None) -> Datas
     return next((a for a in cubes if a.name == "DATA"), cubes[0])
 
 
-def _wavelength(header: Any, n: int, size: int) -> tuple[Spectral, dict[str, Any]] | None:
+def _wavelength(
+    path: Path, name: str, header: Any, n: int, size: int
+) -> tuple[Spectral, dict[str, Any]] | None:
     """Wavelength in Å along FITS axis ``n``, when its WCS is a linear wavelength axis."""
     ctype = str(header.get(f"CTYPE{n}", "")).strip().upper()
     # "WAVE-LOG", "AWAV-TAB"...: non-linear algorithms are left as channel indices.
     if ctype not in ("WAVE", "AWAV") or f"CRVAL{n}" not in header:
         return None
-    crval = float(header[f"CRVAL{n}"])
-    step = float(header.get(f"CD{n}_{n}", header.get(f"CDELT{n}", 1.0) * header.get(f"PC{n}_{n}", 1.0)))
+    crval = _header_float(path, name, header, f"CRVAL{n}", 0.0)
+    if f"CD{n}_{n}" in header:
+        step = _header_float(path, name, header, f"CD{n}_{n}", 1.0)
+    else:
+        step = _header_float(path, name, header, f"CDELT{n}", 1.0)
+        step *= _header_float(path, name, header, f"PC{n}_{n}", 1.0)
     unit = str(header.get(f"CUNIT{n}", "")).strip()
     if unit:
         factor = _TO_ANGSTROM.get(unit.lower())
@@ -105,7 +190,7 @@ def _wavelength(header: Any, n: int, size: int) -> tuple[Spectral, dict[str, Any
         # The standard's default is metres, but files that omit CUNIT usually mean Å:
         # a wavelength of light above a millimetre cannot be in metres.
         factor = 1e10 if abs(crval) < 1e-3 else 1.0
-    pixels = np.arange(size) + 1.0 - float(header.get(f"CRPIX{n}", 1.0))
+    pixels = np.arange(size) + 1.0 - _header_float(path, name, header, f"CRPIX{n}", 1.0)
     keys = (f"CTYPE{n}", f"CUNIT{n}", f"CRVAL{n}", f"CRPIX{n}", f"CDELT{n}", f"CD{n}_{n}", f"PC{n}_{n}")
     facts = {key: header[key] for key in keys if key in header}
     return Spectral((crval + pixels * step) * factor, "Å", "Wavelength"), facts
@@ -113,34 +198,36 @@ def _wavelength(header: Any, n: int, size: int) -> tuple[Spectral, dict[str, Any
 
 def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bool | None) -> Datacube:
     """Read the cube HDU, mask DQ-flagged voxels and calibrate the wavelength axis."""
-    fits, astropy_warning, verify_error = _astropy(path)
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        reading(path, _WHAT, extra=(verify_error,)),
-    ):
+    fits, astropy_warning = _astropy(path)
+    with warnings.catch_warnings(record=True) as caught:
         # astropy warns about (and repairs) non-standard headers: keep what it said.
         warnings.simplefilter("always", astropy_warning)
-        with fits.open(path, memmap=False) as hdul:
-            images = _images(hdul)
+        # astropy parses a card's value when it is first used: a damaged one fails there.
+        with _opened(path, fits) as hdul, reading(path, _WHAT, extra=(fits.VerifyError,)):
+            images = _images(path, fits, hdul)
             chosen = _choose(path, [info for info, _ in images], dataset)
-            index = {info.name: i for info, i in images}[chosen.name]
+            names = {i: info.name for info, i in images}
+            index = next(i for i, name in names.items() if name == chosen.name)
             hdu = hdul[index]
             shape = chosen.shape
             axis = resolve_axis(path, shape, spectral_axis, default=0)
-            calibration = _wavelength(hdu.header, 3 - axis, shape[axis])
+            calibration = _wavelength(path, chosen.name, hdu.header, 3 - axis, shape[axis])
             dq = next((i for info, i in images if info.name == "DQ" and info.shape == shape), None)
             if dq == index:
                 dq = None
-            nbytes = int(np.prod(shape)) * np.dtype(chosen.dtype).itemsize
+            nbytes = math.prod(shape) * np.dtype(chosen.dtype).itemsize
             # Scaled (BSCALE/BZERO) or tile-compressed data must be decoded by astropy.
-            decoded = [hdul[i] for i in (index, dq) if i is not None]
-            raw = not any(isinstance(h, fits.CompImageHDU) or _scaled(h.header) for h in decoded)
+            decoded = [i for i in (index, dq) if i is not None]
+            raw = not any(
+                isinstance(hdul[i], fits.CompImageHDU) or _scaled(path, names[i], hdul[i].header)
+                for i in decoded
+            )
             use_lazy = resolve_lazy(
                 path, nbytes, lazy, lazy_possible=raw, why="its data are scaled or compressed"
             )
             if use_lazy:
-                data = lazy_rows(path, _memmap(path, hdul, index, shape), axis)
-                flags = None if dq is None else lazy_rows(path, _memmap(path, hdul, dq, shape), axis)
+                data = _memmap(path, hdul, index, chosen, axis)
+                flags = None if dq is None else _memmap(path, hdul, dq, chosen, axis)
             else:
                 data = np.asarray(hdu.data)
                 flags = None if dq is None else np.asarray(hdul[dq].data)
@@ -166,15 +253,20 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
     )
 
 
-def _scaled(header: Any) -> bool:
-    return float(header.get("BSCALE", 1.0)) != 1.0 or float(header.get("BZERO", 0.0)) != 0.0
+def _scaled(path: Path, name: str, header: Any) -> bool:
+    bscale = _header_float(path, name, header, "BSCALE", 1.0)
+    return bscale != 1.0 or _header_float(path, name, header, "BZERO", 0.0) != 0.0
 
 
-def _memmap(path: Path, hdul: Any, index: int, shape: tuple[int, ...]) -> np.ndarray:
-    """The raw (big-endian, unscaled) data of HDU ``index``, memory-mapped."""
-    dtype = np.dtype(_BITPIX[int(hdul[index].header["BITPIX"])])
+def _memmap(path: Path, hdul: Any, index: int, info: DatasetInfo, spectral_axis: int) -> Any:
+    """The raw (big-endian, unscaled) data of HDU ``index``, memory-mapped and read lazily.
+
+    ``info`` is the chosen cube's: HDU ``index`` (the cube or its DQ) has its shape.
+    """
+    dtype = np.dtype(_BITPIX[hdul[index].header["BITPIX"]])
     offset = int(hdul.fileinfo(index)["datLoc"])
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    stored = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=info.shape)
+    return lazy_rows(path, stored, spectral_axis, what=_WHAT)
 
 
 def _mask_flagged(data: Any, flags: Any) -> Any:

@@ -12,6 +12,7 @@ navigation axis of an image stack).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import h5py
 import numpy as np
 
 from ..cube import Datacube
+from ..errors import InputError
 from ._common import (
     DatasetInfo,
     Spectral,
@@ -39,24 +41,51 @@ from ._common import (
 SUFFIXES = (".h5", ".hdf5", ".he5", ".nxs", ".hspy")
 _WHAT = "an HDF5 file"
 _UNDEFINED = "<undefined>"  # HyperSpy's value for a missing name or unit
+#: What h5py raises on a damaged file besides OSError and ValueError: RuntimeError
+#: when a damaged group or attribute table is walked ("Object visitation failed"),
+#: KeyError when a member's header cannot be opened, TypeError for a damaged
+#: datatype without a numpy equivalent. Caught only around calls into h5py.
+H5_ERRORS = (RuntimeError, KeyError, TypeError)
 
 
-def _arrays(group: h5py.Group) -> list[DatasetInfo]:
+def content(dataset: h5py.Dataset) -> tuple[tuple[int, ...], str]:
+    """Shape and dtype name of a dataset, in words where numpy has no dtype for its values."""
+    if dataset.shape is None:  # a null dataspace, read as h5py.Empty
+        return (), "no values (an empty HDF5 dataspace)"
+    dtype = dataset.dtype
+    if h5py.check_string_dtype(dtype) is not None:
+        return tuple(dataset.shape), "text"
+    if h5py.check_ref_dtype(dtype) is not None:
+        return tuple(dataset.shape), "references to other HDF5 objects"
+    if dtype.kind == "O":
+        return tuple(dataset.shape), "variable-length sequences"
+    if dtype.kind == "V":
+        return tuple(dataset.shape), "compound records" if dtype.names else "opaque bytes"
+    return tuple(dataset.shape), dtype_name(dtype)
+
+
+def _arrays(path: Path, group: h5py.Group) -> list[DatasetInfo]:
     """Every dataset below ``group``, with its path, shape and dtype."""
     found: list[DatasetInfo] = []
 
     def visit(name: str, node: Any) -> None:
         if isinstance(node, h5py.Dataset):
-            found.append(DatasetInfo(name, tuple(node.shape), dtype_name(node.dtype)))
+            found.append(DatasetInfo(name, *content(node)))
 
-    group.visititems(visit)
+    with reading(path, _WHAT, extra=H5_ERRORS):
+        group.visititems(visit)
     return found
+
+
+def _open(path: Path) -> h5py.File:
+    with reading(path, _WHAT, extra=H5_ERRORS):
+        return h5py.File(path, "r")
 
 
 def list_datasets(path: Path) -> list[DatasetInfo]:
     """The 3-D numeric datasets of the file, with their paths."""
-    with reading(path, _WHAT), h5py.File(path, "r") as file:
-        return [a for a in _arrays(file) if is_cube(a)]
+    with _open(path) as file:
+        return [a for a in _arrays(path, file) if is_cube(a)]
 
 
 def _hyperspy_axes(file: h5py.File, data: h5py.Dataset) -> list[dict[str, Any]] | None:
@@ -69,24 +98,32 @@ def _hyperspy_axes(file: h5py.File, data: h5py.Dataset) -> list[dict[str, Any]] 
     return [dict(group[f"axis-{i}"].attrs) for i in range(data.ndim)]
 
 
-def _hyperspy_calibration(axes: list[dict[str, Any]]) -> tuple[int, dict[int, Spectral]]:
-    """The spectral axis of a HyperSpy signal and the calibration of every axis."""
+def _hyperspy_spectral_axis(axes: list[dict[str, Any]]) -> int:
+    """The axis whose ``navigate`` flag differs from the other two's, else the last."""
     navigate = [bool(a.get("navigate", True)) for a in axes]
     odd = [i for i, flag in enumerate(navigate) if navigate.count(flag) == 1]
-    calibrations = {}
-    values: np.ndarray
-    for i, attrs in enumerate(axes):
+    return odd[0] if odd else len(axes) - 1
+
+
+def _hyperspy_calibration(path: Path, attrs: dict[str, Any], index: int, size: int) -> Spectral | None:
+    """Calibration of HyperSpy axis ``index`` (``size`` values long), or None if it has none."""
+    try:
+        values: np.ndarray
         if "axis" in attrs:  # a non-uniform axis lists its coordinates
-            values = np.asarray(attrs["axis"], dtype=np.float64)
-        elif "scale" in attrs and "size" in attrs:
-            values = float(attrs.get("offset", 0.0)) + float(attrs["scale"]) * np.arange(int(attrs["size"]))
+            values = np.asarray(attrs["axis"], dtype=np.float64).ravel()
+        elif "scale" in attrs:
+            values = float(attrs.get("offset", 0.0)) + float(attrs["scale"]) * np.arange(size)
         else:
-            continue
-        raw_unit = as_text(attrs.get("units", _UNDEFINED))
-        unit = normalise_unit("" if raw_unit == _UNDEFINED else raw_unit)
-        name = as_text(attrs.get("name", _UNDEFINED))
-        calibrations[i] = Spectral(values, unit, unit_label(unit) if name == _UNDEFINED else name)
-    return (odd[0] if odd else len(axes) - 1), calibrations
+            return None
+    except (TypeError, ValueError) as exc:  # numpy and float() on the file's attribute values
+        raise InputError(
+            f"{path.name}: the calibration of HyperSpy axis-{index} (its scale, offset or axis "
+            "attribute) is not numeric; fix these attributes, or choose another spectral axis"
+        ) from exc
+    raw_unit = as_text(attrs.get("units", _UNDEFINED))
+    unit = normalise_unit("" if raw_unit == _UNDEFINED else raw_unit)
+    name = as_text(attrs.get("name", _UNDEFINED))
+    return Spectral(values, unit, unit_label(unit) if name == _UNDEFINED else name)
 
 
 def _plain(value: Any) -> Any:
@@ -97,37 +134,44 @@ def _plain(value: Any) -> Any:
 
 def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bool | None) -> Datacube:
     """Read the chosen dataset; lazily (dask over the open file) for large cubes."""
-    with reading(path, _WHAT):
-        file = h5py.File(path, "r")
-        keep_open = False
-        try:
-            chosen = pick_dataset(path, _arrays(file), dataset)
+    file = _open(path)
+    keep_open = False
+    try:
+        chosen = pick_dataset(path, _arrays(path, file), dataset)
+        metadata: dict[str, Any] = {"dataset": chosen.name}
+        with reading(path, _WHAT, extra=H5_ERRORS):
             data = file[chosen.name]
             axes = _hyperspy_axes(file, data)
-            metadata: dict[str, Any] = {"dataset": chosen.name}
             if axes is None:
-                default = 2
                 spectral = spectral_from_named(
                     path, data.attrs, data.attrs.__getitem__
                 ) or spectral_from_named(path, data.parent, lambda key: data.parent[key][()])
-                calibrations = {default: spectral} if spectral is not None else {}
-            else:
-                default, calibrations = _hyperspy_calibration(axes)
-                metadata["axes"] = [{k: _plain(v) for k, v in a.items()} for a in axes]
+        if axes is None:
+            default = 2
             axis = resolve_axis(path, chosen.shape, spectral_axis, default)
-            nbytes = int(np.prod(chosen.shape)) * data.dtype.itemsize
-            use_lazy = resolve_lazy(path, nbytes, lazy)
-            array = lazy_rows(path, data, axis) if use_lazy else data[()]
+            calibration = spectral if axis == default else None
+        else:
+            default = _hyperspy_spectral_axis(axes)
+            axis = resolve_axis(path, chosen.shape, spectral_axis, default)
+            # Every axis may be calibrated, so an override still gets real coordinates.
+            calibration = _hyperspy_calibration(path, axes[axis], axis, chosen.shape[axis])
+            metadata["axes"] = [{k: _plain(v) for k, v in a.items()} for a in axes]
+        nbytes = math.prod(chosen.shape) * data.dtype.itemsize
+        if resolve_lazy(path, nbytes, lazy):
+            array = lazy_rows(path, data, axis, what=_WHAT, errors=H5_ERRORS)
             # The lazy array reads from the open file; closing it would break the cube.
-            keep_open = use_lazy
-        finally:
-            if not keep_open:
-                file.close()
+            keep_open = True
+        else:
+            with reading(path, _WHAT, extra=H5_ERRORS):
+                array = data[()]
+    finally:
+        if not keep_open:
+            file.close()
     return build_cube(
         path,
         array,
         fmt="hyperspy" if axes is not None else "hdf5",
         spectral_axis=axis,
-        spectral=calibrations.get(axis),
+        spectral=calibration,
         metadata=metadata,
     )

@@ -19,6 +19,7 @@ import tifffile
 from ..errors import InputError
 from ._common import SOFTWARE, reading, to_json
 from .outputs import atomic_write
+from .tiff import TIFF_ERRORS
 
 COLORS_KEY = "colors"
 _PALETTE_SIZE = 256
@@ -129,7 +130,7 @@ def read_labels_tiff(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} does not exist; check the path of the label map")
-    with reading(path, "a TIFF label map"), tifffile.TiffFile(path) as tif:
+    with reading(path, "a TIFF label map", extra=TIFF_ERRORS), tifffile.TiffFile(path) as tif:
         labels = tif.asarray()
         description = tif.series[0].keyframe.description or ""
     if labels.ndim != 2:

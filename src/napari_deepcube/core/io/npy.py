@@ -10,6 +10,9 @@ refused, because unpickling can run arbitrary code.
 
 from __future__ import annotations
 
+import math
+import tokenize
+import warnings
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -17,9 +20,9 @@ from typing import IO, Any
 import numpy as np
 
 from ..cube import Datacube
+from ..errors import InputError
 from ._common import (
     DatasetInfo,
-    atomic_write,
     build_cube,
     check_array,
     dtype_name,
@@ -33,21 +36,34 @@ from ._common import (
     spectral_from_named,
     spectral_record,
 )
+from .outputs import atomic_write
 
 SUFFIXES = (".npy", ".npz")
 CUBE_KEY = "cube"
 NPY_MAGIC = b"\x93NUMPY"
 NPZ_MAGIC = b"PK\x03\x04"  # an .npz is a zip of .npy files
 _FIX = "check that the file is complete (a copy may have been cut short) and save it again"
+#: What numpy and zipfile raise on damaged files, besides the usual ValueError and
+#: OSError: numpy's header parser lets the tokenizer's error through, and zipfile
+#: refuses damaged compression fields as unsupported and encryption flags with
+#: RuntimeError.
+_NPY_ERRORS = (tokenize.TokenError,)
+_NPZ_ERRORS = (tokenize.TokenError, NotImplementedError, RuntimeError)
 
 
-def _header(stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+def _header(path: Path, stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from an .npy header, without reading the data."""
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-    else:
-        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    with warnings.catch_warnings():
+        # numpy warns when a header needed the extra parsing of Python 2's headers (a
+        # damaged one can need it too): a hint about loading speed, not about the cube.
+        warnings.filterwarnings("ignore", "Reading `.npy` or `.npz` file required additional", UserWarning)
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    if any(n < 0 for n in shape):
+        raise InputError(f"{path.name} has a damaged header (shape {tuple(shape)}); {_FIX}")
     return tuple(shape), np.dtype(dtype)
 
 
@@ -63,22 +79,27 @@ def _is_npz(path: Path) -> bool:
 def _npz_members(path: Path) -> list[DatasetInfo]:
     """Every array in an .npz, from the headers of its members."""
     infos = []
-    with zipfile.ZipFile(path) as archive:
+    with reading(path, "a NumPy .npz file", extra=_NPZ_ERRORS, fix=_FIX), zipfile.ZipFile(path) as archive:
         for member in archive.namelist():
             if member.endswith(".npy"):
                 with archive.open(member) as stream:
-                    shape, dtype = _header(stream)
+                    shape, dtype = _header(path, stream)
                 infos.append(DatasetInfo(member[: -len(".npy")], shape, dtype_name(dtype)))
     return infos
 
 
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of an .npy file."""
+    with reading(path, "a NumPy .npy file", extra=_NPY_ERRORS, fix=_FIX), open(path, "rb") as stream:
+        shape, dtype = _header(path, stream)
+        return shape, dtype, stream.tell()
+
+
 def list_datasets(path: Path) -> list[DatasetInfo]:
     """The 3-D numeric arrays: the array of an .npy, the keys of an .npz."""
-    with reading(path, "a NumPy file", fix=_FIX):
-        if _is_npz(path):
-            return [a for a in _npz_members(path) if is_cube(a)]
-        with open(path, "rb") as stream:
-            shape, dtype = _header(stream)
+    if _is_npz(path):
+        return [a for a in _npz_members(path) if is_cube(a)]
+    shape, dtype, _ = _npy_header(path)
     info = DatasetInfo("", shape, dtype_name(dtype))
     return [info] if is_cube(info) else []
 
@@ -88,24 +109,30 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
     if _is_npz(path):
         return _read_npz(path, dataset, spectral_axis, lazy)
     refuse_dataset(path, dataset)
+    shape, dtype, offset = _npy_header(path)
+    check_array(path, shape, dtype)
+    # Python integers: a damaged header's sizes can overflow numpy's.
+    needed = offset + math.prod(shape) * dtype.itemsize
+    size = path.stat().st_size
+    if size < needed:
+        raise InputError(
+            f"{path.name} is incomplete: its header describes {needed} bytes but the file holds "
+            f"{size}; {_FIX}"
+        )
+    axis = resolve_axis(path, shape, spectral_axis, default=2)
+    use_lazy = resolve_lazy(path, needed - offset, lazy)
     with reading(path, "a NumPy .npy file", fix=_FIX):
-        with open(path, "rb") as stream:
-            shape, dtype = _header(stream)
-        check_array(path, shape, dtype)
-        axis = resolve_axis(path, shape, spectral_axis, default=2)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        use_lazy = resolve_lazy(path, nbytes, lazy)
         array = np.load(path, mmap_mode="r" if use_lazy else None, allow_pickle=False)
     return build_cube(path, array, fmt="npy", spectral_axis=axis)
 
 
 def _read_npz(path: Path, dataset: str | None, spectral_axis: int | None, lazy: bool | None) -> Datacube:
-    with reading(path, "a NumPy .npz file", fix=_FIX):
-        members = _npz_members(path)
-        chosen = pick_dataset(path, members, dataset, preferred=CUBE_KEY)
-        axis = resolve_axis(path, chosen.shape, spectral_axis, default=2)
-        nbytes = int(np.prod(chosen.shape)) * np.dtype(chosen.dtype).itemsize
-        resolve_lazy(path, nbytes, lazy, lazy_possible=False, why="npz members are zip entries")
+    members = _npz_members(path)
+    chosen = pick_dataset(path, members, dataset, preferred=CUBE_KEY)
+    axis = resolve_axis(path, chosen.shape, spectral_axis, default=2)
+    nbytes = math.prod(chosen.shape) * np.dtype(chosen.dtype).itemsize
+    resolve_lazy(path, nbytes, lazy, lazy_possible=False, why="npz members are zip entries")
+    with reading(path, "a NumPy .npz file", extra=_NPZ_ERRORS, fix=_FIX):
         with np.load(path, allow_pickle=False) as archive:
             array = archive[chosen.name]
             names = set(archive.files)

@@ -274,14 +274,27 @@ def atomic_write(
     ------
     InputError
         If :func:`check_output` refuses ``path``, it is another output of the
-        transaction, or it cannot be written.
+        transaction, or writing it fails with an OSError.
     """
-    active = _ACTIVE.get()
-    if active is not None:
-        yield active.stage(Path(path), directory=directory, is_replaceable=is_replaceable)
-        return
-    with output_transaction() as transaction:
-        yield transaction.stage(Path(path), directory=directory, is_replaceable=is_replaceable)
+    path = Path(path)
+    with _writing(path):
+        active = _ACTIVE.get()
+        if active is not None:
+            yield active.stage(path, directory=directory, is_replaceable=is_replaceable)
+            return
+        with output_transaction() as transaction:
+            yield transaction.stage(path, directory=directory, is_replaceable=is_replaceable)
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Report a failed write of ``path`` (a full disk, a lost network share) as an InputError."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path.name} ({_reason(exc)}); check the free space and that the folder is writable"
+        ) from exc
 
 
 @contextmanager

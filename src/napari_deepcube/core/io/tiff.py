@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,6 @@ from ..errors import InputError
 from ._common import (
     DatasetInfo,
     Spectral,
-    atomic_write,
     build_cube,
     check_array,
     dtype_name,
@@ -36,6 +36,7 @@ from ._common import (
     spectral_record,
     to_json,
 )
+from .outputs import atomic_write
 
 SUFFIXES = (".tif", ".tiff")
 _WHAT = "a TIFF file"
@@ -54,6 +55,18 @@ class _Collect(logging.Handler):
             self.messages.append(record.getMessage())
 
 
+#: What tifffile lets through on a damaged file besides its TiffFileError (a
+#: ValueError): arithmetic on zeroed tags, tags of the wrong type compared or
+#: converted, empty strip tables indexed, pages that contradict the first one
+#: ("incompatible keyframe"), and its own assertions on a page without a data
+#: type. Caught only around calls into tifffile.
+TIFF_ERRORS = (ZeroDivisionError, TypeError, IndexError, RuntimeError, AssertionError)
+
+
+def _damaged(path: Path, problem: str) -> InputError:
+    return InputError(f"{path.name} is damaged or truncated ({problem}); copy or export it again")
+
+
 @contextmanager
 def _open(path: Path) -> Iterator[tifffile.TiffFile]:
     """Open ``path`` and fail on a damaged file instead of silently returning fewer pages."""
@@ -61,16 +74,22 @@ def _open(path: Path) -> Iterator[tifffile.TiffFile]:
     collect = _Collect()
     logger.addHandler(collect)
     try:
-        with reading(path, _WHAT), tifffile.TiffFile(path) as tif:
-            if not tif.series:
+        with reading(path, _WHAT, extra=TIFF_ERRORS):
+            tif = tifffile.TiffFile(path)
+        with tif:
+            with reading(path, _WHAT, extra=TIFF_ERRORS):
+                # Parses every page, so that damage is found here.
+                shape = tuple(tif.series[0].shape) if tif.series else None
+            if shape is None:
                 raise InputError(
                     f"{path.name} holds no image: it is empty or damaged; copy or export it again"
                 )
-            _ = tif.series[0].shape  # parses every page, so damage is found here
             if collect.messages:
-                raise InputError(
-                    f"{path.name} is damaged or truncated ({collect.messages[0]}); copy or export it again"
-                )
+                # tifffile starts its messages with an object's repr: "<tifffile.TiffPages @8> ...".
+                raise _damaged(path, re.sub(r"^<[^>]*>\s*", "", collect.messages[0]))
+            if not shape or 0 in shape:
+                # A damaged page header can describe an image of no pixels.
+                raise _damaged(path, f"its first image has shape {shape}")
             yield tif
     finally:
         logger.removeHandler(collect)
@@ -127,7 +146,8 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
         use_lazy = resolve_lazy(
             path, nbytes, lazy, lazy_possible=mappable, why="the TIFF is compressed or tiled"
         )
-        array = tifffile.memmap(path, mode="r") if use_lazy else series.asarray()
+        with reading(path, _WHAT, extra=TIFF_ERRORS):
+            array = tifffile.memmap(path, mode="r") if use_lazy else series.asarray()
         array = array.reshape(shape)
         spectral = _description_spectral(path, series.keyframe.description or "")
     return build_cube(
