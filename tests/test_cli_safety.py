@@ -204,3 +204,79 @@ def test_a_three_by_three_cube_is_segmented_with_the_default_k_range_and_with_k_
     status, _, stderr = _run(["segment", path, "-o", out, "--epochs", "2", "--k", "9"], capsys)
     assert status == 0, stderr
     assert sorted(np.unique(tifffile.imread(out))) == list(range(1, 10))
+
+
+def test_files_the_reader_opens_beside_the_input_are_inputs_too(tmp_path, capsys):
+    from napari_deepcube.core.io import read_cube, write_cube
+
+    cube = np.random.default_rng(0).poisson(20, (12, 12, 16)).astype(np.uint16)
+    raw = tmp_path / "scene.img"
+    raw.write_bytes(cube.tobytes())
+    (tmp_path / "scene.hdr").write_text(
+        "ENVI\nsamples = 12\nlines = 12\nbands = 16\nheader offset = 0\nfile type = ENVI Standard\n"
+        "data type = 12\ninterleave = bip\nbyte order = 0\n"
+    )
+    store = tmp_path / "scene.zarr"
+    write_cube(store, read_cube(tmp_path / "scene.hdr"))
+    before = _snapshot(tmp_path)
+    cases = [
+        (tmp_path / "scene.hdr", ["--report", raw]),
+        (store, ["--report", store / "zarr.json"]),
+    ]
+    for source, argv in cases:
+        status, _, stderr = _run(["segment", source, "-o", tmp_path / "l.tif", *argv, *FAST], capsys)
+        assert status == 2 and "would be overwritten" in stderr and _one_line(stderr), stderr
+    assert _snapshot(tmp_path) == before
+
+
+def test_outputs_are_checked_before_the_input_is_even_read(tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.npy"
+    corrupt.write_bytes(b"\x93NUMPY garbage")
+    (tmp_path / "results.tif").mkdir()
+    status, _, stderr = _run(["segment", corrupt, "-o", tmp_path / "results.tif"], capsys)
+    assert status == 2 and "existing folder" in stderr and "corrupt.npy" not in stderr
+
+
+def test_k_beyond_the_training_sample_is_refused(tmp_path, cube_tif, capsys):
+    for options in (["--k", "50"], ["--k-min", "20", "--k-max", "30"]):
+        status, _, stderr = _run(["segment", cube_tif, "-o", tmp_path / "l.tif", "--n-train", "16",
+                                  "--epochs", "2", *options], capsys)
+        assert status == 2 and "training sample of 16 pixels" in stderr and _one_line(stderr)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"), [(["--seed", "-1"], "--seed"), (["--out", "FILE"], "is a file")]
+)
+def test_bad_demo_options_exit_2_with_one_line(options, words, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    options = [str(afile) if item == "FILE" else item for item in options]
+    status, _, stderr = _run(["demo", "--quiet", *options], capsys)
+    assert status == 2 and words in stderr and _one_line(stderr)
+    assert afile.read_text() == "keep"
+
+
+def test_sigterm_while_writing_removes_the_temporaries(tmp_path):
+    """SIGTERM in the middle of the outputs: the old file stays, no temporary is left."""
+    target = tmp_path / "labels.tif"
+    target.write_text("an earlier result")
+    script = (
+        "import sys, time\n"
+        "from napari_deepcube.cli import sigterm_interrupts\n"
+        "from napari_deepcube.core.io.outputs import atomic_write, output_transaction\n"
+        "with sigterm_interrupts():\n"
+        "    try:\n"
+        "        with output_transaction(), atomic_write(sys.argv[1]) as temporary:\n"
+        "            temporary.write_text('half')\n"
+        "            print('writing', flush=True)\n"
+        "            time.sleep(60)\n"
+        "    except KeyboardInterrupt:\n"
+        "        sys.exit(1)\n"
+    )
+    command = [sys.executable, "-c", script, str(target)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout.readline().strip() == "writing"
+        assert len(_temporaries(tmp_path)) == 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 1
+    assert target.read_text() == "an earlier result" and _temporaries(tmp_path) == []

@@ -101,7 +101,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def sigterm_interrupts() -> Iterator[None]:
     """Make SIGTERM stop the run like Ctrl-C, so that temporaries are removed on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -115,7 +115,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    with _sigterm_interrupts():
+    with sigterm_interrupts():
         return _main(argv)
 
 
@@ -163,7 +163,7 @@ def _segment_outputs(args: argparse.Namespace) -> list[Path]:
 
 def _segment(args: argparse.Namespace) -> int:
     from .core.checkpoint import load_model, save_model
-    from .core.io import read_cube
+    from .core.io import input_files, read_cube
     from .core.io.outputs import check_distinct, check_output, output_transaction
 
     config = _config(args)
@@ -176,6 +176,9 @@ def _segment(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cube = read_cube(args.input, dataset=args.dataset, spectral_axis=args.spectral_axis)
     read_seconds = time.perf_counter() - start
+    inputs += input_files(cube)  # an ENVI raw file, the zarr store around the array
+    for path in outputs:
+        check_output(path, inputs=inputs)
     model = load_model(args.load_model) if args.load_model else None
     segmentation = _run(cube, config, model, quiet=args.quiet, block_map=block_map)
     segmentation.timings = {"read": read_seconds, **segmentation.timings}
@@ -290,14 +293,22 @@ def _demo(args: argparse.Namespace) -> int:
     from .core.io.outputs import output_transaction
     from .core.synthetic import make_nebula, make_painting
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    config = SegmentConfig(seed=args.seed)
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"--out {args.out} is a file; give a folder for the demo's outputs")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the folder {args.out} ({exc.strerror}); choose another --out"
+        ) from exc
     start = time.perf_counter()
     sample = (
         make_painting(seed=args.seed) if args.sample == "painting" else make_nebula(seed=args.seed)
     )
     if not args.quiet:
         print(f"sample: {sample.description}")
-    segmentation = _run(sample.cube, SegmentConfig(seed=args.seed), None, quiet=args.quiet)
+    segmentation = _run(sample.cube, config, None, quiet=args.quiet)
     args.output = args.out / f"{args.sample}_labels.tif"
     args.report = args.out / f"{args.sample}_report.json"
     args.overview = args.out / f"{args.sample}_overview.png"

@@ -141,3 +141,34 @@ def test_any_mutated_model_loads_and_runs_or_is_refused(saved, strip, tmp_path_f
         segment(strip, QUIET, model=model)
     except InputError as error:
         assert "\n" not in str(error)
+
+
+def _tensor_edit(field, make):
+    def edit(payload):
+        payload[field] = make(payload[field])
+
+    return edit
+
+
+HOSTILE = {
+    "bfloat16 array": (_tensor_edit("starts", lambda t: t.to(torch.bfloat16)), "plain array"),
+    "sparse array": (_tensor_edit("starts", lambda t: t.to_sparse()), "plain array"),
+    "huge expanded array": (_tensor_edit("starts", lambda t: torch.zeros(1).expand(10**11)), "plain array"),
+    "complex mixture": (_mixture_edit("params", lambda p: p.to(torch.complex64)), "plain array"),
+    "a centre key of a superscript digit": (
+        lambda p: p["centers"].update({"²": p["centers"]["3"]}), "not a k"),
+    "settings nested 100000 deep": (lambda p: p.update(config="[" * 100000 + "]" * 100000), "JSON"),
+    "a 5000-digit number": (lambda p: p.update(config='{"seed": ' + "9" * 5000 + "}"), "JSON"),
+    "a class index of 2**40": (
+        _mixture_edit("groups", lambda g: torch.cat([g[:-1], torch.tensor([2**40])])), "groups"),
+    "a network of 16 GiB": (_json_edit("model_config", "hidden", [65536] * 8), "weights"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_model_is_refused_before_it_costs_memory_or_crashes(case, saved, tmp_path):
+    edit, words = HOSTILE[case]
+    path = _edited(saved, tmp_path / "hostile.pt", edit)
+    with pytest.raises(InputError, match=r"hostile\.pt") as raised:
+        load_model(path)
+    assert words in str(raised.value) and "\n" not in str(raised.value)

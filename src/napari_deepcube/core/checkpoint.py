@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ from .network_config import ModelConfig
 from .preprocess import PreprocessConfig, Preprocessor
 from .segmentation import FittedModel
 from .typed_fields import shown, typed_values
+
+#: Element types a model file's arrays may have, and the most values one may hold.
+_ARRAY_DTYPES = (torch.float32, torch.float64, torch.int64, torch.int32, torch.int16, torch.uint8)
+_MAX_ELEMENTS = 2**28
 
 FORMAT = "napari-deepcube-model"
 FORMAT_VERSION = 1
@@ -139,6 +144,8 @@ class _Fields:
             return json.loads(self.value(name, str))
         except json.JSONDecodeError as error:
             raise InputError(f"{name!r} is not JSON ({error.msg})") from error
+        except (ValueError, RecursionError) as error:  # an integer of thousands of digits, deep nesting
+            raise InputError(f"{name!r} is not the JSON of a model's settings") from error
 
     def array(self, name: str, *, optional: bool = False) -> np.ndarray | None:
         if optional and self.payload.get(name) is None:
@@ -149,6 +156,12 @@ class _Fields:
 def _array(tensor: Any, name: str) -> np.ndarray:
     if not isinstance(tensor, torch.Tensor):
         raise InputError(f"{name!r} is a {type(tensor).__name__}, not an array")
+    # Checked before any element is touched: a sparse, strided or expanded tensor (a
+    # stride of 0 makes a huge array of one stored value) could crash or fill memory.
+    if tensor.layout != torch.strided or tensor.dtype not in _ARRAY_DTYPES or not tensor.is_contiguous():
+        raise InputError(f"{name!r} is not a plain array of numbers ({tensor.dtype}, {tensor.layout})")
+    if tensor.numel() > _MAX_ELEMENTS:
+        raise InputError(f"{name!r} holds {tensor.numel()} values, more than any model has")
     array = tensor.detach().cpu().numpy()
     if array.dtype.kind == "f" and np.isnan(array).any():
         raise InputError(f"{name!r} holds NaN values")
@@ -169,8 +182,13 @@ def _fitted_model(fields: _Fields) -> FittedModel:
         f"the network takes {model_config.n_features} features but the preprocessing gives "
         f"{preprocessor.n_features}",
     )
+    weights = fields.value("weights", dict)
+    with torch.device("meta"):  # the shapes the settings imply, without allocating the network
+        expected = SpectralAutoencoder(model_config).state_dict()
+    _check_weights(expected, weights)
     autoencoder = SpectralAutoencoder(model_config)
-    _load_weights(autoencoder, fields.value("weights", dict))
+    autoencoder.load_state_dict(weights)
+    autoencoder.eval()
     centers = {
         _whole(key, "centers"): _array(value, f"centers[{key}]")
         for key, value in fields.value("centers", dict).items()
@@ -193,7 +211,10 @@ def _fitted_model(fields: _Fields) -> FittedModel:
 
 def _whole(key: Any, name: str) -> int:
     text = str(key)
-    _expect(text.isdigit() and 1 <= int(text) <= 65535, f"{name} has a key {shown(key)} that is not a k")
+    _expect(
+        re.fullmatch(r"[0-9]{1,5}", text) is not None and 1 <= int(text) <= 65535,
+        f"{name} has a key {shown(key)} that is not a k",
+    )
     return int(text)
 
 
@@ -252,8 +273,7 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
     )
 
 
-def _load_weights(autoencoder: SpectralAutoencoder, weights: dict[str, Any]) -> None:
-    expected = autoencoder.state_dict()
+def _check_weights(expected: dict[str, torch.Tensor], weights: dict[str, Any]) -> None:
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     _expect(not missing and not unexpected, f"the network's weights miss {missing} and add {unexpected}")
@@ -264,8 +284,6 @@ def _load_weights(autoencoder: SpectralAutoencoder, weights: dict[str, Any]) -> 
             f"the weights {name!r} have shape {tuple(value.shape)} where the network has "
             f"{tuple(expected[name].shape)}, or are not finite",
         )
-    autoencoder.load_state_dict(weights)
-    autoencoder.eval()
 
 
 def _mixture(record: Any, name: str, n_features: int) -> Mixture:
@@ -286,6 +304,7 @@ def _mixture(record: Any, name: str, n_features: int) -> Mixture:
     )
     _expect(
         groups.shape == (m,) and groups.dtype.kind in "iu"
+        and bool(np.all((groups >= 0) & (groups < m)))
         and set(groups.tolist()) == set(range(int(groups.max()) + 1)),
         f"{name}.groups do not number the classes of its {m} components from 0",
     )

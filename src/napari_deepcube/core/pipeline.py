@@ -239,6 +239,14 @@ def _run_config(cube: Datacube, config: SegmentConfig | None, model: FittedModel
             f"the k range starts at {config.k_min} but the cube has {cube.n_valid} valid pixels; "
             "give a smaller --k-min or a fixed --k"
         )
+    # k is found on the training sample, so it cannot exceed the sample either.
+    n_sample = min(config.n_train, cube.n_valid)
+    smallest_k = config.k_min if config.k is None else config.k
+    if smallest_k > n_sample:
+        raise InputError(
+            f"k={smallest_k} is more than the training sample of {n_sample} pixels; "
+            "give a larger --n-train or a smaller k"
+        )
     return config
 
 

@@ -126,3 +126,47 @@ def test_new_outputs_get_the_umask(tmp_path, directory):
         os.umask(previous)
     expected = 0o755 if directory else 0o644
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == expected
+
+
+def test_a_folder_that_appears_during_the_run_is_never_replaced(tmp_path):
+    store = tmp_path / "out.zarr"
+    with pytest.raises(InputError, match="no output was changed"), output_transaction():
+        with atomic_write(store, directory=True, is_replaceable=lambda path: False) as temporary:
+            (temporary / "chunk").write_text("new")
+        store.mkdir()  # someone's folder, created while the run was writing
+        (store / "thesis.tex").write_text("keep")
+    assert (store / "thesis.tex").read_text() == "keep" and _leftovers(tmp_path) == []
+
+
+def test_an_input_inside_an_output_folder_is_refused(tmp_path):
+    store = tmp_path / "outer.zarr"
+    store.mkdir()
+    raw = store / "raw.npy"
+    raw.write_text("data")
+    with pytest.raises(InputError, match="holds or lies inside the input"):
+        check_output(store, inputs=[raw], directory=True, is_replaceable=lambda path: True)
+
+
+def test_when_the_last_move_fails_every_output_is_restored(tmp_path, monkeypatch):
+    import napari_deepcube.core.io.outputs as outputs
+
+    first, second, third = (tmp_path / name for name in ("a.txt", "b.txt", "c.txt"))
+    for path in (first, second, third):
+        path.write_text(f"old {path.stem}")
+    real_replace = os.replace
+    calls = []
+
+    def flaky_replace(source, target):
+        calls.append((source, target))
+        if len(calls) == 6:  # the third output's move onto its target: the disk is gone
+            raise OSError(5, "Input/output error")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(outputs.os, "replace", flaky_replace)
+    with pytest.raises(InputError, match=r"c\.txt.*no output was changed"), output_transaction():
+        for path in (first, second, third):
+            with atomic_write(path) as temporary:
+                temporary.write_text("new")
+    monkeypatch.setattr(outputs.os, "replace", real_replace)
+    assert [p.read_text() for p in (first, second, third)] == ["old a", "old b", "old c"]
+    assert _leftovers(tmp_path) == []

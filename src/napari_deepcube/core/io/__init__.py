@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import LAZY_THRESHOLD_BYTES, DatasetInfo
+from ._common import LAZY_THRESHOLD_BYTES, DatasetInfo, input_files
 from ._dispatch import SUPPORTED_SUFFIXES, WRITERS, reader_for, writer_for
 from .convert import Conversion, convert_cube
 from .labels import read_labels_tiff, write_labels_tiff
@@ -51,6 +51,7 @@ __all__ = [
     "DatasetInfo",
     "can_read",
     "convert_cube",
+    "input_files",
     "list_datasets",
     "read_cube",
     "read_labels_tiff",
@@ -150,6 +151,5 @@ def write_cube(path: str | Path, cube: Datacube) -> None:
         that is the file the cube was read from.
     """
     path = Path(path).expanduser()
-    source = cube.metadata.get("source")
-    with output_transaction(inputs=[Path(source)] if source else []):
+    with output_transaction(inputs=input_files(cube)):
         writer_for(path).write(path, cube)

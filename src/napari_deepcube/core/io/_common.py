@@ -459,6 +459,17 @@ def lazy_rows(
     return da.from_array(GuardedArray(source, path, what, errors), chunks=chunks, name=False)
 
 
+#: Metadata key listing every file or folder a reader read besides ``source``
+#: (an ENVI raw file, the zarr store around an array): outputs may overwrite none.
+INPUT_FILES = "input_files"
+
+
+def input_files(cube: Datacube) -> list[Path]:
+    """Every file and folder the cube was read from: its source and what the reader listed."""
+    named = [cube.metadata.get("source"), *cube.metadata.get(INPUT_FILES, ())]
+    return [Path(name) for name in named if name]
+
+
 def build_cube(
     path: Path,
     array: Any,

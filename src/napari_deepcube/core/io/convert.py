@@ -22,10 +22,10 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import import_optional, reading, spectral_record
+from ._common import import_optional, input_files, reading, spectral_record
 from ._dispatch import reader_for
 from .outputs import atomic_write, check_output, output_transaction
-from .zarr import is_store
+from .zarr import is_own_store
 
 #: Spatial pixels (whole spectra) in one chunk of the store.
 DEFAULT_CHUNK_PIXELS = 1024
@@ -123,7 +123,7 @@ def _check_target(source: Path, target: Path) -> None:
             f"the converted cube is written as a zarr store, a folder named *.zarr; "
             f"got {target.name}, so name it e.g. {target.stem or 'cube'}.zarr"
         )
-    check_output(target, inputs=[source], directory=True, is_replaceable=is_store)
+    check_output(target, inputs=[source], directory=True, is_replaceable=is_own_store)
 
 
 def convert_cube(
@@ -189,8 +189,8 @@ def convert_cube(
     if dataset is not None:
         attributes["source_dataset"] = dataset
     with (
-        output_transaction(inputs=[source_path]),
-        atomic_write(target, directory=True, is_replaceable=is_store) as temp,
+        output_transaction(inputs=[source_path, *input_files(cube)]),
+        atomic_write(target, directory=True, is_replaceable=is_own_store) as temp,
     ):
         store = zarr.create_array(
             str(temp),

@@ -21,6 +21,7 @@ import numpy as np
 from ..cube import Datacube
 from ..errors import InputError
 from ._common import (
+    INPUT_FILES,
     DatasetInfo,
     Spectral,
     build_cube,
@@ -185,7 +186,12 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
         array: Any = np.memmap(raw, dtype=dtype, mode="r", offset=offset, shape=shape)
         if not use_lazy:
             array = np.array(array)
-    metadata = {"interleave": interleave, "data_file": str(raw), "header_offset": offset}
+    metadata = {
+        "interleave": interleave,
+        "data_file": str(raw),
+        "header_offset": offset,
+        INPUT_FILES: [str(raw)],
+    }
     metadata.update({k: fields[k] for k in ("description", "data ignore value") if k in fields})
     spectral = _wavelengths(header, fields)
     return build_cube(

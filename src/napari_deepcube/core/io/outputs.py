@@ -81,14 +81,14 @@ def check_output(
     path = Path(path)
     for source in inputs:
         source = Path(source)
-        if _same_file(path, source) or _inside(path, source):
-            relation = "is" if _same_file(path, source) else "lies inside"
+        if _same_file(path, source) or _inside(path, source) or _inside(source, path):
+            relation = "is" if _same_file(path, source) else "holds or lies inside"
             raise InputError(
                 f"the output {path} {relation} the input {source}, which would be overwritten; "
                 "choose another output name"
             )
     if directory:
-        if path.exists() and not (path.is_dir() and is_replaceable is not None and is_replaceable(path)):
+        if not _may_replace_folder(path, is_replaceable):
             raise InputError(
                 f"{path} exists and is not a store this command wrote; it is left alone: choose "
                 "another name, or remove it first"
@@ -102,6 +102,13 @@ def check_output(
         raise InputError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {path}: the folder {path.parent} is not writable; choose another")
+
+
+def _may_replace_folder(path: Path, is_replaceable: Callable[[Path], bool] | None) -> bool:
+    """True when nothing is at ``path``, or a folder that ``is_replaceable`` accepts."""
+    if not (path.exists() or path.is_symlink()):
+        return True
+    return path.is_dir() and not path.is_symlink() and is_replaceable is not None and is_replaceable(path)
 
 
 def check_distinct(paths: Iterable[Path]) -> None:
@@ -146,7 +153,26 @@ class _Staged:
     target: Path
     temporary: Path
     directory: bool
+    is_replaceable: Callable[[Path], bool] | None
     backup: Path | None = None
+    moved: bool = False
+
+    def check_target(self) -> None:
+        """Raise OSError when what is at the target now may not be replaced (it appeared during the run)."""
+        if self.directory:
+            if not _may_replace_folder(self.target, self.is_replaceable):
+                raise FileExistsError(errno.EEXIST, "a file or folder appeared there", str(self.target))
+        elif self.target.is_dir() and not self.target.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, "a folder appeared there", str(self.target))
+
+    def undo(self) -> None:
+        """Put the target back as it was before :meth:`OutputTransaction.commit`; best effort."""
+        if self.moved:
+            os.replace(self.target, self.temporary)
+            self.moved = False
+        if self.backup is not None:
+            os.replace(self.backup, self.target)
+            self.backup = None
 
 
 @dataclass
@@ -182,7 +208,7 @@ class OutputTransaction:
         target = Path(target)
         check_output(target, inputs=self.inputs, directory=directory, is_replaceable=is_replaceable)
         check_distinct([*(item.target for item in self.staged), target])
-        staged = _Staged(target, _new_temporary(target, directory), directory)
+        staged = _Staged(target, _new_temporary(target, directory), directory, is_replaceable)
         self.staged.append(staged)
         return staged.temporary
 
@@ -196,35 +222,42 @@ class OutputTransaction:
         """
         with _signals_deferred():
             done: list[_Staged] = []
+            failed: _Staged | None = None
             try:
-                for item in self.staged:
-                    if not item.directory and item.target.is_dir() and not item.target.is_symlink():
-                        # A folder that appeared after the checks: never moved aside, never removed.
-                        raise IsADirectoryError(errno.EISDIR, "a folder is in the way", str(item.target))
-                    if item.target.exists() or item.target.is_symlink():
-                        item.backup = item.target.with_name(
-                            f".{item.target.name}.{secrets.token_hex(4)}.old{TEMPORARY_SUFFIX}"
+                for failed in self.staged:
+                    failed.check_target()
+                    if failed.target.exists() or failed.target.is_symlink():
+                        failed.backup = failed.target.with_name(
+                            f".{failed.target.name}.{secrets.token_hex(4)}.old{TEMPORARY_SUFFIX}"
                         )
-                        os.replace(item.target, item.backup)
-                    done.append(item)
-                    os.replace(item.temporary, item.target)
-            except OSError as exc:
-                for item in reversed(done):
-                    if item.target.exists() and not item.temporary.exists():
-                        os.replace(item.target, item.temporary)
-                    if item.backup is not None:
-                        os.replace(item.backup, item.target)
-                        item.backup = None
+                        os.replace(failed.target, failed.backup)
+                    done.append(failed)
+                    os.replace(failed.temporary, failed.target)
+                    failed.moved = True
+            except BaseException as exc:
+                self._undo(done)
+                if not isinstance(exc, OSError) or failed is None:
+                    raise
                 raise InputError(
-                    f"cannot write {item.target} ({_reason(exc)}); no output was changed: check the "
+                    f"cannot write {failed.target} ({_reason(exc)}); no output was changed: check the "
                     "free space and that the folder is writable"
                 ) from exc
             for item in done:
                 if item.backup is not None:
                     _remove(item.backup)
+                    item.backup = None
+
+    @staticmethod
+    def _undo(done: list[_Staged]) -> None:
+        """Undo the moves of ``done``, latest first; one that fails does not stop the others."""
+        for item in reversed(done):
+            try:
+                item.undo()
+            except OSError:
+                continue  # its backup stays beside the target, named .<name>.<hex>.old.deepcube-tmp
 
     def discard(self) -> None:
-        """Remove every temporary not yet moved into place."""
+        """Remove every temporary not yet moved into place; never a backup of a user's file."""
         for item in self.staged:
             if item.temporary.exists() or item.temporary.is_symlink():
                 _remove(item.temporary)

@@ -8,6 +8,7 @@ array in dask. Needs zarr and dask (the ``formats`` extra).
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from ..cube import Datacube
 from ..errors import InputError
 from ._common import (
+    INPUT_FILES,
     DatasetInfo,
     build_cube,
     dtype_name,
@@ -53,6 +55,37 @@ def _zarr(path: Path) -> ModuleType:
 def is_store(path: Path) -> bool:
     """True for a folder with zarr metadata at its root."""
     return path.is_dir() and any((path / name).is_file() for name in _METADATA_FILES)
+
+
+def is_own_store(path: Path) -> bool:
+    """True for a zarr array this package wrote (its attributes name our software).
+
+    Only such a store may be replaced by a new one: any other folder, a group
+    holding other arrays included, is someone's data.
+    """
+    for name, attributes in (("zarr.json", "attributes"), (".zattrs", None)):
+        metadata = path / name
+        if not metadata.is_file():
+            continue
+        try:
+            record = json.loads(metadata.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if attributes is not None:
+            if not isinstance(record, dict) or record.get("node_type") != "array":
+                return False
+            record = record.get(attributes)
+        software = record.get("software") if isinstance(record, dict) else None
+        return isinstance(software, str) and software.startswith("napari-deepcube")
+    return False
+
+
+def _outermost_store(path: Path) -> Path:
+    """The top folder of the store that ``path`` (an array or group folder) belongs to."""
+    path = path.resolve()
+    while is_store(path.parent) and path.parent != path:
+        path = path.parent
+    return path
 
 
 def _open(path: Path) -> Any:
@@ -130,7 +163,9 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
         else:
             with reading(path, _WHAT, extra=ZARR_ERRORS):
                 data = array[...]
-    metadata: dict[str, Any] = {"dataset": chosen.name} if chosen.name else {}
+    metadata: dict[str, Any] = {INPUT_FILES: [str(_outermost_store(path))]}
+    if chosen.name:
+        metadata["dataset"] = chosen.name
     if caught:
         metadata["zarr_warnings"] = [str(w.message) for w in caught]
     return build_cube(
@@ -150,7 +185,7 @@ def write(path: Path, cube: Datacube) -> None:
     shape = tuple(data.shape)
     blocks = row_blocks(shape, np.dtype(data.dtype).itemsize)
     chunk_rows = blocks[0].stop - blocks[0].start
-    with atomic_write(path, directory=True, is_replaceable=is_store) as temp:
+    with atomic_write(path, directory=True, is_replaceable=is_own_store) as temp:
         out = zarr.open_array(
             str(temp),
             mode="w",
