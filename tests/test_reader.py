@@ -9,7 +9,7 @@ import tifffile
 
 from napari_deepcube import _reader
 from napari_deepcube.core.cube import Datacube
-from napari_deepcube.core.io import _common, write_cube
+from napari_deepcube.core.io import _lazy, write_cube
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_unknown_and_missing_files_are_declined(tmp_path):
 
 
 def test_lazy_cube_stays_lazy(tmp_path, cube_array, monkeypatch):
-    monkeypatch.setattr(_common, "LAZY_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr(_lazy, "LAZY_THRESHOLD_BYTES", 0)
     path = tmp_path / "big.h5"
     with h5py.File(path, "w") as file:
         file["img"] = cube_array

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_deepcube.core.io import _common
+from napari_deepcube.core.io import _lazy
 
 #: (H, W, C) of the cube on disk: 192 MiB of uint16, read lazily (the threshold is
 #: lowered below), so that the test exercises the big-cube path in CI time.
@@ -44,7 +44,7 @@ def test_big_cube_opens_fast_and_channels_browse_responsively(
 ) -> None:
     path = tmp_path / "scan.npy"
     _write_cube(path)
-    monkeypatch.setattr(_common, "LAZY_THRESHOLD_BYTES", 32 * 1024**2)
+    monkeypatch.setattr(_lazy, "LAZY_THRESHOLD_BYTES", 32 * 1024**2)
     viewer = make_napari_viewer(show=True)
     # napari's first open of a session discovers and imports its readers (seconds,
     # whatever the file): take that out of the measure with a tiny cube.

@@ -14,7 +14,7 @@ zarr = pytest.importorskip("zarr")
 
 from napari_deepcube.core.cube import Datacube  # noqa: E402
 from napari_deepcube.core.errors import InputError  # noqa: E402
-from napari_deepcube.core.io import _common, can_read, list_datasets, read_cube, write_cube  # noqa: E402
+from napari_deepcube.core.io import _lazy, can_read, list_datasets, read_cube, write_cube  # noqa: E402
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])
@@ -110,7 +110,7 @@ def test_written_store_keeps_its_all_zero_chunks(
     tmp_path: Path, array: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two rows a chunk; the first two rows all zero (left out of the mask, not of the store).
-    monkeypatch.setattr(_common, "LAZY_CHUNK_BYTES", 2 * array[0].nbytes)
+    monkeypatch.setattr(_lazy, "LAZY_CHUNK_BYTES", 2 * array[0].nbytes)
     array = array.copy()
     array[:2] = 0
     path = tmp_path / "zeros.zarr"

@@ -23,7 +23,7 @@ suffix                    layout and calibration                      lazy
 ========================  ==========================================  =============
 
 ``lazy=None`` reads lazily when the stored cube exceeds
-:data:`~._common.LAZY_THRESHOLD_BYTES` or half the available memory.
+:data:`~._lazy.LAZY_THRESHOLD_BYTES` or half the available memory.
 "mapped" is a :class:`~._mapped.MappedArray`: the file is memory-mapped only
 while a slice is read, so a pass over the cube leaves no pages resident.
 :func:`convert_cube` rewrites any readable cube as a chunked zarr store. Every
@@ -37,8 +37,10 @@ from pathlib import Path
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import LAZY_THRESHOLD_BYTES, DatasetInfo, input_files
+from ._build import input_files
+from ._datasets import DatasetInfo
 from ._dispatch import SUPPORTED_SUFFIXES, WRITERS, reader_for, writer_for
+from ._lazy import LAZY_THRESHOLD_BYTES
 from .convert import Conversion, convert_cube
 from .labels import read_labels_tiff, write_labels_tiff
 from .outputs import output_transaction

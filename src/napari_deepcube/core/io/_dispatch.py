@@ -3,17 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
+from typing import Protocol
 
+from ..cube import Datacube
 from ..errors import InputError
 from . import envi, fits, hdf5, mat, npy, tiff, zarr
+from ._datasets import DatasetInfo
 
-READERS: tuple[ModuleType, ...] = (npy, tiff, hdf5, fits, envi, mat, zarr)
-WRITERS: dict[str, ModuleType] = {".npy": npy, ".npz": npy, ".tif": tiff, ".tiff": tiff, ".zarr": zarr}
+
+class Reader(Protocol):
+    """What every reader module offers (npy, tiff, hdf5, fits, envi, mat, zarr)."""
+
+    @property
+    def SUFFIXES(self) -> tuple[str, ...]:
+        """File name endings of the format, lower case with the dot."""
+        ...
+
+    def read(
+        self, path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bool | None
+    ) -> Datacube:
+        """The cube in ``path``: eager, memory-mapped or dask; InputError for anything wrong."""
+        ...
+
+    def list_datasets(self, path: Path) -> list[DatasetInfo]:
+        """Every array in ``path`` with its shape and type, cubes or not."""
+        ...
+
+
+class Writer(Protocol):
+    """What a module that writes cubes offers (npy, tiff, zarr)."""
+
+    def write(self, path: Path, cube: Datacube) -> None:
+        """Write ``cube`` to ``path`` atomically, so that its reader gets it back."""
+        ...
+
+
+READERS: tuple[Reader, ...] = (npy, tiff, hdf5, fits, envi, mat, zarr)
+WRITERS: dict[str, Writer] = {".npy": npy, ".npz": npy, ".tif": tiff, ".tiff": tiff, ".zarr": zarr}
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(s for module in READERS for s in module.SUFFIXES)
 
 #: File signatures: a file whose suffix lies is still read by the right module.
-_MAGIC: tuple[tuple[int, bytes, ModuleType], ...] = (
+_MAGIC: tuple[tuple[int, bytes, Reader], ...] = (
     (0, npy.NPY_MAGIC, npy),
     (0, npy.NPZ_MAGIC, npy),
     (0, b"II*\x00", tiff),
@@ -28,7 +58,7 @@ _MAGIC: tuple[tuple[int, bytes, ModuleType], ...] = (
 )
 
 
-def _sniff(path: Path) -> ModuleType | None:
+def _sniff(path: Path) -> Reader | None:
     try:
         with open(path, "rb") as stream:
             head = stream.read(520)
@@ -59,7 +89,7 @@ def claims(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES and path.suffix.lower() not in envi.SUFFIXES
 
 
-def reader_for(path: Path) -> ModuleType:
+def reader_for(path: Path) -> Reader:
     """The module that reads ``path``, which must exist.
 
     Raises
@@ -93,7 +123,7 @@ def reader_for(path: Path) -> ModuleType:
     )
 
 
-def writer_for(path: Path) -> ModuleType:
+def writer_for(path: Path) -> Writer:
     """The module that writes ``path``, chosen by its suffix."""
     module = WRITERS.get(path.suffix.lower())
     if module is None:

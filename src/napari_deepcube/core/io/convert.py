@@ -22,8 +22,10 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import import_optional, input_files, reading, spectral_record
+from ._build import input_files
+from ._calibration import spectral_record
 from ._dispatch import reader_for
+from ._errors import import_optional, reading
 from .outputs import atomic_write, check_output, output_transaction
 from .zarr import is_own_store
 

@@ -20,19 +20,11 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import (
-    INPUT_FILES,
-    DatasetInfo,
-    Spectral,
-    build_cube,
-    dtype_name,
-    is_cube,
-    normalise_unit,
-    reading,
-    refuse_dataset,
-    resolve_axis,
-    resolve_lazy,
-)
+from ._build import INPUT_FILES, build_cube
+from ._calibration import Spectral, normalise_unit
+from ._datasets import DatasetInfo, dtype_name, is_cube, refuse_dataset, resolve_axis
+from ._errors import reading
+from ._lazy import resolve_lazy
 
 SUFFIXES = (".hdr", ".raw", ".img", ".dat")
 _DATA_SUFFIXES = ("", ".raw", ".img", ".dat", ".bsq", ".bil", ".bip")

@@ -22,18 +22,11 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import (
-    DatasetInfo,
-    Spectral,
-    build_cube,
-    import_optional,
-    is_cube,
-    lazy_rows,
-    pick_dataset,
-    reading,
-    resolve_axis,
-    resolve_lazy,
-)
+from ._build import build_cube
+from ._calibration import Spectral
+from ._datasets import DatasetInfo, is_cube, pick_dataset, resolve_axis
+from ._errors import import_optional, reading
+from ._lazy import lazy_rows, resolve_lazy
 
 SUFFIXES = (".fits", ".fit", ".fts")
 _WHAT = "a FITS file"

@@ -21,22 +21,11 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import (
-    DatasetInfo,
-    Spectral,
-    as_text,
-    build_cube,
-    dtype_name,
-    is_cube,
-    lazy_rows,
-    normalise_unit,
-    pick_dataset,
-    reading,
-    resolve_axis,
-    resolve_lazy,
-    spectral_from_named,
-    unit_label,
-)
+from ._build import build_cube
+from ._calibration import Spectral, as_text, normalise_unit, spectral_from_named, unit_label
+from ._datasets import DatasetInfo, dtype_name, is_cube, pick_dataset, resolve_axis
+from ._errors import reading
+from ._lazy import lazy_rows, resolve_lazy
 
 SUFFIXES = (".h5", ".hdf5", ".he5", ".nxs", ".hspy")
 _WHAT = "an HDF5 file"

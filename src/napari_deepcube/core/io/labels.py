@@ -17,7 +17,8 @@ import numpy as np
 import tifffile
 
 from ..errors import InputError
-from ._common import SOFTWARE, reading, to_json
+from ._calibration import SOFTWARE, to_json
+from ._errors import reading
 from .outputs import atomic_write
 from .tiff import TIFF_ERRORS
 

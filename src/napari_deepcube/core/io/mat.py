@@ -24,18 +24,11 @@ import scipy.io
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import (
-    DatasetInfo,
-    build_cube,
-    is_cube,
-    lazy_rows,
-    numpy_dtype,
-    pick_dataset,
-    reading,
-    resolve_axis,
-    resolve_lazy,
-    spectral_from_named,
-)
+from ._build import build_cube
+from ._calibration import spectral_from_named
+from ._datasets import DatasetInfo, is_cube, numpy_dtype, pick_dataset, resolve_axis
+from ._errors import reading
+from ._lazy import lazy_rows, resolve_lazy
 from .hdf5 import H5_ERRORS, content
 
 SUFFIXES = (".mat",)

@@ -21,21 +21,19 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import (
+from ._build import build_cube
+from ._calibration import spectral_from_named, spectral_record
+from ._datasets import (
     DatasetInfo,
-    build_cube,
     check_array,
     dtype_name,
     is_cube,
     pick_dataset,
-    reading,
     refuse_dataset,
     resolve_axis,
-    resolve_lazy,
-    row_blocks,
-    spectral_from_named,
-    spectral_record,
 )
+from ._errors import reading
+from ._lazy import resolve_lazy, row_blocks
 from .outputs import atomic_write
 
 SUFFIXES = (".npy", ".npz")

@@ -21,21 +21,11 @@ import tifffile
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import (
-    DatasetInfo,
-    Spectral,
-    build_cube,
-    check_array,
-    dtype_name,
-    is_cube,
-    reading,
-    refuse_dataset,
-    resolve_axis,
-    resolve_lazy,
-    spectral_from_named,
-    spectral_record,
-    to_json,
-)
+from ._build import build_cube
+from ._calibration import Spectral, spectral_from_named, spectral_record, to_json
+from ._datasets import DatasetInfo, check_array, dtype_name, is_cube, refuse_dataset, resolve_axis
+from ._errors import reading
+from ._lazy import resolve_lazy
 from .outputs import atomic_write
 
 SUFFIXES = (".tif", ".tiff")

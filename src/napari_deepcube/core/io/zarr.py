@@ -19,22 +19,11 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._common import (
-    INPUT_FILES,
-    DatasetInfo,
-    build_cube,
-    dtype_name,
-    import_optional,
-    is_cube,
-    lazy_rows,
-    pick_dataset,
-    reading,
-    resolve_axis,
-    resolve_lazy,
-    row_blocks,
-    spectral_from_named,
-    spectral_record,
-)
+from ._build import INPUT_FILES, build_cube
+from ._calibration import spectral_from_named, spectral_record
+from ._datasets import DatasetInfo, dtype_name, is_cube, pick_dataset, resolve_axis
+from ._errors import import_optional, reading
+from ._lazy import lazy_rows, resolve_lazy, row_blocks
 from .outputs import atomic_write
 
 SUFFIXES = (".zarr",)

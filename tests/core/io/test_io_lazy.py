@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_deepcube.core.errors import InputError
-from napari_deepcube.core.io import _common, read_cube
+from napari_deepcube.core.io import _lazy, read_cube
 from napari_deepcube.core.io._mapped import MappedArray
 
 
@@ -18,7 +18,7 @@ def test_large_cubes_are_read_lazily_by_default(
 ) -> None:
     path = tmp_path / "cube.npy"
     np.save(path, array)
-    monkeypatch.setattr(_common, "LAZY_THRESHOLD_BYTES", array.nbytes - 1)
+    monkeypatch.setattr(_lazy, "LAZY_THRESHOLD_BYTES", array.nbytes - 1)
     assert isinstance(read_cube(path).data, MappedArray)
     assert not isinstance(read_cube(path, lazy=False).data, MappedArray)
 
@@ -28,9 +28,9 @@ def test_half_the_available_memory_caps_the_threshold(
 ) -> None:
     path = tmp_path / "cube.npy"
     np.save(path, array)
-    monkeypatch.setattr(_common, "_available_memory", lambda: array.nbytes * 2)
+    monkeypatch.setattr(_lazy, "_available_memory", lambda: array.nbytes * 2)
     assert not isinstance(read_cube(path).data, MappedArray)
-    monkeypatch.setattr(_common, "_available_memory", lambda: array.nbytes * 2 - 2)
+    monkeypatch.setattr(_lazy, "_available_memory", lambda: array.nbytes * 2 - 2)
     assert isinstance(read_cube(path).data, MappedArray)
 
 
@@ -39,7 +39,7 @@ def test_eager_only_format_larger_than_memory(
 ) -> None:
     path = tmp_path / "big.npz"
     np.savez(path, cube=array)
-    monkeypatch.setattr(_common, "_available_memory", lambda: array.nbytes // 4)
+    monkeypatch.setattr(_lazy, "_available_memory", lambda: array.nbytes // 4)
     with pytest.raises(InputError, match=r"big\.npz holds .* GiB, more than the .* available"):
         read_cube(path)
 

@@ -1,0 +1,84 @@
+"""A stored array wrapped as a Datacube named after its file, with every file it was read from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cube import Datacube
+from ..errors import InputError
+from ._calibration import Spectral
+from ._datasets import check_array
+from ._mapped import unmapped
+
+#: Metadata key listing every file or folder a reader read besides ``source``
+#: (an ENVI raw file, the zarr store around an array): outputs may overwrite none.
+INPUT_FILES = "input_files"
+
+
+def input_files(cube: Datacube) -> list[Path]:
+    """Every file and folder the cube was read from: its source and what the reader listed."""
+    named = [cube.metadata.get("source"), *cube.metadata.get(INPUT_FILES, ())]
+    return [Path(name) for name in named if name]
+
+
+def build_cube(
+    path: Path,
+    array: Any,
+    *,
+    fmt: str,
+    spectral_axis: int,
+    spectral: Spectral | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    mask: np.ndarray | None = None,
+) -> Datacube:
+    """Wrap a stored array as a Datacube named after the file.
+
+    Parameters
+    ----------
+    path
+        The file read.
+    array
+        The array as stored (eager, memmap or dask); a whole memory map is
+        read through a :class:`~._mapped.MappedArray` so that reading it
+        does not leave the file's pages resident.
+    fmt
+        Format name recorded in the metadata.
+    spectral_axis
+        The spectral axis of ``array``, already resolved.
+    spectral
+        Calibration of that axis, or None for channel indices.
+    metadata
+        Calibration facts from the file, merged after ``source`` and ``format``.
+    mask
+        Extra valid-pixel mask (H, W).
+    """
+    check_array(path, tuple(array.shape), array.dtype)
+    array = unmapped(array)
+    if not np.dtype(array.dtype).isnative and not isinstance(array, np.memmap):
+        # Big-endian data (FITS, some ENVI) would trip libraries such as torch later on;
+        # a memory map stays as stored, since converting it would load it.
+        array = array.astype(np.dtype(array.dtype).newbyteorder("="))
+    info: dict[str, Any] = {
+        "source": str(path),
+        "format": fmt,
+        "stored_shape": tuple(array.shape),
+        "stored_spectral_axis": spectral_axis,
+        **(metadata or {}),
+    }
+    try:
+        return Datacube.from_array(
+            array,
+            spectral_axis=spectral_axis,
+            spectral_values=None if spectral is None else spectral.values,
+            spectral_unit=None if spectral is None else spectral.unit,
+            spectral_label=None if spectral is None else spectral.label,
+            name=path.stem,
+            metadata=info,
+            mask=mask,
+        )
+    except InputError as exc:
+        raise InputError(f"{path.name}: {exc}") from exc

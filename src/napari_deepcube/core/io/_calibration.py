@@ -1,0 +1,161 @@
+"""Spectral calibration: unit spellings, calibration arrays beside a cube, and our own record of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import __version__
+from ..cube import Datacube
+from ..errors import InputError
+
+SOFTWARE = f"napari-deepcube {__version__}"
+
+
+#: Canonical spectral unit for each spelling found in files (lower case).
+_UNIT_SPELLINGS = {
+    "kev": "keV",
+    "ev": "eV",
+    "å": "Å",
+    "a": "Å",
+    "angstrom": "Å",
+    "angstroms": "Å",
+    "nm": "nm",
+    "nanometer": "nm",
+    "nanometers": "nm",
+    "µm": "µm",
+    "μm": "µm",
+    "um": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "micrometer": "µm",
+    "micrometers": "µm",
+    "cm-1": "cm-1",
+    "cm^-1": "cm-1",
+    "1/cm": "cm-1",
+    "wavenumber": "cm-1",
+    "channel": "channel",
+    "channels": "channel",
+    "": "channel",
+}
+
+
+_UNIT_LABELS = {
+    "keV": "Energy",
+    "eV": "Energy",
+    "Å": "Wavelength",
+    "nm": "Wavelength",
+    "µm": "Wavelength",
+    "cm-1": "Wavenumber",
+    "channel": "Channel",
+}
+
+
+#: Names of 1-D arrays (npz keys, sibling datasets, MATLAB variables) that
+#: calibrate the spectral axis, with the unit and label they imply.
+SPECTRAL_KEYS = {
+    "energy_keV": ("keV", "Energy"),
+    "energy_eV": ("eV", "Energy"),
+    "energy_loss_eV": ("eV", "Energy loss"),
+    "wavelength_A": ("Å", "Wavelength"),
+    "wavelength_nm": ("nm", "Wavelength"),
+    "wavelength_um": ("µm", "Wavelength"),
+}
+
+
+#: Our own generic calibration: values, plus unit and label (array keys or attributes).
+SPECTRAL_VALUES, SPECTRAL_UNIT, SPECTRAL_LABEL = (
+    "spectral_values",
+    "spectral_unit",
+    "spectral_label",
+)
+
+
+@dataclass(frozen=True)
+class Spectral:
+    """Calibration of one axis: coordinate values, unit and label."""
+
+    values: np.ndarray
+    unit: str
+    label: str
+
+
+def normalise_unit(unit: str) -> str:
+    """Canonical spelling of a spectral unit (``"Angstrom"`` -> ``"Å"``); unknown ones kept."""
+    text = str(unit).strip()
+    return _UNIT_SPELLINGS.get(text.lower(), text)
+
+
+def unit_label(unit: str) -> str:
+    """What an axis in ``unit`` measures, e.g. ``"Wavelength"`` for ``"nm"``."""
+    return _UNIT_LABELS.get(unit, "Spectral axis")
+
+
+def spectral_from_named(path: Path, names: Collection[str], load: Callable[[str], Any]) -> Spectral | None:
+    """Calibration from named arrays or attributes next to the cube, if any.
+
+    Parameters
+    ----------
+    path
+        The file, for error messages.
+    names
+        Names available (npz keys, sibling datasets, attribute names).
+    load
+        Returns the value stored under a name.
+
+    Returns
+    -------
+    Spectral or None
+        From the first of :data:`SPECTRAL_KEYS` present, else from
+        ``spectral_values`` with ``spectral_unit``/``spectral_label``.
+    """
+    for key, (unit, label) in SPECTRAL_KEYS.items():
+        if key in names:
+            return Spectral(_coordinates(path, key, load(key)), unit, label)
+    if SPECTRAL_VALUES not in names:
+        return None
+    unit = normalise_unit(as_text(load(SPECTRAL_UNIT))) if SPECTRAL_UNIT in names else "channel"
+    label = as_text(load(SPECTRAL_LABEL)) if SPECTRAL_LABEL in names else unit_label(unit)
+    return Spectral(_coordinates(path, SPECTRAL_VALUES, load(SPECTRAL_VALUES)), unit, label)
+
+
+def spectral_record(cube: Datacube) -> dict[str, Any]:
+    """The calibration of ``cube`` as JSON-ready attributes, for our writers."""
+    return {
+        SPECTRAL_VALUES: [float(v) for v in cube.spectral_values],
+        SPECTRAL_UNIT: cube.spectral_unit,
+        SPECTRAL_LABEL: cube.spectral_label,
+        "software": SOFTWARE,
+    }
+
+
+def _coordinates(path: Path, key: str, value: Any) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"{path.name}: the spectral values under {key!r} are not numbers; "
+            "store them as a 1-D numeric array"
+        ) from exc
+
+
+def as_text(value: Any) -> str:
+    """A string from an attribute or array that may hold bytes or be 0-d."""
+    value = value.item() if isinstance(value, np.ndarray) else value
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def to_json(record: Mapping[str, Any]) -> str:
+    """JSON text of ``record``, with numpy scalars and arrays turned into plain values."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.ndarray | np.generic):
+            return value.tolist()
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    return json.dumps(record, default=plain)
