@@ -168,9 +168,9 @@ def convert_cube(
     Raises
     ------
     InputError
-        For an unreadable source, a target that is not a ``.zarr`` name or is
-        an existing folder other than a zarr store, or a folder that cannot
-        be written.
+        For an unreadable source, a target that is not a ``.zarr`` name, is
+        an existing folder other than a store this package wrote or holds the
+        source, or a folder that cannot be written.
     """
     start = time.perf_counter()
     source_path = Path(source_path).expanduser()
@@ -187,9 +187,8 @@ def convert_cube(
         **spectral_record(cube),
         "source": str(source_path),
         "source_format": cube.metadata.get("format"),
+        **({} if dataset is None else {"source_dataset": dataset}),
     }
-    if dataset is not None:
-        attributes["source_dataset"] = dataset
     with (
         output_transaction(inputs=[source_path, *input_files(cube)]),
         atomic_write(target, directory=True, is_replaceable=is_own_store) as temp,
