@@ -95,6 +95,8 @@ def test_picking_another_k_reclusters_without_training(session, qtbot):
     assert clusters.metadata["deepcube"]["k"] == other
     assert segment.criteria_plot.chosen == other
     assert [layer.name for layer in session.viewer.layers].count(CLUSTERS_NAME) == 1
+    assert segment.progress_bar.value() == segment.progress_bar.maximum()
+    assert "trained on" in segment.model_label.text()
 
 
 def test_saved_model_applies_to_another_cube_without_training(session, qtbot, tmp_path, painting):
@@ -120,6 +122,7 @@ def test_saved_model_applies_to_another_cube_without_training(session, qtbot, tm
     assert result.history == []  # applied, not trained
     assert result.k == 4
     assert result.cube_name == "flipped"
+    assert "applied, without training, to flipped" in segment.model_label.text()
     clusters = [layer for layer in session.viewer.layers if layer.name.startswith(CLUSTERS_NAME)]
     assert len(clusters) == 2
     np.testing.assert_array_equal(clusters[-1].data, result.labels)

@@ -446,6 +446,7 @@ class SegmentationWidget(QWidget):
         """Describe the result: text, the criteria plot (drawn in a worker), k."""
         segmentation = self.segmentation
         seconds = sum(segmentation.timings.values())
+        self.progress_bar.setValue(_STEPS)  # a re-cluster reports one early step only
         self.stage_label.setText(f"Done in {seconds:.1f} s.")
         sizes = segmentation.cluster_sizes
         self.metrics_label.setText(
@@ -459,9 +460,11 @@ class SegmentationWidget(QWidget):
         self.criteria_plot.show_criteria(segmentation.criteria, segmentation.k)
         self.k_spin.setValue(segmentation.k)
         config = segmentation.config
+        # A model applied without training was trained on another cube, whose name it does not keep.
+        provenance = "trained on" if segmentation.history else "applied, without training, to"
         self.model_label.setText(
             f"{config.model.upper()}, latent size {config.latent_dim}, k = {segmentation.k}, "
-            f"trained on {segmentation.cube_name or 'a cube'}."
+            f"{provenance} {segmentation.cube_name or 'a cube'}."
         )
 
     def _on_aborted(self) -> None:
