@@ -164,21 +164,18 @@ def _segment_outputs(args: argparse.Namespace) -> list[Path]:
 def _segment(args: argparse.Namespace) -> int:
     from .core.checkpoint import load_model, save_model
     from .core.io import input_files, read_cube
-    from .core.io.outputs import check_distinct, check_output, output_transaction
+    from .core.io.outputs import check_outputs, output_transaction
 
     config = _config(args)
     inputs = [path for path in (args.input, args.load_model) if path is not None]
     outputs = _segment_outputs(args)
-    for path in outputs:
-        check_output(path, inputs=inputs)
-    check_distinct(outputs)
+    check_outputs(outputs, inputs)
     block_map = _block_map(args.scheduler)  # a bad --scheduler is reported before the cube is read
     start = time.perf_counter()
     cube = read_cube(args.input, dataset=args.dataset, spectral_axis=args.spectral_axis)
     read_seconds = time.perf_counter() - start
     inputs += input_files(cube)  # an ENVI raw file, the zarr store around the array
-    for path in outputs:
-        check_output(path, inputs=inputs)
+    check_outputs(outputs, inputs)
     model = load_model(args.load_model) if args.load_model else None
     segmentation = _run(cube, config, model, quiet=args.quiet, block_map=block_map)
     segmentation.timings = {"read": read_seconds, **segmentation.timings}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 from typing import Any, get_args, get_type_hints
 
 from .errors import InputError
@@ -221,6 +222,7 @@ class SegmentConfig:
         return replace(self, **changes)
 
 
+@cache  # read from the class once: every SegmentConfig checks its values against these
 def settings() -> dict[str, Setting]:
     """Every setting with a declared range or choices, by name, in declaration order."""
     hints = get_type_hints(SegmentConfig)

@@ -104,6 +104,14 @@ def check_output(
         raise InputError(f"cannot write {path}: the folder {path.parent} is not writable; choose another")
 
 
+def check_outputs(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """:func:`check_output` on each file output of a run, and :func:`check_distinct` on them all."""
+    outputs, inputs = list(outputs), list(inputs)
+    for path in outputs:
+        check_output(path, inputs=inputs)
+    check_distinct(outputs)
+
+
 def _may_replace_folder(path: Path, is_replaceable: Callable[[Path], bool] | None) -> bool:
     """True when nothing is at ``path``, or a folder that ``is_replaceable`` accepts."""
     if not (path.exists() or path.is_symlink()):
