@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..core.cube import CHANNEL_UNIT, Datacube
+from ..core.cube import Datacube
 from ..core.errors import InputError
+from ..core.spectral import CHANNEL_UNIT
 from ._layers import SpectralAxis, spectral_last
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 
 from .._reader import METADATA_KEY
-from ..core.cube import CHANNEL_UNIT
+from ..core.spectral import CHANNEL_UNIT
 
 
 @dataclass(frozen=True)

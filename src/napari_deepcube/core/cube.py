@@ -9,12 +9,11 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .spectral import SpectralAxis
 
 #: Rows of pixels read at a time when a pass over the whole cube is needed.
 #: Sized so that one block of a 4096-channel float64 cube stays near 64 MB.
 DEFAULT_BLOCK_PIXELS = 2048
-
-CHANNEL_UNIT = "channel"
 
 
 def _is_lazy(array: Any) -> bool:
@@ -34,13 +33,9 @@ class Datacube:
     data
         Array of shape (H, W, C): a numpy array, a numpy memmap, or a lazy
         array (dask, zarr, h5py dataset) that supports slicing and ``shape``.
-    spectral_values
-        Coordinate of each channel, shape (C,), increasing.
-    spectral_unit
-        Unit of ``spectral_values``: ``"keV"``, ``"eV"``, ``"Å"``, ``"nm"``,
-        ``"µm"``, ``"cm-1"`` or ``"channel"``.
-    spectral_label
-        What the spectral axis measures, e.g. ``"Energy"`` or ``"Wavelength"``.
+    axis
+        The spectral axis: a coordinate per channel, its unit and label
+        (also read as ``spectral_values``, ``spectral_unit``, ``spectral_label``).
     mask
         Valid pixels, shape (H, W): False where more than half of the
         channels are NaN/Inf or the spectrum is all zero. Masked pixels get
@@ -52,9 +47,7 @@ class Datacube:
     """
 
     data: Any
-    spectral_values: np.ndarray
-    spectral_unit: str
-    spectral_label: str
+    axis: SpectralAxis
     mask: np.ndarray
     name: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -104,9 +97,7 @@ class Datacube:
                 f"the spectral axis has only {n_channels} channel; if the cube is stored "
                 "(C, H, W), pass --spectral-axis 0"
             )
-        values, unit, label = _spectral_coordinates(
-            n_channels, spectral_values, spectral_unit, spectral_label
-        )
+        axis = SpectralAxis.build(n_channels, spectral_values, spectral_unit, spectral_label)
         info = dict(metadata or {})
         valid, n_nonfinite, n_partial, n_empty = _valid_mask(array)
         if mask is not None:
@@ -122,7 +113,7 @@ class Datacube:
                 "every pixel is empty (all zero), masked, or holds NaN/Inf; "
                 "check that the right dataset and spectral axis were read"
             )
-        return cls(array, values, unit, label, valid, name, info)
+        return cls(array, axis, valid, name, info)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -156,11 +147,24 @@ class Datacube:
         return h * w * c * 4
 
     @property
+    def spectral_values(self) -> np.ndarray:
+        """Coordinate of each channel, shape (C,) (see :attr:`axis`)."""
+        return self.axis.values
+
+    @property
+    def spectral_unit(self) -> str:
+        """Unit of the spectral axis (see :attr:`axis`)."""
+        return self.axis.unit
+
+    @property
+    def spectral_label(self) -> str:
+        """What the spectral axis measures (see :attr:`axis`)."""
+        return self.axis.label
+
+    @property
     def axis_title(self) -> str:
         """Axis title for plots, e.g. ``"Energy (keV)"``."""
-        if self.spectral_unit == CHANNEL_UNIT:
-            return "Channel"
-        return f"{self.spectral_label} ({self.spectral_unit})"
+        return self.axis.title
 
     def with_mask(self, mask: np.ndarray) -> Datacube:
         """A copy whose mask is the current one AND ``mask``."""
@@ -227,22 +231,6 @@ def _spectral_axis_last(array: Any, spectral_axis: int) -> Any:
 def finite_or_zero(spectra: np.ndarray) -> np.ndarray:
     """``spectra`` with NaN and Inf read as zero (see :attr:`Datacube.mask`)."""
     return np.nan_to_num(spectra, nan=0.0, posinf=0.0, neginf=0.0)
-
-
-def _spectral_coordinates(
-    n_channels: int, values: Any, unit: str | None, label: str | None
-) -> tuple[np.ndarray, str, str]:
-    if values is None:
-        return np.arange(n_channels, dtype=np.float64), CHANNEL_UNIT, "Channel"
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size != n_channels:
-        raise InputError(
-            f"the spectral axis has {n_channels} channels but {values.size} spectral "
-            "values were given; check the spectral axis or the calibration"
-        )
-    if not np.all(np.isfinite(values)):
-        raise InputError("the spectral values contain NaN or Inf; fix the calibration")
-    return values, unit or CHANNEL_UNIT, label or ("Channel" if not unit else "Spectral axis")
 
 
 def _iter_row_blocks(

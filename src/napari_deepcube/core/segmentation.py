@@ -11,6 +11,7 @@ from .. import __version__
 from .config import SegmentConfig
 from .mixture import Mixture
 from .preprocess import Preprocessor
+from .spectral import SpectralAxis
 from .training_config import EpochEvent
 
 #: Posterior probability under which a pixel's cluster is called uncertain.
@@ -109,6 +110,11 @@ class Segmentation:
     def k(self) -> int:
         """Number of clusters."""
         return int(self.mean_spectra.shape[0])
+
+    @property
+    def axis(self) -> SpectralAxis:
+        """The spectral axis of :attr:`mean_spectra` and :attr:`std_spectra`."""
+        return SpectralAxis(np.asarray(self.spectral_values), self.spectral_unit, self.spectral_label)
 
     @property
     def cluster_sizes(self) -> list[int]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ._calibration import Spectral
+from ..spectral import SpectralAxis
 from ._datasets import check_array
 from ._mapped import unmapped
 
@@ -31,7 +31,7 @@ def build_cube(
     *,
     fmt: str,
     spectral_axis: int,
-    spectral: Spectral | None = None,
+    spectral: SpectralAxis | None = None,
     metadata: Mapping[str, Any] | None = None,
     mask: np.ndarray | None = None,
 ) -> Datacube:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 from ... import __version__
 from ..cube import Datacube
 from ..errors import InputError
+from ..spectral import SpectralAxis
 
 SOFTWARE = f"napari-deepcube {__version__}"
 
@@ -76,15 +76,6 @@ SPECTRAL_VALUES, SPECTRAL_UNIT, SPECTRAL_LABEL = (
 )
 
 
-@dataclass(frozen=True)
-class Spectral:
-    """Calibration of one axis: coordinate values, unit and label."""
-
-    values: np.ndarray
-    unit: str
-    label: str
-
-
 def normalise_unit(unit: str) -> str:
     """Canonical spelling of a spectral unit (``"Angstrom"`` -> ``"Å"``); unknown ones kept."""
     text = str(unit).strip()
@@ -96,7 +87,9 @@ def unit_label(unit: str) -> str:
     return _UNIT_LABELS.get(unit, "Spectral axis")
 
 
-def spectral_from_named(path: Path, names: Collection[str], load: Callable[[str], Any]) -> Spectral | None:
+def spectral_from_named(
+    path: Path, names: Collection[str], load: Callable[[str], Any]
+) -> SpectralAxis | None:
     """Calibration from named arrays or attributes next to the cube, if any.
 
     Parameters
@@ -110,26 +103,26 @@ def spectral_from_named(path: Path, names: Collection[str], load: Callable[[str]
 
     Returns
     -------
-    Spectral or None
+    SpectralAxis or None
         From the first of :data:`SPECTRAL_KEYS` present, else from
         ``spectral_values`` with ``spectral_unit``/``spectral_label``.
     """
     for key, (unit, label) in SPECTRAL_KEYS.items():
         if key in names:
-            return Spectral(_coordinates(path, key, load(key)), unit, label)
+            return SpectralAxis(_coordinates(path, key, load(key)), unit, label)
     if SPECTRAL_VALUES not in names:
         return None
     unit = normalise_unit(as_text(load(SPECTRAL_UNIT))) if SPECTRAL_UNIT in names else "channel"
     label = as_text(load(SPECTRAL_LABEL)) if SPECTRAL_LABEL in names else unit_label(unit)
-    return Spectral(_coordinates(path, SPECTRAL_VALUES, load(SPECTRAL_VALUES)), unit, label)
+    return SpectralAxis(_coordinates(path, SPECTRAL_VALUES, load(SPECTRAL_VALUES)), unit, label)
 
 
 def spectral_record(cube: Datacube) -> dict[str, Any]:
     """The calibration of ``cube`` as JSON-ready attributes, for our writers."""
     return {
-        SPECTRAL_VALUES: [float(v) for v in cube.spectral_values],
-        SPECTRAL_UNIT: cube.spectral_unit,
-        SPECTRAL_LABEL: cube.spectral_label,
+        SPECTRAL_VALUES: [float(v) for v in cube.axis.values],
+        SPECTRAL_UNIT: cube.axis.unit,
+        SPECTRAL_LABEL: cube.axis.label,
         "software": SOFTWARE,
     }
 

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
+from ..spectral import SpectralAxis
 from ._build import INPUT_FILES, build_cube
-from ._calibration import Spectral, normalise_unit
+from ._calibration import normalise_unit
 from ._datasets import DatasetInfo, dtype_name, is_cube, refuse_dataset, resolve_axis
 from ._errors import reading
 from ._lazy import resolve_lazy
@@ -134,7 +135,7 @@ def list_datasets(path: Path) -> list[DatasetInfo]:
     return [info] if is_cube(info) else []
 
 
-def _wavelengths(header: Path, fields: dict[str, str]) -> Spectral | None:
+def _wavelengths(header: Path, fields: dict[str, str]) -> SpectralAxis | None:
     if "wavelength" not in fields:
         return None
     try:
@@ -146,7 +147,7 @@ def _wavelengths(header: Path, fields: dict[str, str]) -> Spectral | None:
         ) from exc
     units = fields.get("wavelength units", "").strip()
     unit = "unknown" if units.lower() in ("", "unknown") else normalise_unit(units)
-    return Spectral(values, unit, "Wavelength")
+    return SpectralAxis(values, unit, "Wavelength")
 
 
 def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bool | None) -> Datacube:

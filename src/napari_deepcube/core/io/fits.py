@@ -22,8 +22,8 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
+from ..spectral import SpectralAxis
 from ._build import build_cube
-from ._calibration import Spectral
 from ._datasets import DatasetInfo, is_cube, pick_dataset, resolve_axis
 from ._errors import import_optional, reading
 from ._lazy import lazy_rows, resolve_lazy
@@ -162,7 +162,7 @@ def _choose(path: Path, images: list[DatasetInfo], dataset: str | None) -> Datas
 
 def _wavelength(
     path: Path, name: str, header: Any, n: int, size: int
-) -> tuple[Spectral, dict[str, Any]] | None:
+) -> tuple[SpectralAxis, dict[str, Any]] | None:
     """Wavelength in Å along FITS axis ``n``, when its WCS is a linear wavelength axis."""
     ctype = str(header.get(f"CTYPE{n}", "")).strip().upper()
     # "WAVE-LOG", "AWAV-TAB"...: non-linear algorithms are left as channel indices.
@@ -186,7 +186,7 @@ def _wavelength(
     pixels = np.arange(size) + 1.0 - _header_float(path, name, header, f"CRPIX{n}", 1.0)
     keys = (f"CTYPE{n}", f"CUNIT{n}", f"CRVAL{n}", f"CRPIX{n}", f"CDELT{n}", f"CD{n}_{n}", f"PC{n}_{n}")
     facts = {key: header[key] for key in keys if key in header}
-    return Spectral((crval + pixels * step) * factor, "Å", "Wavelength"), facts
+    return SpectralAxis((crval + pixels * step) * factor, "Å", "Wavelength"), facts
 
 
 def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bool | None) -> Datacube:

@@ -21,8 +21,9 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
+from ..spectral import SpectralAxis
 from ._build import build_cube
-from ._calibration import Spectral, as_text, normalise_unit, spectral_from_named, unit_label
+from ._calibration import as_text, normalise_unit, spectral_from_named, unit_label
 from ._datasets import DatasetInfo, dtype_name, is_cube, pick_dataset, resolve_axis
 from ._errors import reading
 from ._lazy import lazy_rows, resolve_lazy
@@ -94,7 +95,7 @@ def _hyperspy_spectral_axis(axes: list[dict[str, Any]]) -> int:
     return odd[0] if odd else len(axes) - 1
 
 
-def _hyperspy_calibration(path: Path, attrs: dict[str, Any], index: int, size: int) -> Spectral | None:
+def _hyperspy_calibration(path: Path, attrs: dict[str, Any], index: int, size: int) -> SpectralAxis | None:
     """Calibration of HyperSpy axis ``index`` (``size`` values long), or None if it has none."""
     try:
         values: np.ndarray
@@ -112,7 +113,7 @@ def _hyperspy_calibration(path: Path, attrs: dict[str, Any], index: int, size: i
     raw_unit = as_text(attrs.get("units", _UNDEFINED))
     unit = normalise_unit("" if raw_unit == _UNDEFINED else raw_unit)
     name = as_text(attrs.get("name", _UNDEFINED))
-    return Spectral(values, unit, unit_label(unit) if name == _UNDEFINED else name)
+    return SpectralAxis(values, unit, unit_label(unit) if name == _UNDEFINED else name)
 
 
 def _plain(value: Any) -> Any:

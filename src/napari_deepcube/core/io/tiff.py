@@ -21,8 +21,9 @@ import tifffile
 
 from ..cube import Datacube
 from ..errors import InputError
+from ..spectral import SpectralAxis
 from ._build import build_cube
-from ._calibration import Spectral, spectral_from_named, spectral_record, to_json
+from ._calibration import spectral_from_named, spectral_record, to_json
 from ._datasets import DatasetInfo, check_array, dtype_name, is_cube, refuse_dataset, resolve_axis
 from ._errors import reading
 from ._lazy import resolve_lazy
@@ -107,7 +108,7 @@ def _spectral_axis(axes: str) -> int:
     return others[0] if len(others) == 1 else 0
 
 
-def _description_spectral(path: Path, description: str) -> Spectral | None:
+def _description_spectral(path: Path, description: str) -> SpectralAxis | None:
     """Calibration from our JSON ImageDescription; other descriptions give None."""
     try:
         record = json.loads(description)
