@@ -23,8 +23,7 @@ import numpy as np
 from .core import io
 from .core.cube import Datacube
 from .core.errors import InputError
-from .core.io import fits
-from .core.io._dispatch import claims, reader_for
+from .core.io._dispatch import claims
 from .core.palette import label_colors
 
 #: Key of the plugin's record in ``layer.metadata``.
@@ -67,10 +66,10 @@ def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     """Read every cube in ``path`` (one or several files) as Image layer data.
 
     A container (HDF5, .npz, .mat, zarr) holding several 3-D arrays gives one
-    layer per array, named ``"<file> [<dataset>]"``. A FITS file gives its
-    science cube only, as the command line reads it (the primary HDU or DATA,
-    DQ-flagged voxels masked): its other HDUs qualify that cube (STAT variances,
-    DQ flags, often all zero and no image at all). A file or array that turns
+    layer per array, named ``"<file> [<dataset>]"``, unless the format names
+    one cube that stands for the file (:func:`~.core.io.default_dataset`: a
+    FITS file's science cube, DQ-flagged voxels masked, as the command line
+    reads it; its STAT and DQ HDUs only qualify it). A file or array that turns
     out to be unreadable is reported as a napari notification (the core's
     message names the problem and the fix) and gives no layer; the others
     still open.
@@ -87,7 +86,10 @@ def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
 
 def _read_file(path: Path) -> list[LayerData]:
     datasets = io.list_datasets(path)
-    if len(datasets) <= 1 or reader_for(path) is fits:
+    default = io.default_dataset(path, datasets)
+    if default is not None:
+        return [cube_layer_data(io.read_cube(path, dataset=default))]
+    if len(datasets) <= 1:
         return [cube_layer_data(io.read_cube(path))]
     layers = []
     for info in datasets:

@@ -12,7 +12,13 @@ fits = pytest.importorskip("astropy.io.fits")
 wcs = pytest.importorskip("astropy.wcs")
 
 from napari_deepcube.core.errors import InputError  # noqa: E402
-from napari_deepcube.core.io import can_read, list_datasets, read_cube  # noqa: E402
+from napari_deepcube.core.io import (  # noqa: E402
+    can_read,
+    default_dataset,
+    list_datasets,
+    read_cube,
+    write_cube,
+)
 
 
 def _muse_header() -> object:
@@ -57,6 +63,21 @@ def test_muse_cube_wavelength_and_dq(tmp_path: Path, array: np.ndarray) -> None:
     assert cube.mask.all() and cube.metadata["n_partly_nonfinite_pixels"] == 1
     assert [d.name for d in list_datasets(path)] == ["DATA", "STAT", "DQ"]
     assert can_read(path)
+
+
+def test_the_science_cube_stands_for_the_file(tmp_path: Path, array: np.ndarray) -> None:
+    # DATA among DATA, STAT and DQ; a 3-D primary HDU before any extension; and for
+    # formats whose arrays are each a cube of their own, none.
+    muse = tmp_path / "muse.fits"
+    _muse(muse, array)
+    assert default_dataset(muse, list_datasets(muse)) == "DATA"
+    primary = tmp_path / "primary.fits"
+    cube = np.moveaxis(array, -1, 0).astype(np.float32)
+    fits.HDUList([fits.PrimaryHDU(cube), fits.ImageHDU(cube, name="DATA")]).writeto(primary)
+    assert default_dataset(primary, list_datasets(primary)) == "PRIMARY"
+    stack = tmp_path / "stack.zarr"
+    write_cube(stack, read_cube(muse))
+    assert default_dataset(stack, list_datasets(stack)) is None
 
 
 def test_lazy_fits_matches_eager(tmp_path: Path, array: np.ndarray) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "DatasetInfo",
     "can_read",
     "convert_cube",
+    "default_dataset",
     "input_files",
     "list_datasets",
     "read_cube",
@@ -134,6 +135,16 @@ def list_datasets(path: str | Path) -> list[DatasetInfo]:
     """
     path = _existing(path)
     return reader_for(path).list_datasets(path)
+
+
+def default_dataset(path: str | Path, datasets: list[DatasetInfo]) -> str | None:
+    """The cube that stands for the whole file, among ``datasets`` (what :func:`list_datasets` gave).
+
+    A FITS file is its science cube (the primary HDU or DATA): its other
+    3-D HDUs (STAT, DQ) qualify that cube and are not cubes of their own.
+    None for formats whose cubes each stand on their own (HDF5, .npz, zarr...).
+    """
+    return reader_for(_existing(path)).default_dataset(datasets)
 
 
 def write_cube(path: str | Path, cube: Datacube) -> None:

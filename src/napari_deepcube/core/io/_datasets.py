@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,6 +17,11 @@ class DatasetInfo(NamedTuple):
     name: str
     shape: tuple[int, ...]
     dtype: str
+
+
+def no_default_dataset(datasets: Sequence[DatasetInfo]) -> str | None:
+    """None: each cube in the file stands on its own (``default_dataset`` of most formats)."""
+    return None
 
 
 def dtype_name(dtype: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +28,16 @@ class Reader(Protocol):
 
     def list_datasets(self, path: Path) -> list[DatasetInfo]:
         """Every array in ``path`` with its shape and type, cubes or not."""
+        ...
+
+    def default_dataset(self, datasets: Sequence[DatasetInfo]) -> str | None:
+        """The cube that stands for the whole file, among its ``datasets``; None if none does.
+
+        Some formats keep one cube and arrays that qualify it in one file (a
+        FITS cube's STAT variances and DQ flags): the file is that cube, and
+        the others are no cubes of their own. Where each cube stands on its own
+        (the arrays of an HDF5 file, an .npz), None.
+        """
         ...
 
 

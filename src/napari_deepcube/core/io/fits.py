@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -150,14 +150,24 @@ def list_datasets(path: Path) -> list[DatasetInfo]:
             return [info for info, _ in _images(path, fits, hdul) if is_cube(info)]
 
 
-def _choose(path: Path, images: list[DatasetInfo], dataset: str | None) -> DatasetInfo:
-    """The user's HDU, else the primary if 3-D, else DATA, else the first 3-D image."""
-    cubes = [a for a in images if is_cube(a)]
-    if dataset is not None or not cubes:
-        return pick_dataset(path, images, None if dataset is None else dataset.upper())
+def default_dataset(datasets: Sequence[DatasetInfo]) -> str | None:
+    """The science cube, which stands for the file: the primary HDU if 3-D, else DATA, else the first.
+
+    The other 3-D HDUs qualify it (a MUSE cube's STAT variances and DQ flags,
+    often all zero and no image at all), so they are not cubes of their own.
+    """
+    cubes = [a for a in datasets if is_cube(a)]
+    if not cubes:
+        return None
     if cubes[0].name == "PRIMARY":
-        return cubes[0]
-    return next((a for a in cubes if a.name == "DATA"), cubes[0])
+        return cubes[0].name
+    return next((a.name for a in cubes if a.name == "DATA"), cubes[0].name)
+
+
+def _choose(path: Path, images: list[DatasetInfo], dataset: str | None) -> DatasetInfo:
+    """The user's HDU, else the science cube (:func:`default_dataset`)."""
+    name = default_dataset(images) if dataset is None else dataset.upper()
+    return pick_dataset(path, images, name)
 
 
 def _wavelength(

@@ -24,11 +24,13 @@ from ..errors import InputError
 from ..spectral import SpectralAxis
 from ._build import build_cube
 from ._calibration import as_text, normalise_unit, spectral_from_named, unit_label
-from ._datasets import DatasetInfo, dtype_name, is_cube, pick_dataset, resolve_axis
+from ._datasets import DatasetInfo, dtype_name, is_cube, no_default_dataset, pick_dataset, resolve_axis
 from ._errors import reading
 from ._lazy import lazy_rows, resolve_lazy
 
 SUFFIXES = (".h5", ".hdf5", ".he5", ".nxs", ".hspy")
+#: Each cube in the file stands on its own: none is read for the whole file.
+default_dataset = no_default_dataset
 _WHAT = "an HDF5 file"
 _UNDEFINED = "<undefined>"  # HyperSpy's value for a missing name or unit
 #: What h5py raises on a damaged file besides OSError and ValueError: RuntimeError

@@ -28,6 +28,7 @@ from ._datasets import (
     check_array,
     dtype_name,
     is_cube,
+    no_default_dataset,
     pick_dataset,
     refuse_dataset,
     resolve_axis,
@@ -37,6 +38,8 @@ from ._lazy import resolve_lazy, row_blocks
 from .outputs import atomic_write
 
 SUFFIXES = (".npy", ".npz")
+#: Each cube in the file stands on its own: none is read for the whole file.
+default_dataset = no_default_dataset
 CUBE_KEY = "cube"
 NPY_MAGIC = b"\x93NUMPY"
 NPZ_MAGIC = b"PK\x03\x04"  # an .npz is a zip of .npy files

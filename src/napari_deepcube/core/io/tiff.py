@@ -24,12 +24,22 @@ from ..errors import InputError
 from ..spectral import SpectralAxis
 from ._build import build_cube
 from ._calibration import spectral_from_named, spectral_record, to_json
-from ._datasets import DatasetInfo, check_array, dtype_name, is_cube, refuse_dataset, resolve_axis
+from ._datasets import (
+    DatasetInfo,
+    check_array,
+    dtype_name,
+    is_cube,
+    no_default_dataset,
+    refuse_dataset,
+    resolve_axis,
+)
 from ._errors import reading
 from ._lazy import resolve_lazy
 from .outputs import atomic_write
 
 SUFFIXES = (".tif", ".tiff")
+#: Each cube in the file stands on its own: none is read for the whole file.
+default_dataset = no_default_dataset
 _WHAT = "a TIFF file"
 _COLOUR = {tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, tifffile.PHOTOMETRIC.PALETTE}
 
