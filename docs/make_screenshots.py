@@ -24,6 +24,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from qtpy.QtCore import QRect, Qt
 from qtpy.QtWidgets import QApplication, QWidget
 
+from napari_deepcube._widgets._layers import spectral_axis
 from napari_deepcube._widgets._segment import SegmentationWidget
 from napari_deepcube._widgets._spectrum_plot import SpectrumPlotWidget
 
@@ -93,7 +94,7 @@ def main() -> None:
     window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
     cube, truth = viewer.open_sample("napari-deepcube", "painting")
     truth.visible = False
-    energies = cube.metadata["deepcube"]["spectral_values"]
+    energies = spectral_axis(cube).values
     viewer.dims.set_current_step(0, int(np.argmin(np.abs(energies - PB_L_ALPHA_KEV))))
     # What Plugins > DeepCube does, with the spectrum plot placed under the canvas.
     segment = SegmentationWidget(viewer)

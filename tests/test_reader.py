@@ -8,6 +8,7 @@ import pytest
 import tifffile
 
 from napari_deepcube import _reader
+from napari_deepcube._layer_records import cube_record
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.io import _lazy, write_cube
 
@@ -37,10 +38,10 @@ def test_npy_cube_opens_as_one_spectral_first_layer(tmp_path, cube_array):
     assert data.shape == (32, 12, 10)
     np.testing.assert_array_equal(data, np.moveaxis(cube_array, -1, 0))
     assert kwargs["name"] == "scan"
-    record = kwargs["metadata"]["deepcube"]
-    assert record["spectral_unit"] == "channel"
-    np.testing.assert_array_equal(record["spectral_values"], np.arange(32))
-    assert record["source"] == str(path)
+    record = cube_record(kwargs["metadata"], 32)
+    assert record is not None and record.axis.unit == "channel"
+    np.testing.assert_array_equal(record.axis.values, np.arange(32))
+    assert record.source == str(path) and record.format == "npy"
     low, high = kwargs["contrast_limits"]
     assert 0 <= low < high <= cube_array.max()
 
@@ -55,9 +56,10 @@ def test_calibrated_tiff_stack_keeps_its_energy_axis(tmp_path, cube_array):
     ((data, kwargs, _),) = _reader.get_reader(str(path))(str(path))
 
     np.testing.assert_array_equal(data, np.moveaxis(cube_array, -1, 0))
-    record = kwargs["metadata"]["deepcube"]
-    np.testing.assert_allclose(record["spectral_values"], energies)
-    assert record["axis_title"] == "Energy (keV)"
+    record = cube_record(kwargs["metadata"], 32)
+    assert record is not None
+    np.testing.assert_allclose(record.axis.values, energies)
+    assert record.axis.title == "Energy (keV)"
     assert kwargs["axis_labels"] == ("Energy", "y", "x")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_deepcube._layer_records import ClusterSpectra, LabelsRecord
 from napari_deepcube._reader import label_colormap
 from napari_deepcube._writer import write_labels
 from napari_deepcube.core.io import read_labels_tiff
+from napari_deepcube.core.spectral import SpectralAxis
 
 
 def test_labels_round_trip_with_colours_and_spectral_facts(tmp_path):
@@ -15,8 +17,9 @@ def test_labels_round_trip_with_colours_and_spectral_facts(tmp_path):
     labels[2:10, 3:20] = 1
     labels[12:, :] = 3
     colormap = label_colormap(3)
-    record = {"k": 3, "spectral_unit": "keV", "spectral_values": np.linspace(0, 40, 5),
-              "mean_spectra": np.ones((3, 5))}
+    spectra = ClusterSpectra(np.ones((3, 5)), np.zeros((3, 5)), (1, 2, 3))
+    record = LabelsRecord(kind="clusters", k=3, axis=SpectralAxis(np.linspace(0, 40, 5), "keV", "Energy"),
+                          spectra=spectra)
     path = tmp_path / "clusters.tif"
 
     written = write_labels(str(path), labels, {"colormap": colormap, "name": "clusters",
@@ -31,6 +34,19 @@ def test_labels_round_trip_with_colours_and_spectral_facts(tmp_path):
     assert metadata["k"] == 3 and metadata["spectral_unit"] == "keV"
     assert metadata["spectral_values"] == [0.0, 10.0, 20.0, 30.0, 40.0]
     assert "mean_spectra" not in metadata  # bulky arrays go to the CSV export
+
+
+@pytest.mark.parametrize(
+    "foreign", ["clusters", {"k": 3, "spectral_unit": "keV"}, None], ids=["text", "old dict", "none"]
+)
+def test_a_record_of_another_plugin_or_version_is_left_out(foreign, tmp_path):
+    path = tmp_path / "theirs.tif"
+    meta = {"name": "theirs", "colormap": label_colormap(1), "metadata": {"deepcube": foreign}}
+
+    assert write_labels(str(path), np.ones((4, 4), np.uint8), meta) == [str(path)]
+
+    _, metadata = read_labels_tiff(path)
+    assert metadata["name"] == "theirs" and "k" not in metadata
 
 
 def test_a_layer_that_is_no_label_map_is_refused_with_a_message(tmp_path, monkeypatch):
@@ -58,7 +74,6 @@ def test_many_labels_are_written_as_uint16(tmp_path, top):
     [
         ({"colormap": "viridis"}, "not a napari label colormap"),
         ({"metadata": {"a", "b"}}, "not a dict"),
-        ({"metadata": {"deepcube": "clusters"}}, "not a dict"),
     ],
 )
 def test_state_of_the_wrong_type_is_refused_with_a_message(meta, words, tmp_path, monkeypatch):
@@ -77,7 +92,7 @@ def test_the_labels_never_replace_the_cube_they_came_from_or_a_folder(tmp_path, 
     folder = tmp_path / "results.tif"
     folder.mkdir()
     (folder / "notes.txt").write_text("keep")
-    meta = {"metadata": {"deepcube": {"source": str(cube)}}}
+    meta = {"metadata": {"deepcube": LabelsRecord(k=1, source=str(cube))}}
     assert write_labels(str(cube), np.ones((4, 4), np.uint8), meta) == []
     assert write_labels(str(folder), np.ones((4, 4), np.uint8), meta) == []
     assert cube.read_bytes() == b"the scan" and (folder / "notes.txt").read_text() == "keep"

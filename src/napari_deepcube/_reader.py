@@ -3,10 +3,10 @@
 The core keeps cubes as (H, W, C); napari shows them as (C, H, W) so that the
 spectral axis is the slider. The transposition is a view (numpy, memmap) or a
 lazy operation (dask), so a cube read lazily stays lazy. The spectral axis
-travels in ``layer.metadata["deepcube"]`` (see :func:`cube_layer_data`), where
-the widgets find it again; a label map made by the plugin (ground truth,
-clusters) carries its class names and colours the same way
-(:func:`labels_layer_data`).
+travels in the layer's :class:`~._layer_records.CubeRecord` (see
+:func:`cube_layer_data`), where the widgets find it again; a label map made
+by the plugin (ground truth, clusters) carries its class names in a
+:class:`~._layer_records.LabelsRecord` (:func:`labels_layer_data`).
 
 This module must stay light: napari imports it to open a file, and opening a
 file must not import torch or Qt.
@@ -20,14 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from ._layer_records import METADATA_KEY, CubeRecord, LabelsRecord
 from .core import io
 from .core.cube import Datacube
 from .core.errors import InputError
 from .core.io._dispatch import claims
 from .core.palette import label_colors
-
-#: Key of the plugin's record in ``layer.metadata``.
-METADATA_KEY = "deepcube"
 
 #: Pixels sampled to choose the contrast limits (eager cubes).
 _CONTRAST_PIXELS = 4096
@@ -117,15 +115,9 @@ def cube_layer_data(cube: Datacube, *, name: str | None = None) -> LayerData:
     tuple
         ``(data, kwargs, "image")`` as napari readers return it.
     """
-    record = {
-        "kind": "cube",
-        "spectral_values": np.asarray(cube.spectral_values, dtype=np.float64),
-        "spectral_unit": cube.spectral_unit,
-        "spectral_label": cube.spectral_label,
-        "axis_title": cube.axis_title,
-        "source": str(cube.metadata.get("source", "")),
-        "format": str(cube.metadata.get("format", "")),
-    }
+    record = CubeRecord(
+        cube.axis, str(cube.metadata.get("source", "")), str(cube.metadata.get("format", ""))
+    )
     kwargs: dict[str, Any] = {
         "name": name or cube.name or "cube",
         "metadata": {METADATA_KEY: record, "file": dict(cube.metadata)},
@@ -140,7 +132,7 @@ def labels_layer_data(
     labels: np.ndarray,
     *,
     name: str,
-    record: dict[str, Any] | None = None,
+    record: LabelsRecord | None = None,
 ) -> LayerData:
     """Labels layer data for a (H, W) map numbered 1..k, coloured like the plots.
 
@@ -151,18 +143,20 @@ def labels_layer_data(
     name
         Layer name.
     record
-        Facts stored under ``metadata["deepcube"]`` (class names, k, source...).
+        The map's record (class names, k, source...); by default a plain
+        label map of k = its largest label.
 
     Returns
     -------
     tuple
         ``(labels, kwargs, "labels")``.
     """
-    k = int(labels.max()) if labels.size else 0
+    if record is None:
+        record = LabelsRecord(k=int(labels.max()) if labels.size else 0)
     kwargs: dict[str, Any] = {
         "name": name,
-        "metadata": {METADATA_KEY: {"kind": "labels", "k": k, **(record or {})}},
-        "colormap": label_colormap(k),
+        "metadata": {METADATA_KEY: record},
+        "colormap": label_colormap(record.k),
         "axis_labels": ("y", "x"),
         "opacity": 0.6,
     }

@@ -7,6 +7,7 @@ that a segmentation can be compared with the truth at a glance.
 
 from __future__ import annotations
 
+from ._layer_records import LabelsRecord
 from ._reader import LayerData, cube_layer_data, labels_layer_data
 from .core.synthetic import SyntheticCube, make_nebula, make_painting
 
@@ -22,11 +23,12 @@ def nebula() -> list[LayerData]:
 
 
 def _layers(sample: SyntheticCube, name: str) -> list[LayerData]:
-    record = {
-        "class_names": list(sample.class_names),
-        "source": name,
-        "description": sample.description,
-    }
+    record = LabelsRecord(
+        k=int(sample.labels.max()),
+        source=name,
+        class_names=tuple(sample.class_names),
+        description=sample.description,
+    )
     return [
         cube_layer_data(sample.cube, name=name),
         labels_layer_data(sample.labels, name=f"{name} ground truth", record=record),

@@ -2,8 +2,8 @@
 
 The map keeps what TIFF can hold: uint8/uint16 values with 0 = left out, the
 layer's colours as a palette (uint8 maps) and in the JSON description, and
-the spectral facts of ``layer.metadata["deepcube"]`` (k, class names,
-spectral axis) beside them. :func:`write_label_map` is shared with the
+the facts of the layer's :class:`~._layer_records.LabelsRecord` (k, class
+names, spectral axis) beside them. :func:`write_label_map` is shared with the
 segmentation widget's Export button, so both write the same file.
 """
 
@@ -15,16 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ._reader import METADATA_KEY
+from ._layer_records import labels_record
 from .core.errors import InputError
 from .core.io import write_labels_tiff
 from .core.io.outputs import output_transaction
-
-#: Entries of the layer's record copied into the TIFF; bulky arrays (mean
-#: spectra, criteria curves) go to the CSV export instead.
-_KEPT = (
-    "source", "k", "k_reason", "class_names", "spectral_values", "spectral_unit", "spectral_label",
-)
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -105,27 +99,21 @@ def label_colors_of(colormap: Any, labels: np.ndarray) -> np.ndarray | None:
 def labels_tiff_record(metadata: Mapping[str, Any], *, name: str = "") -> dict[str, Any]:
     """The JSON-ready facts of a layer's ``metadata`` that a label map TIFF keeps.
 
+    A layer without the plugin's record (made by another plugin, or holding
+    something else under the plugin's key) keeps its name only.
+
     Raises
     ------
     InputError
-        If ``metadata``, or its napari-deepcube entry, is not a mapping.
+        If ``metadata`` is not a mapping.
     """
-    record = metadata.get(METADATA_KEY, {}) if isinstance(metadata, Mapping) else None
-    if not isinstance(record, Mapping):
+    if not isinstance(metadata, Mapping):
         raise InputError(
-            f"the layer's metadata (or its {METADATA_KEY!r} entry) is a "
-            f"{type(record if record is not None else metadata).__name__}, not a dict; "
+            f"the layer's metadata is a {type(metadata).__name__}, not a dict; "
             "give the layer a dict as metadata"
         )
     kept: dict[str, Any] = {"name": name} if name else {}
-    kept.update({key: _plain(record[key]) for key in _KEPT if key in record})
+    record = labels_record(metadata)
+    if record is not None:
+        kept.update(record.tiff_facts())
     return kept
-
-
-def _plain(value: Any) -> Any:
-    """numpy values as plain Python, so the record is JSON-ready."""
-    if isinstance(value, np.ndarray | np.generic):
-        return value.tolist()
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value

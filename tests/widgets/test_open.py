@@ -6,6 +6,7 @@ import npe2
 import numpy as np
 import tifffile
 
+from napari_deepcube._layer_records import cube_record, labels_record
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.io import write_cube
 
@@ -20,9 +21,9 @@ def test_file_open_reads_a_cube_through_the_plugin(make_napari_viewer, tmp_path,
     assert layer.name == "scan"
     assert layer.data.shape == (256, 48, 48)
     np.testing.assert_array_equal(layer.data[100], painting.cube.data[..., 100])
-    record = layer.metadata["deepcube"]
-    assert record["spectral_unit"] == "keV"
-    np.testing.assert_allclose(record["spectral_values"], painting.cube.spectral_values)
+    record = cube_record(layer.metadata, 256)
+    assert record is not None and record.axis.unit == "keV"
+    np.testing.assert_allclose(record.axis.values, painting.cube.spectral_values)
     assert viewer.dims.axis_labels[0] == "Energy"
 
 
@@ -51,10 +52,10 @@ def test_sample_data_opens_the_cube_and_its_ground_truth(make_napari_viewer):
 
     cube, truth = layers
     assert cube.data.shape == (3681, 128, 128)
-    assert cube.metadata["deepcube"]["axis_title"] == "Wavelength (Å)"
+    assert cube_record(cube.metadata, 3681).axis.title == "Wavelength (Å)"
     assert truth.data.shape == (128, 128)
-    record = truth.metadata["deepcube"]
-    assert record["k"] == len(record["class_names"]) == int(truth.data.max())
+    record = labels_record(truth.metadata)
+    assert record.k == len(record.class_names) == int(truth.data.max())
 
 
 def test_both_widgets_open_from_the_plugins_menu(make_napari_viewer, painting):

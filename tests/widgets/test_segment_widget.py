@@ -5,16 +5,25 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
+from napari.utils import progress
 from qtpy.QtCore import Qt
 
-from conftest import RUN_TIMEOUT_MS
+from conftest import QUICK, RUN_TIMEOUT_MS
+from napari_deepcube._layer_records import labels_record
 from napari_deepcube._widgets._results import CLUSTERS_NAME, PREVIEW_NAME
+from napari_deepcube._widgets._segment import SegmentationWidget
+from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.io import read_labels_tiff
 
 
-def test_training_makes_a_clusters_layer_with_k_clusters(session):
+def test_training_makes_a_clusters_layer_with_k_clusters(session, qtbot):
     switch_interval = sys.getswitchinterval()
-    session.run(k=None, k_min=2, k_max=4)
+    intervals_seen = []
+    session.segment.settings.set_values(**{**QUICK, "k": None, "k_min": 2, "k_max": 4})
+    session.segment.train()
+    session.segment.worker.yielded.connect(lambda _: intervals_seen.append(sys.getswitchinterval()))
+    qtbot.waitUntil(lambda: not session.segment.is_busy, timeout=RUN_TIMEOUT_MS)
 
     segmentation = session.segment.segmentation
     clusters = session.viewer.layers[CLUSTERS_NAME]
@@ -29,8 +38,8 @@ def test_training_makes_a_clusters_layer_with_k_clusters(session):
     # The spectrum plot follows the new clusters layer; colours come from the layer.
     assert session.plot.labels_layer is clusters
     assert session.segment.train_button.isEnabled()
-    # A run shortens the GIL switch interval (see _segment) and puts it back after.
-    assert sys.getswitchinterval() == switch_interval
+    # The run leaves the process's GIL switch interval alone, during the run too.
+    assert intervals_seen and set(intervals_seen) == {switch_interval}
 
 
 def test_the_kind_of_data_picked_in_the_form_is_what_the_run_models(session):
@@ -92,7 +101,7 @@ def test_picking_another_k_reclusters_without_training(session, qtbot):
     assert segment.segmentation.k == other
     assert segment.segmentation.history is history  # same trained model
     assert set(np.unique(clusters.data)) - {0} == set(range(1, other + 1))
-    assert clusters.metadata["deepcube"]["k"] == other
+    assert labels_record(clusters.metadata).k == other
     assert segment.criteria_plot.chosen == other
     assert [layer.name for layer in session.viewer.layers].count(CLUSTERS_NAME) == 1
     assert segment.progress_bar.value() == segment.progress_bar.maximum()
@@ -163,3 +172,80 @@ def test_file_save_layer_uses_the_plugin_writer(session, tmp_path):
     labels, metadata = read_labels_tiff(path)
     assert np.array_equal(labels, clusters.data)
     assert metadata["name"] == CLUSTERS_NAME
+
+
+def _activities() -> list[str]:
+    """What napari's activity dock lists (its progress bars)."""
+    return [str(bar.desc) for bar in progress._all_instances]
+
+
+def test_closing_the_dock_mid_run_stops_it_and_leaves_nothing(session, qtbot):
+    segment = session.segment
+    segment.settings.set_values(epochs=500, n_train=1000, k=4)
+    segment.train()
+    worker = segment.worker
+    epochs = []
+    worker.yielded.connect(lambda event: epochs.append(event.epoch))
+    qtbot.waitUntil(lambda: any(e is not None for e in epochs), timeout=RUN_TIMEOUT_MS)
+    assert any(a.startswith("Training") for a in _activities())
+
+    # What the dock's close button does.
+    segment.parent().destroyOnClose()
+
+    assert [layer.name for layer in session.viewer.layers] == ["painting"]
+    assert not any(a.startswith("Training") for a in _activities())
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=RUN_TIMEOUT_MS)
+    qtbot.wait(200)  # the worker's last events arrive, and are dropped
+    assert [layer.name for layer in session.viewer.layers] == ["painting"]
+    assert max(e.epoch for e in epochs if e is not None) < 500
+
+
+def test_a_widget_opened_again_finds_the_result_in_its_layers(session, qtbot):
+    session.run(k=None, k_min=2, k_max=4)
+    first = session.segment.segmentation
+    session.segment.parent().destroyOnClose()
+
+    again = SegmentationWidget(session.viewer)
+    session.viewer.window.add_dock_widget(again, name="Deep spectral segmentation")
+
+    assert again.segmentation is first and again.model is first.model
+    assert again.export_tiff_button.isEnabled() and again.recluster_button.isEnabled()
+    assert again.k_spin.value() == first.k and "trained on" in again.model_label.text()
+    other = next(k for k in (2, 3, 4) if k != first.k)
+    again.pick_k(other)
+    assert again.is_busy
+    qtbot.waitUntil(lambda: not again.is_busy, timeout=RUN_TIMEOUT_MS)
+    assert again.segmentation.k == other and again.segmentation.history is first.history
+    clusters = [layer for layer in session.viewer.layers if layer.name.startswith(CLUSTERS_NAME)]
+    assert len(clusters) == 1
+    assert set(np.unique(clusters[0].data)) - {0} == set(range(1, other + 1))
+
+
+def test_the_buttons_act_on_the_chosen_cube_only(session, tmp_path):
+    segment = session.segment
+    session.run(k=4)
+    first = segment.segmentation
+    # A second, smaller cube: a crop of the painting.
+    second = session.viewer.add_image(
+        session.cube_layer.data[:, :32, :40].copy(), name="crop",
+        metadata=session.cube_layer.metadata,
+    )
+
+    segment.cube_combo.set_layer(second)
+    assert segment.segmentation is None
+    for button in (segment.export_tiff_button, segment.export_csv_button, segment.recluster_button):
+        assert not button.isEnabled()
+    with pytest.raises(InputError, match="chosen cube"):
+        segment.export_tiff(tmp_path / "none.tif")
+    assert not (tmp_path / "none.tif").exists()
+
+    session.run(k=3)
+    crop_labels, _ = read_labels_tiff(segment.export_tiff(tmp_path / "crop.tif"))
+    assert crop_labels.shape == (32, 40) and segment.segmentation.k == 3
+
+    segment.cube_combo.set_layer(session.cube_layer)
+    assert segment.segmentation is first and segment.k_spin.value() == 4
+    assert segment.export_tiff_button.isEnabled()
+    labels, metadata = read_labels_tiff(segment.export_tiff(tmp_path / "painting.tif"))
+    np.testing.assert_array_equal(labels, first.labels)
+    assert metadata["k"] == 4

@@ -9,7 +9,9 @@ from napari.utils._test_utils import read_only_mouse_event
 from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
 
 from conftest import RUN_TIMEOUT_MS, region_mean
+from napari_deepcube._layer_records import LabelsRecord
 from napari_deepcube._reader import labels_layer_data
+from napari_deepcube._widgets._layers import spectral_axis
 from napari_deepcube._widgets._results import CLUSTERS_NAME
 
 
@@ -90,7 +92,8 @@ def test_clicking_a_pixel_plots_its_spectrum_and_selects_its_cluster(session, pa
 
 def test_ground_truth_labels_get_spectra_computed_from_the_cube(session, painting, qtbot):
     data, kwargs, _ = labels_layer_data(
-        painting.labels, name="truth", record={"class_names": list(painting.class_names)}
+        painting.labels, name="truth",
+        record=LabelsRecord(k=len(painting.class_names), class_names=tuple(painting.class_names)),
     )
     truth = session.viewer.add_labels(data, **kwargs)
     assert session.plot.labels_layer is truth
@@ -118,7 +121,7 @@ def test_clicking_the_plot_moves_the_slider_to_that_channel(session):
     x_pixel, y_pixel = axes.transData.transform((10.0, axes.get_ylim()[0]))
     MouseEvent("button_press_event", canvas, x_pixel, y_pixel + 5, MouseButton.LEFT)._process()
 
-    values = session.plot.cube_layer.metadata["deepcube"]["spectral_values"]
+    values = spectral_axis(session.plot.cube_layer).values
     channel = session.viewer.dims.current_step[0]
     assert abs(values[channel] - 10.0) <= (values[1] - values[0])
 
@@ -134,3 +137,17 @@ def test_exports_the_figure_and_the_plotted_data(session, tmp_path, suffix):
     assert header == ["Energy (keV)", "pixel y=7 x=8"]
     table = np.loadtxt(csv, delimiter=",", skiprows=1)
     np.testing.assert_allclose(table[:, 1], session.cube_layer.data[:, 7, 8], rtol=1e-6)
+
+
+def test_labels_of_another_size_than_the_cube_say_so(session):
+    session.run()
+    crop = session.viewer.add_image(
+        session.cube_layer.data[:, :32, :40].copy(), name="crop",
+        metadata=session.cube_layer.metadata,
+    )
+    session.plot.cube_combo.set_layer(crop)
+    assert session.plot.labels_layer is session.viewer.layers[CLUSTERS_NAME]
+
+    texts = [t.get_text() for t in session.plot.plot.figure.axes[0].texts]
+    assert any("48 × 48" in t and "32 × 40" in t and "do not cover" in t for t in texts)
+    assert "do not cover the cube 'crop'" in session.plot.status.text()

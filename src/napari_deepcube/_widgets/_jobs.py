@@ -1,7 +1,8 @@
 """The work the segmentation widget runs in napari thread workers.
 
 Each job is a generator of :class:`~napari_deepcube.core.pipeline.Progress`
-events whose return value is a :class:`Finished` or a :class:`Failed`, so a
+events whose return value is a :class:`~.._layer_records.SegmentationRun` or a
+:class:`Failed`, so a
 GeneratorWorker streams progress to the GUI and ``worker.quit()`` stops the
 job at its next event.
 
@@ -28,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._layer_records import SegmentationRun
 from ..core.cube import Datacube
 from ..core.errors import InputError
-from ..core.spectral import CHANNEL_UNIT
-from ._layers import SpectralAxis, spectral_last
+from ..core.spectral import SpectralAxis
+from ._layers import spectral_last
 
 if TYPE_CHECKING:
     from ..core.config import SegmentConfig
@@ -56,23 +58,14 @@ class CubeSource:
 
     def build(self) -> Datacube:
         """The Datacube (a full pass to find the valid pixels)."""
-        known = self.axis.unit != CHANNEL_UNIT
         return Datacube.from_array(
             spectral_last(self.data),
-            spectral_values=self.axis.values if known else None,
-            spectral_unit=self.axis.unit if known else None,
-            spectral_label=self.axis.label if known else None,
+            spectral_values=self.axis.values,
+            spectral_unit=self.axis.unit,
+            spectral_label=self.axis.label,
             name=self.name,
             metadata={"source": self.source},
         )
-
-
-@dataclass(frozen=True)
-class Finished:
-    """A job's result: the segmentation and the cube it segments."""
-
-    segmentation: Segmentation
-    cube: Datacube
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,8 @@ class Failed:
     message: str
 
 
-Outcome = Finished | Failed
+#: A job's result: the segmentation and the cube it segments, or why it stopped.
+Outcome = SegmentationRun | Failed
 
 
 def start_loading_engine() -> None:
@@ -170,7 +164,7 @@ def segment_job(
             segmentation = yield from segment_steps(cube, config, model=model)
     except InputError as error:
         return Failed(str(error))
-    return Finished(segmentation, cube)
+    return SegmentationRun(segmentation, cube)
 
 
 def recluster_job(
@@ -185,7 +179,7 @@ def recluster_job(
             result = recluster(segmentation, cube, k)
     except InputError as error:
         return Failed(str(error))
-    return Finished(result, cube)
+    return SegmentationRun(result, cube)
 
 
 def load_model_job(path: str | Path) -> FittedModel | Failed:

@@ -1,52 +1,20 @@
 """How the widgets read napari layers: cubes, their spectral axis, label colours.
 
 A cube is a 3-D, non-RGB Image layer shown as (C, H, W). Its spectral axis
-comes from the record the plugin's reader stores in
-``layer.metadata["deepcube"]``; a cube opened by another reader gets channel
+comes from the :class:`~.._layer_records.CubeRecord` the plugin's reader
+stores in the layer's metadata; a cube opened by another reader gets channel
 indices.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from .._reader import METADATA_KEY
-from ..core.spectral import CHANNEL_UNIT
-
-
-@dataclass(frozen=True)
-class SpectralAxis:
-    """The spectral coordinate of a cube layer's channels."""
-
-    values: np.ndarray
-    unit: str
-    label: str
-
-    @property
-    def title(self) -> str:
-        """Axis title for plots and CSV headers, e.g. ``"Energy (keV)"``."""
-        return "Channel" if self.unit == CHANNEL_UNIT else f"{self.label} ({self.unit})"
-
-    @property
-    def kev(self) -> np.ndarray | None:
-        """The values in keV when the axis is an X-ray energy, else None."""
-        if self.unit == "keV":
-            return self.values
-        if self.unit == "eV":
-            return self.values / 1000.0
-        return None
-
-
-def record(layer: Layer | None) -> dict[str, Any]:
-    """The plugin's record in ``layer.metadata`` (empty when absent)."""
-    if layer is None:
-        return {}
-    value = layer.metadata.get(METADATA_KEY, {})
-    return value if isinstance(value, dict) else {}
+from .._layer_records import LabelsRecord, cube_record, labels_record, layer_axis
+from ..core.spectral import SpectralAxis
 
 
 def is_cube_layer(layer: Layer) -> bool:
@@ -56,15 +24,18 @@ def is_cube_layer(layer: Layer) -> bool:
 
 def spectral_axis(layer: Image) -> SpectralAxis:
     """The spectral axis of a cube layer, channel indices when unknown."""
-    info = record(layer)
-    n_channels = layer.data.shape[0]
-    values = info.get("spectral_values")
-    if values is None or len(values) != n_channels:
-        return SpectralAxis(np.arange(n_channels, dtype=np.float64), CHANNEL_UNIT, "Channel")
-    unit = str(info.get("spectral_unit", CHANNEL_UNIT))
-    return SpectralAxis(
-        np.asarray(values, dtype=np.float64), unit, str(info.get("spectral_label", unit))
-    )
+    return layer_axis(layer.metadata, layer.data.shape[0])
+
+
+def source_file(layer: Image) -> str:
+    """The file a cube layer was read from ("" when unknown)."""
+    record = cube_record(layer.metadata, layer.data.shape[0])
+    return record.source if record is not None else ""
+
+
+def labels_info(layer: Layer | None) -> LabelsRecord | None:
+    """The plugin's record of a Labels layer, None for other layers and foreign labels."""
+    return labels_record(layer.metadata) if isinstance(layer, Labels) else None
 
 
 def spectral_last(data: Any) -> Any:

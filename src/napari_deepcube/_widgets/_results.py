@@ -1,8 +1,10 @@
 """A segmentation shown as napari layers, and written as TIFF and CSV.
 
-The "clusters" Labels layer carries the segmentation's facts in
-``metadata["deepcube"]`` (mean and std spectra, sizes, criteria, the cube
-layer it came from), which is all the spectrum plot and the TIFF writer need.
+The "clusters" Labels layer carries the segmentation in its
+:class:`~.._layer_records.LabelsRecord` (mean and std spectra, sizes, the
+cube layer it came from, and the segmentation itself): all the spectrum plot
+and the TIFF writer need, and what a segmentation widget opened later finds
+again.
 A run's layers are made when it starts (:func:`start_results`) and only
 filled at the end; a second run on the same cube updates its layers in
 place, so the user's layer order, visibility and selected label stay.
@@ -18,13 +20,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from .._reader import METADATA_KEY, label_colormap, labels_layer_data
+from .._layer_records import ClusterSpectra, LabelsRecord, SegmentationRun
+from .._reader import label_colormap, labels_layer_data
 from .._writer import write_label_map
 from ..core.io.results import write_spectra_csv
-from ._layers import image_shape
+from ._layers import image_shape, source_file
 
 if TYPE_CHECKING:
     import napari
+
+    from ..core.cube import Datacube
+    from ..core.segmentation import Segmentation
 
 CLUSTERS_NAME = "clusters"
 PREVIEW_NAME = "clusters (preview)"
@@ -33,30 +39,28 @@ CONFIDENCE_NAME = "confidence"
 
 @dataclass
 class ResultLayers:
-    """The layers showing one cube's segmentation."""
+    """The layers showing one cube's segmentation (no confidence layer: none known yet)."""
 
     clusters: Labels
-    confidence: Image
+    confidence: Image | None
     latents: list[Image] = field(default_factory=list)
 
 
-def clusters_record(segmentation: Any, cube_layer: Image) -> dict[str, Any]:
-    """The facts of ``segmentation`` stored in the clusters layer's metadata."""
-    return {
-        "kind": "clusters",
-        "k": segmentation.k,
-        "k_reason": segmentation.k_reason,
-        "source_layer": cube_layer.name,
-        "source": cube_layer.metadata.get(METADATA_KEY, {}).get("source", cube_layer.name),
-        "spectral_values": np.asarray(segmentation.spectral_values),
-        "spectral_unit": segmentation.spectral_unit,
-        "spectral_label": segmentation.spectral_label,
-        "mean_spectra": np.asarray(segmentation.mean_spectra),
-        "std_spectra": np.asarray(segmentation.std_spectra),
-        "cluster_sizes": segmentation.cluster_sizes,
-        "criteria": {name: dict(curve) for name, curve in segmentation.criteria.items()},
-        "config": segmentation.config.to_dict(),
-    }
+def clusters_record(segmentation: Segmentation, cube: Datacube, cube_layer: Image) -> LabelsRecord:
+    """The record of a clusters layer: the segmentation's facts and the segmentation itself."""
+    return LabelsRecord(
+        kind="clusters",
+        k=segmentation.k,
+        source=source_file(cube_layer),
+        source_layer=cube_layer.name,
+        k_reason=segmentation.k_reason,
+        axis=segmentation.axis,
+        spectra=ClusterSpectra(
+            np.asarray(segmentation.mean_spectra), np.asarray(segmentation.std_spectra),
+            tuple(segmentation.cluster_sizes),
+        ),
+        run=SegmentationRun(segmentation, cube),
+    )
 
 
 def start_results(
@@ -73,7 +77,8 @@ def start_results(
     height, width = image_shape(cube_layer)
     placement = {"scale": cube_layer.scale[-2:], "translate": cube_layer.translate[-2:]}
     data, kwargs, _ = labels_layer_data(
-        np.zeros((height, width), dtype=np.uint8), name=PREVIEW_NAME, record={"kind": "preview"}
+        np.zeros((height, width), dtype=np.uint8), name=PREVIEW_NAME,
+        record=LabelsRecord(kind="preview"),
     )
     kwargs["colormap"] = label_colormap(preview_labels)
     preview = viewer.add_labels(data, **kwargs, **placement)
@@ -102,13 +107,13 @@ def show_preview(layer: Labels, preview: np.ndarray, stride: int) -> None:
 def discard(viewer: napari.viewer.Viewer, layers: ResultLayers) -> None:
     """Remove the layers of a run that made no result (cancelled or failed)."""
     for layer in (layers.clusters, layers.confidence, *layers.latents):
-        if layer in viewer.layers:
+        if layer is not None and layer in viewer.layers:
             viewer.layers.remove(layer)
 
 
 def show_results(
     viewer: napari.viewer.Viewer,
-    segmentation: Any,
+    run: SegmentationRun,
     cube_layer: Image,
     *,
     latent_layers: bool,
@@ -126,8 +131,8 @@ def show_results(
     ----------
     viewer
         The viewer.
-    segmentation
-        The :class:`~napari_deepcube.core.segmentation.Segmentation`.
+    run
+        The segmentation and the cube it segments.
     cube_layer
         The cube layer it segments; the layers overlay it.
     latent_layers
@@ -140,9 +145,11 @@ def show_results(
         ``existing`` has none, removed otherwise. Layers are added only when
         neither is there (a re-clustering of a run whose layers were deleted).
     """
+    segmentation = run.segmentation
     placement = {"scale": cube_layer.scale[-2:], "translate": cube_layer.translate[-2:]}
     labels, kwargs, _ = labels_layer_data(
-        segmentation.labels, name=CLUSTERS_NAME, record=clusters_record(segmentation, cube_layer)
+        segmentation.labels, name=CLUSTERS_NAME,
+        record=clusters_record(segmentation, run.cube, cube_layer),
     )
     clusters = _pick(viewer, existing and existing.clusters, fresh and fresh.clusters)
     if clusters is None:
@@ -222,10 +229,11 @@ def export_labels_tiff(path: str | Path, layer: Labels) -> Path:
     return Path(path)
 
 
-def export_spectra_csv(path: str | Path, segmentation: Any, axis_title: str) -> Path:
+def export_spectra_csv(path: str | Path, segmentation: Segmentation) -> Path:
     """Write each cluster's mean and std spectrum as CSV columns, spectral axis first."""
     columns: dict[str, np.ndarray] = {}
     for index in range(segmentation.k):
         columns[f"cluster {index + 1} mean"] = segmentation.mean_spectra[index]
         columns[f"cluster {index + 1} std"] = segmentation.std_spectra[index]
-    return write_spectra_csv(path, segmentation.spectral_values, axis_title, columns)
+    axis = segmentation.axis
+    return write_spectra_csv(path, axis.values, axis.title, columns)

@@ -7,6 +7,18 @@ cluster map (a strided sample of the pixels) updates in a Labels layer.
 Cancel asks the worker to stop at its next event (the end of an epoch) and
 removes the preview; no result layer is made half-way.
 
+The widget is in one :class:`Phase` at a time, and :meth:`SegmentationWidget._enter`
+is the only place that changes it: idle, running (a worker computes), showing
+(the worker returned; its result is shown step by step) or closed (the dock
+was closed: the run was stopped and nothing more happens). A run's context is
+a frozen :class:`Run`; the worker's events carry the run they belong to, so
+an event of a run that is over changes nothing.
+
+What the buttons act on is the result of the cube chosen in the Cube
+selector, which lives in that cube's clusters layer (its
+:class:`~.._layer_records.LabelsRecord`): a widget opened later, or another
+cube chosen, finds it there.
+
 The worker's signals go through one ordered inbox (:meth:`_post`): napari's
 progress bars run a nested event loop when they update, which would
 otherwise deliver the next event (or the result) in the middle of handling
@@ -15,19 +27,20 @@ the previous one.
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image, Labels
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
@@ -42,11 +55,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._layer_records import SegmentationRun
 from ..core.errors import InputError
 from . import _background, _jobs
 from ._criteria_plot import CriteriaPlot
 from ._layer_combo import LayerCombo
-from ._layers import is_cube_layer, record, spectral_axis
+from ._layers import is_cube_layer, labels_info, source_file, spectral_axis
 from ._results import (
     ResultLayers,
     discard,
@@ -61,16 +75,51 @@ from ._settings import SettingsForm
 if TYPE_CHECKING:
     import napari
 
+    from ..core.pipeline import Progress
+    from ..core.segmentation import FittedModel, Segmentation
+
 #: Steps of the progress bars (the pipeline reports a fraction 0..1).
 _STEPS = 100
 #: How often the widget checks whether torch has finished loading (ms).
 _ENGINE_POLL_MS = 250
-#: Python's GIL switch interval during a run (s; Python's default is 0.005). Every Qt
-#: event passes through napari's Python event filter and so needs the GIL; with the
-#: default, each hand-over from a busy worker waits up to 5 ms, which both stalls
-#: the viewer and slows the run three- to six-fold (measured on 2 cores).
-_RUN_SWITCH_INTERVAL = 0.001
 _NO_CUBE = "open a spectral cube first: File > Open, or File > Open Sample > DeepCube"
+
+
+class Phase(Enum):
+    """What the widget is doing."""
+
+    #: No run: the buttons act on the chosen cube's result.
+    IDLE = "idle"
+    #: A worker computes; its events move the progress bar and the preview.
+    RUNNING = "running"
+    #: The worker returned a result, shown one step per turn of the event loop.
+    SHOWING = "showing"
+    #: The dock was closed: its run was stopped, and events are dropped.
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run (train, apply a model, re-cluster) and what its events act on.
+
+    Attributes
+    ----------
+    worker
+        The thread worker computing it.
+    cube_layer
+        The cube layer it segments.
+    activity
+        Its entry in napari's activity dock.
+    layers
+        The preview and confidence layers made when it started (train and
+        apply): removed when it ends without a result. None for a re-cluster,
+        which updates the existing result's layers.
+    """
+
+    worker: GeneratorWorker
+    cube_layer: Image
+    activity: progress
+    layers: ResultLayers | None
 
 
 class SegmentationWidget(QWidget):
@@ -83,12 +132,11 @@ class SegmentationWidget(QWidget):
 
     Attributes
     ----------
-    segmentation
-        The latest result (a ``Segmentation``), or None.
     model
-        The model applied by "Apply model": the one last trained or loaded.
-    worker
-        The running worker, or None when idle.
+        The model applied by "Apply model": the one last trained, loaded, or
+        found with a result when the widget opened.
+    phase
+        What the widget is doing (see :class:`Phase`).
     engine_ready
         True once torch and the core are imported (in a background thread,
         when the widget opens); a run started before waits for the import.
@@ -97,24 +145,20 @@ class SegmentationWidget(QWidget):
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.segmentation: Any = None
-        self.model: Any = None
-        self.worker: GeneratorWorker | None = None
-        self._cube: Any = None
-        self._results: list[tuple[Image, ResultLayers]] = []
-        self._run_layer: Image | None = None
-        self._fresh: ResultLayers | None = None
-        self._pending_preview: tuple[np.ndarray, int] | None = None
-        # Through the inbox too: both may run napari code that spins a nested event loop.
-        self._preview_timer = _deferred(self, partial(self._post, self._show_preview))
-        self._activity_timer = _deferred(self, partial(self._post, self._update_activity))
-        self._step_timer = _deferred(self, partial(self._post, self._next_step))
+        self.model: FittedModel | None = None
+        self.phase = Phase.IDLE
+        self._run: Run | None = None
+        # The result being shown, one step per turn of the event loop (phase SHOWING).
         self._showing: Generator[None, None, None] | None = None
-        self._worker_done = False
+        # The layers each result of this widget is shown in, to update them in place.
+        self._shown: list[ResultLayers] = []
+        # Only the latest preview of a run is drawn, and the metrics of its events.
+        self._pending_preview: tuple[np.ndarray, int] | None = None
         self._metrics: dict[str, str] = {}
-        self._pbar: progress | None = None
-        self._inbox: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._inbox: deque[Callable[[], None]] = deque()
         self._draining = False
+        self._later = _Later(self, self._post)
+        self._docked = False
 
         self.cube_combo = LayerCombo(napari_viewer, is_cube_layer)
         self.cube_combo.setToolTip("The spectral cube to segment (a 3-D image layer)")
@@ -154,14 +198,26 @@ class SegmentationWidget(QWidget):
         )
         self.apply_button.clicked.connect(self.apply_model)
         self.export_tiff_button = QPushButton("Labels TIFF…")
-        self.export_tiff_button.setToolTip("Save the cluster map as a TIFF label map")
+        self.export_tiff_button.setToolTip("Save the chosen cube's cluster map as a TIFF label map")
         self.export_tiff_button.clicked.connect(self._ask_export_tiff)
         self.export_csv_button = QPushButton("Spectra CSV…")
-        self.export_csv_button.setToolTip("Save each cluster's mean and std spectrum as CSV")
+        self.export_csv_button.setToolTip(
+            "Save the chosen cube's mean and std spectrum of each cluster as CSV"
+        )
         self.export_csv_button.clicked.connect(self._ask_export_csv)
 
         self._build_layout()
-        self._set_busy(False)
+        # A result shown before the widget opened (it was closed and opened again).
+        found = self.result
+        if found is not None:
+            self.model = found.segmentation.model
+            self._describe_model(found.segmentation)
+        self._describe_result()
+        self._update_buttons()
+        self.cube_combo.layer_changed.connect(self._on_cube_changed)
+        # A clusters layer removed or added changes what the chosen cube has.
+        napari_viewer.layers.events.removed.connect(self._on_layers_changed)
+        napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
         _jobs.start_loading_engine()
         if not self.engine_ready:
             self.stage_label.setText("Loading the deep-learning engine (torch)…")
@@ -178,7 +234,7 @@ class SegmentationWidget(QWidget):
     def _check_engine(self) -> None:
         if self.engine_ready:
             self._engine_timer.stop()
-            if not self.is_busy:
+            if self.phase is Phase.IDLE:
                 self.stage_label.setText("Ready.")
 
     def _build_layout(self) -> None:
@@ -228,28 +284,94 @@ class SegmentationWidget(QWidget):
 
     @property
     def is_busy(self) -> bool:
-        """True while a run is in progress."""
-        return self.worker is not None
+        """True while a run is in progress (computing, or its result being shown)."""
+        return self.phase in (Phase.RUNNING, Phase.SHOWING)
 
-    def _set_busy(self, busy: bool) -> None:
-        have_result = self.segmentation is not None
-        self.settings.enabled = not busy
-        self.cube_combo.setEnabled(not busy)
-        self.train_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
-        self.criteria_plot.setEnabled(not busy and have_result)
+    @property
+    def worker(self) -> GeneratorWorker | None:
+        """The running worker, or None when no run is going."""
+        return self._run.worker if self._run is not None else None
+
+    @property
+    def result(self) -> SegmentationRun | None:
+        """The result of the chosen cube: its newest clusters layer's segmentation, or None."""
+        layer = self.cube_combo.layer
+        return None if layer is None else _result_of(self.viewer, layer.name)[1]
+
+    @property
+    def segmentation(self) -> Segmentation | None:
+        """The chosen cube's segmentation (see :attr:`result`), or None."""
+        found = self.result
+        return found.segmentation if found is not None else None
+
+    def _enter(self, phase: Phase, run: Run | None = None,
+               showing: Generator[None, None, None] | None = None) -> None:
+        """Change phase: the only place where the phase, the run and its display change.
+
+        Leaving a run closes its activity entry, and removes its layers unless
+        its result is in them (a run that ends without one).
+        """
+        previous = self._run
+        if previous is not None and run is not previous:
+            if self.phase is Phase.RUNNING and previous.layers is not None:
+                discard(self.viewer, previous.layers)
+            previous.activity.close()
+            self._pending_preview = None
+        self.phase, self._run, self._showing = phase, run, showing
+        if phase is not Phase.CLOSED:
+            self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Enable what the phase, the chosen cube's result and the model allow."""
+        idle = self.phase is Phase.IDLE
+        have_result = idle and self.result is not None
+        self.settings.enabled = idle
+        self.cube_combo.setEnabled(idle)
+        self.train_button.setEnabled(idle)
+        self.cancel_button.setEnabled(self.phase is Phase.RUNNING)
+        self.criteria_plot.setEnabled(have_result)
         for widget in (self.k_spin, self.recluster_button, self.export_tiff_button,
                        self.export_csv_button):
-            widget.setEnabled(not busy and have_result)
-        self.save_model_button.setEnabled(not busy and self.model is not None)
-        self.apply_button.setEnabled(not busy and self.model is not None)
-        self.load_model_button.setEnabled(not busy)
+            widget.setEnabled(have_result)
+        self.save_model_button.setEnabled(idle and self.model is not None)
+        self.apply_button.setEnabled(idle and self.model is not None)
+        self.load_model_button.setEnabled(idle)
 
-    def _clusters_layer(self) -> Labels | None:
-        for cube_layer, layers in self._results:
-            if cube_layer is self._run_layer and layers.clusters in self.viewer.layers:
-                return layers.clusters
-        return None
+    def _on_cube_changed(self, layer: Image | None) -> None:
+        if self.phase is Phase.IDLE:
+            self._describe_result()
+            self._update_buttons()
+
+    def _on_layers_changed(self, event: object = None) -> None:
+        # Mid-run the result's layers come and go as they are made; the end of the run updates.
+        if self.phase is Phase.IDLE:
+            self._update_buttons()
+
+    def event(self, event: QEvent | None) -> bool:
+        """Stop when napari closes the dock (it takes the widget out: a parent change to None)."""
+        if event is not None and event.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self.close_widget()
+        return super().event(event)
+
+    def close_widget(self) -> None:
+        """Stop the run, if any, and go quiet: the dock was closed.
+
+        A run still computing is stopped and leaves neither layers nor an
+        activity entry; a result being shown is shown to the end, since it is
+        complete. Nothing the worker sends afterwards is handled.
+        """
+        if self.phase is Phase.CLOSED:
+            return
+        if self._run is not None and self.phase is Phase.RUNNING:
+            self._run.worker.quit()
+        while self._showing is not None and self._next_step():
+            pass
+        self._enter(Phase.CLOSED)
+        self.viewer.layers.events.removed.disconnect(self._on_layers_changed)
+        self.viewer.layers.events.inserted.disconnect(self._on_layers_changed)
 
     # ------------------------------------------------------------------- runs
 
@@ -264,90 +386,84 @@ class SegmentationWidget(QWidget):
             return
         self._start_segment(model=self.model)
 
-    def _start_segment(self, model: Any) -> None:
+    def _start_segment(self, model: FittedModel | None) -> None:
         layer = self.cube_combo.layer
         if layer is None:
             show_error(_NO_CUBE)
             return
-        source = _jobs.CubeSource(
-            layer.data, spectral_axis(layer), layer.name, str(record(layer).get("source", ""))
-        )
+        if self.phase is not Phase.IDLE:
+            return
+        source = _jobs.CubeSource(layer.data, spectral_axis(layer), layer.name, source_file(layer))
         description = "Applying the model" if model is not None else "Training"
         settings = self.settings.values()
-        started = self._start(
-            _jobs.segment_job, (source, settings, model), f"{description}: {layer.name}", layer
+        # The preview's colours cover every k the run may try, and no more: a
+        # larger colour table costs napari more on each preview.
+        most_k = (settings["k"] or settings["k_max"]) if model is None else model.k
+        layers = start_results(self.viewer, layer, preview_labels=most_k)
+        self._start(
+            create_worker(_jobs.segment_job, source, settings, model, _start_thread=False),
+            f"{description}: {layer.name}", layer, layers,
         )
-        if started:
-            # The preview's colours cover every k the run may try, and no more: a
-            # larger colour table costs napari more on each preview.
-            most_k = (settings["k"] or settings["k_max"]) if model is None else model.k
-            self._fresh = start_results(self.viewer, layer, preview_labels=most_k)
 
     def pick_k(self, k: int) -> None:
-        """Re-cluster the latest segmentation into ``k`` clusters (in a worker)."""
-        if self.segmentation is None or self.is_busy:
+        """Re-cluster the chosen cube's segmentation into ``k`` clusters (in a worker)."""
+        found, layer = self.result, self.cube_combo.layer
+        if found is None or layer is None or self.phase is not Phase.IDLE:
             return
-        if k == self.segmentation.k:
+        if k == found.segmentation.k:
             return
-        self._start(
-            _jobs.recluster_job, (self.segmentation, self._cube, int(k)),
-            f"Re-clustering into k={k}", self._run_layer,
+        worker = create_worker(
+            _jobs.recluster_job, found.segmentation, found.cube, int(k), _start_thread=False
         )
+        self._start(worker, f"Re-clustering into k={k}", layer, None)
 
     def cancel(self) -> None:
         """Stop the running job at its next progress event."""
-        if self.worker is not None:
+        if self._run is not None and self.phase is Phase.RUNNING:
             self.stage_label.setText("Cancelling…")
-            self.worker.quit()
+            self._run.worker.quit()
 
     def _start(
-        self, job: Any, args: tuple[Any, ...], description: str, layer: Image | None
-    ) -> bool:
-        """Run ``job(*args)`` in a worker; False when a run is already going."""
-        if self.is_busy:
-            return False
-        worker = create_worker(job, *args, _start_thread=False)
-        worker.yielded.connect(partial(self._post, self._on_progress))
-        worker.returned.connect(partial(self._post, self._on_returned))
-        worker.aborted.connect(partial(self._post, self._on_aborted))
-        worker.errored.connect(partial(self._post, self._on_errored))
-        worker.finished.connect(partial(self._post, self._on_finished))
-        # A closed widget must not leave a run going.
+        self, worker: GeneratorWorker, description: str, layer: Image, layers: ResultLayers | None
+    ) -> None:
+        """Run ``worker``, its events handled in order (see :meth:`_post`) as this run's."""
+        run = Run(worker, layer, progress(total=_STEPS, desc=description), layers)
+        worker.yielded.connect(partial(self._post_for, run, self._on_progress))
+        worker.returned.connect(partial(self._post_for, run, self._on_returned))
+        worker.aborted.connect(partial(self._post_for, run, self._on_aborted))
+        worker.errored.connect(partial(self._post_for, run, self._on_errored))
+        worker.finished.connect(partial(self._post_for, run, self._on_finished))
+        # The widget deleted with the window (napari closing) must not leave a run going.
         self.destroyed.connect(worker.quit)
-        self.worker = worker
-        self._worker_done = False
-        self._run_layer = layer
-        self._pbar = progress(total=_STEPS, desc=description)
         self.progress_bar.setValue(0)
         self.stage_label.setText(f"{description}…")
         self.metrics_label.setText("")
         self._metrics = {}
-        self._set_busy(True)
-        # Restored by the worker itself, even if the widget is closed first.
-        worker.finished.connect(partial(sys.setswitchinterval, sys.getswitchinterval()))
-        sys.setswitchinterval(_RUN_SWITCH_INTERVAL)
+        self._enter(Phase.RUNNING, run)
         worker.start()
-        return True
 
-    def _post(self, handler: Callable[..., None], *args: Any) -> None:
-        """Run ``handler(*args)`` after the handlers posted before it, never inside one.
+    def _post_for(self, run: Run, handler: Callable[..., None], *args: object) -> None:
+        """Handle an event of ``run``'s worker, unless that run is over."""
+        self._post(lambda: handler(*args) if run is self._run else None)
+
+    def _post(self, handler: Callable[[], None]) -> None:
+        """Run ``handler()`` after the handlers posted before it, never inside one.
 
         Dropped once the widget is closed: the worker may still report after that.
         """
-        if not _background.alive(self):
+        if self.phase is Phase.CLOSED or not _background.alive(self):
             return
-        self._inbox.append((handler, args))
+        self._inbox.append(handler)
         if self._draining:
             return
         self._draining = True
         try:
             while self._inbox:
-                next_handler, next_args = self._inbox.popleft()
-                next_handler(*next_args)
+                self._inbox.popleft()()
         finally:
             self._draining = False
 
-    def _on_progress(self, event: Any) -> None:
+    def _on_progress(self, event: Progress) -> None:
         """Show a progress event: text now; the preview and the activity bar each later.
 
         The preview's redraw and napari's activity bar (which runs a nested
@@ -355,7 +471,7 @@ class SegmentationWidget(QWidget):
         single turn holds the viewer long.
         """
         self.progress_bar.setValue(round(event.fraction * _STEPS))
-        self._activity_timer.start()
+        self._later.call(self._update_activity)
         self.stage_label.setText(f"{event.stage}: {event.message}")
         if event.epoch is not None:
             self._metrics["loss"] = (
@@ -370,84 +486,105 @@ class SegmentationWidget(QWidget):
         self.metrics_label.setText(" · ".join(self._metrics.values()))
         if event.preview is not None:
             self._pending_preview = (event.preview, event.preview_stride)
-            self._preview_timer.start()
+            self._later.call(self._show_preview)
 
     def _update_activity(self) -> None:
-        done = self.progress_bar.value()
-        if self._pbar is not None and done > self._pbar.n:
-            self._pbar.update(done - self._pbar.n)
+        run, done = self._run, self.progress_bar.value()
+        if run is not None and self.phase is Phase.RUNNING and done > run.activity.n:
+            run.activity.update(done - run.activity.n)
 
     def _show_preview(self) -> None:
         """Show the latest preview map (only the latest, when several came at once)."""
-        if self._pending_preview is None:
-            return
-        (preview, stride), self._pending_preview = self._pending_preview, None
-        target = self._fresh.clusters if self._fresh is not None else None
-        if target is None or target not in self.viewer.layers:
-            return  # the user removed the preview: no new layer mid-run
-        show_preview(target, preview, stride)
-
-    def _discard_run_layers(self) -> None:
+        run, pending = self._run, self._pending_preview
         self._pending_preview = None
-        if self._fresh is not None:
-            discard(self.viewer, self._fresh)
-        self._fresh = None
+        if run is None or run.layers is None or pending is None or self.phase is not Phase.RUNNING:
+            return
+        if run.layers.clusters in self.viewer.layers:  # else the user removed it: no new layer
+            show_preview(run.layers.clusters, *pending)
 
     def _on_returned(self, outcome: _jobs.Outcome) -> None:
-        self._pending_preview = None
         if isinstance(outcome, _jobs.Failed):
-            self._discard_run_layers()
             self.stage_label.setText("Stopped: the input needs a change (see the notification).")
+            self._enter(Phase.IDLE)
             show_error(outcome.message)
             return
-        layer = self._run_layer
-        if layer is None or layer not in self.viewer.layers:
-            self._discard_run_layers()
+        run = self._run
+        if run is None or run.cube_layer not in self.viewer.layers:
             self.stage_label.setText("The cube layer was closed during the run; nothing shown.")
+            self._enter(Phase.IDLE)
             return
-        self._showing = self._show_result(outcome, layer)
-        self._step_timer.start()
+        self._enter(Phase.SHOWING, run, self._show_result(outcome, run))
+        self._later.call(self._step)
 
-    def _show_result(self, outcome: _jobs.Finished, layer: Image) -> Generator[None, None, None]:
+    def _show_result(self, outcome: SegmentationRun, run: Run) -> Generator[None, None, None]:
         """Show a run's result in steps, each in its own turn of the event loop.
 
         One turn doing all of it would stall the viewer for a few hundred
         milliseconds (each layer update and canvas redraw costs napari tens).
         """
-        segmentation = outcome.segmentation
-        self.segmentation, self._cube = segmentation, outcome.cube
-        self.model = segmentation.model
-        existing = next((r for c, r in self._results if c is layer), None)
-        fresh, self._fresh = self._fresh, None
+        self.model = outcome.segmentation.model
+        clusters, _ = _result_of(self.viewer, run.cube_layer.name)
+        existing = next((r for r in self._shown if r.clusters is clusters), None)
+        if clusters is not None and existing is None:
+            existing = ResultLayers(clusters, None)
         shown = yield from show_results(
-            self.viewer, segmentation, layer,
-            latent_layers=self.settings.latent_layers.value, existing=existing, fresh=fresh,
+            self.viewer, outcome, run.cube_layer,
+            latent_layers=self.settings.latent_layers.value, existing=existing, fresh=run.layers,
         )
-        self._results = [(c, r) for c, r in self._results if c is not layer] + [(layer, shown)]
-        yield
-        self._show_summary()
+        self._shown = [r for r in self._shown if r.clusters is not shown.clusters] + [shown]
 
-    def _next_step(self) -> None:
-        """Take the next step of showing the result; end the run after the last."""
+    def _step(self) -> None:
+        if self._next_step():
+            self._later.call(self._step)
+
+    def _next_step(self) -> bool:
+        """Take the next step of showing the result; False (and the run over) after the last."""
         if self._showing is None:
-            return
+            return False
         try:
             next(self._showing)
-        except BaseException as error:
-            # The last step, or a failed one: either way the run is over.
-            self._showing = None
-            self._end_run_when_shown()
-            if not isinstance(error, StopIteration):
-                raise
-            return
-        self._step_timer.start()
+        except StopIteration:
+            self._end_shown_run()
+            return False
+        except BaseException:
+            self._enter(Phase.IDLE)
+            raise
+        return True
 
-    def _show_summary(self) -> None:
-        """Describe the result: text, the criteria plot (drawn in a worker), k."""
-        segmentation = self.segmentation
-        seconds = sum(segmentation.timings.values())
+    def _end_shown_run(self) -> None:
+        self._enter(Phase.IDLE)
         self.progress_bar.setValue(_STEPS)  # a re-cluster reports one early step only
-        self.stage_label.setText(f"Done in {seconds:.1f} s.")
+        found = self.result
+        if found is not None:
+            self.stage_label.setText(f"Done in {sum(found.segmentation.timings.values()):.1f} s.")
+            self._describe_model(found.segmentation)
+        self._describe_result()
+
+    def _on_aborted(self) -> None:
+        self.stage_label.setText("Cancelled; nothing was changed.")
+        self._enter(Phase.IDLE)
+
+    def _on_errored(self, error: Exception) -> None:
+        # napari reports the error itself (with its traceback: it is a bug, not a bad input).
+        self.stage_label.setText(f"Failed: {error}")
+        self._enter(Phase.IDLE)
+
+    def _on_finished(self) -> None:
+        # Returned, aborted or errored came first and ended the run; this is a worker
+        # that stopped without any of them (quit before it started).
+        if self.phase is Phase.RUNNING:
+            self._enter(Phase.IDLE)
+
+    def _describe_result(self) -> None:
+        """Describe the chosen cube's result: text, the criteria plot (drawn in a worker), k."""
+        found = self.result
+        if found is None:
+            self.result_label.setText("No segmentation of this cube yet.")
+            self.metrics_label.setText("")
+            if self.criteria_plot.criteria or self.criteria_plot.chosen is not None:
+                self.criteria_plot.show_criteria({}, None)
+            return
+        segmentation = found.segmentation
         sizes = segmentation.cluster_sizes
         self.metrics_label.setText(
             f"{segmentation.k} clusters of {min(sizes)}–{max(sizes)} pixels "
@@ -457,8 +594,13 @@ class SegmentationWidget(QWidget):
             f"{segmentation.k_reason.rstrip('.')}. "
             "Click a k on the plot to re-cluster without training."
         )
-        self.criteria_plot.show_criteria(segmentation.criteria, segmentation.k)
+        if (self.criteria_plot.criteria, self.criteria_plot.chosen) != (
+            segmentation.criteria, segmentation.k
+        ):
+            self.criteria_plot.show_criteria(segmentation.criteria, segmentation.k)
         self.k_spin.setValue(segmentation.k)
+
+    def _describe_model(self, segmentation: Segmentation) -> None:
         config = segmentation.config
         # A model applied without training was trained on another cube, whose name it does not keep.
         provenance = "trained on" if segmentation.history else "applied, without training, to"
@@ -467,31 +609,6 @@ class SegmentationWidget(QWidget):
             f"{provenance} {segmentation.cube_name or 'a cube'}."
         )
 
-    def _on_aborted(self) -> None:
-        self._discard_run_layers()
-        self.stage_label.setText("Cancelled; nothing was changed.")
-
-    def _on_errored(self, error: Exception) -> None:
-        # napari reports the error itself (with its traceback: it is a bug, not a bad input).
-        self._discard_run_layers()
-        self.stage_label.setText(f"Failed: {error}")
-
-    def _on_finished(self) -> None:
-        self._worker_done = True
-        self._end_run_when_shown()
-
-    def _end_run_when_shown(self) -> None:
-        """End the run once its worker has finished and its result is shown."""
-        if self._worker_done and self._showing is None:
-            self._end_run()
-
-    def _end_run(self) -> None:
-        self.worker = None
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
-        self._set_busy(False)
-
     # ----------------------------------------------------------------- models
 
     def save_model(self, path: str | Path) -> None:
@@ -499,47 +616,52 @@ class SegmentationWidget(QWidget):
         if self.model is None:
             show_error("no model to save yet: train one first")
             return
-        self._run_io(_jobs.save_model_job, path, self.model, done=self._on_saved)
+        _background.run(
+            partial(_jobs.save_model_job, path, self.model), self._on_saved,
+            background=True, owner=self,
+        )
 
     def load_model(self, path: str | Path) -> None:
         """Read a model saved with Save model, in a worker; then Apply model uses it."""
-        self._run_io(_jobs.load_model_job, path, done=self._on_loaded)
+        _background.run(
+            partial(_jobs.load_model_job, path), self._on_loaded, background=True, owner=self
+        )
 
-    def _run_io(self, job: Any, *args: Any, done: Any) -> None:
-        def finished(result: Any) -> None:
-            if isinstance(result, _jobs.Failed):
-                show_error(result.message)
-            else:
-                done(result)
+    def _on_saved(self, result: Path | _jobs.Failed) -> None:
+        if isinstance(result, _jobs.Failed):
+            show_error(result.message)
+        else:
+            show_info(f"model saved to {result}")
 
-        _background.run(partial(job, *args), finished, background=True, owner=self)
-
-    def _on_saved(self, path: Path) -> None:
-        show_info(f"model saved to {path}")
-
-    def _on_loaded(self, model: Any) -> None:
-        self.model = model
-        config = model.config
+    def _on_loaded(self, result: FittedModel | _jobs.Failed) -> None:
+        if isinstance(result, _jobs.Failed):
+            show_error(result.message)
+            return
+        self.model = result
+        config = result.config
         self.model_label.setText(
-            f"Loaded: {config.model.upper()}, latent size {config.latent_dim}, k = {model.k}. "
+            f"Loaded: {config.model.upper()}, latent size {config.latent_dim}, k = {result.k}. "
             "Choose a cube and Apply model."
         )
-        self._set_busy(self.is_busy)
+        if self.phase is not Phase.CLOSED:
+            self._update_buttons()
 
     # ---------------------------------------------------------------- exports
 
     def export_tiff(self, path: str | Path) -> Path:
-        """Write the latest cluster map as a TIFF label map; returns the path."""
-        layer = self._clusters_layer()
-        if layer is None:
-            raise InputError("no cluster map to export: train first")
-        return export_labels_tiff(path, layer)
+        """Write the chosen cube's cluster map as a TIFF label map; returns the path."""
+        layer = self.cube_combo.layer
+        clusters = None if layer is None else _result_of(self.viewer, layer.name)[0]
+        if clusters is None:
+            raise InputError("no cluster map of the chosen cube to export: train first")
+        return export_labels_tiff(path, clusters)
 
     def export_csv(self, path: str | Path) -> Path:
-        """Write the latest clusters' mean and std spectra as CSV; returns the path."""
-        if self.segmentation is None or self._run_layer is None:
-            raise InputError("no clusters to export: train first")
-        return export_spectra_csv(path, self.segmentation, spectral_axis(self._run_layer).title)
+        """Write the chosen cube's cluster mean and std spectra as CSV; returns the path."""
+        segmentation = self.segmentation
+        if segmentation is None:
+            raise InputError("no clusters of the chosen cube to export: train first")
+        return export_spectra_csv(path, segmentation)
 
     def _ask_save_model(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.pt", "Model (*.pt)")
@@ -565,13 +687,25 @@ class SegmentationWidget(QWidget):
         if path:
             self._export(self.export_csv, path)
 
-    def _export(self, write: Any, path: str) -> None:
+    def _export(self, write: Callable[[str], Path], path: str) -> None:
         try:
             written = write(path)
         except InputError as error:
             show_error(str(error))
             return
         show_info(f"saved {written}")
+
+
+def _result_of(
+    viewer: napari.viewer.Viewer, cube_name: str
+) -> tuple[Labels | None, SegmentationRun | None]:
+    """The newest clusters layer computed from the cube layer ``cube_name``, and its result."""
+    for layer in reversed(list(viewer.layers)):
+        info = labels_info(layer)
+        if info is not None and info.kind == "clusters" and info.source_layer == cube_name:
+            if info.run is not None and isinstance(layer, Labels):
+                return layer, info.run
+    return None, None
 
 
 def _status_label(text: str) -> QLabel:
@@ -589,10 +723,40 @@ def _status_label(text: str) -> QLabel:
     return label
 
 
-def _deferred(parent: QWidget, callback: Callable[[], None]) -> QTimer:
-    """A zero-delay single-shot timer: ``start()`` runs ``callback`` at the next loop turn."""
-    timer = QTimer(parent)
-    timer.setSingleShot(True)
-    timer.setInterval(0)
-    timer.timeout.connect(callback)
-    return timer
+class _Later:
+    """Calls put off to later turns of the event loop: one call per turn, each queued once.
+
+    Work that may hold the GUI thread (a preview's redraw, napari's activity
+    bar and its nested event loop, a step of showing a result) each gets a
+    turn of its own, so that no single turn stalls the viewer.
+
+    Parameters
+    ----------
+    parent
+        Owner of the timer.
+    post
+        What runs each call (the widget's ordered inbox).
+    """
+
+    def __init__(self, parent: QWidget, post: Callable[[Callable[[], None]], None]) -> None:
+        self._queue: list[Callable[[], None]] = []
+        self._post = post
+        self._timer = QTimer(parent)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._next)
+
+    def call(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at a later turn, unless it is already waiting for one."""
+        if callback not in self._queue:
+            self._queue.append(callback)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _next(self) -> None:
+        if not self._queue:
+            return
+        callback = self._queue.pop(0)
+        if self._queue:
+            self._timer.start()
+        self._post(callback)

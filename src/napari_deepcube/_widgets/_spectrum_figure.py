@@ -15,8 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from ..core.errors import InputError
+from ..core.spectral import SpectralAxis
 from ..core.xray_lines import label_peaks
-from ._layers import SpectralAxis
 from ._mpl import FONT_SIZE
 
 #: Most element lines named on one spectrum, and on several.

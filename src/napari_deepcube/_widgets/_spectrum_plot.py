@@ -49,7 +49,7 @@ from ._layers import (
     is_cube_layer,
     is_lazy,
     label_colors,
-    record,
+    labels_info,
     spectral_axis,
     spectral_last,
     world_to_pixel,
@@ -187,12 +187,12 @@ class SpectrumPlotWidget(QWidget):
     def _on_layer_inserted(self, event: Any) -> None:
         layer = event.value
         layer.events.metadata.connect(self._on_metadata)
-        info = record(layer)
+        info = labels_info(layer)
         if is_cube_layer(layer) and self.cube_layer is None:
             self.cube_combo.set_layer(layer)
-        elif isinstance(layer, Labels) and info.get("kind") == "clusters":
+        elif info is not None and info.kind == "clusters":
             self._follow_clusters(layer)
-        elif isinstance(layer, Labels) and info.get("kind") == "labels" and self.labels_layer is None:
+        elif info is not None and info.kind == "labels" and self.labels_layer is None:
             self.labels_combo.set_layer(layer)
         elif isinstance(layer, Shapes) and self.regions_layer is None:
             self.regions_combo.set_layer(layer)
@@ -200,7 +200,8 @@ class SpectrumPlotWidget(QWidget):
     def _on_metadata(self, event: Any) -> None:
         """A layer became a clusters layer (a preview turned result), or its record changed."""
         layer = event.source
-        if not isinstance(layer, Labels) or record(layer).get("kind") != "clusters":
+        info = labels_info(layer)
+        if info is None or info.kind != "clusters":
             return
         if layer is self.labels_layer:
             self._load_label_stats()
@@ -210,13 +211,13 @@ class SpectrumPlotWidget(QWidget):
     def _choose_defaults(self) -> None:
         """Pick the newest clusters layer and a Shapes layer, if any, when opened."""
         for layer in reversed(list(self.viewer.layers)):
-            if isinstance(layer, Labels) and record(layer).get("kind") == "clusters":
+            if _kind(layer) == "clusters":
                 self._follow_clusters(layer)
                 break
         if self.labels_layer is None:
             labelled = [
                 layer for layer in self.viewer.layers
-                if isinstance(layer, Labels) and record(layer).get("kind") == "labels"
+                if _kind(layer) == "labels"
             ]
             if labelled:
                 self.labels_combo.set_layer(labelled[-1])
@@ -226,7 +227,8 @@ class SpectrumPlotWidget(QWidget):
 
     def _follow_clusters(self, layer: Labels) -> None:
         """Plot a new clusters layer, over the cube it was computed from."""
-        source = record(layer).get("source_layer")
+        info = labels_info(layer)
+        source = info.source_layer if info is not None else ""
         if source in self.viewer.layers and is_cube_layer(self.viewer.layers[source]):
             self.cube_combo.set_layer(self.viewer.layers[source])
         self.labels_combo.set_layer(layer)
@@ -323,17 +325,16 @@ class SpectrumPlotWidget(QWidget):
         if cube is None or labels is None or labels.data.shape != image_shape(cube):
             self.redraw()
             return
-        info = record(labels)
-        mean, std = info.get("mean_spectra"), info.get("std_spectra")
-        n_channels = cube.data.shape[0]
-        if from_record and mean is not None and std is not None and np.shape(mean)[1:] == (n_channels,):
-            sizes = info.get("cluster_sizes") or [0] * len(mean)
+        info = labels_info(labels)
+        spectra = info.spectra if info is not None else None
+        if from_record and spectra is not None and spectra.mean.shape[1] == cube.data.shape[0]:
             self._label_stats = {
-                i + 1: SpectrumStats(np.asarray(mean[i]), np.asarray(std[i]), int(sizes[i]))
-                for i in range(len(mean))
+                i + 1: SpectrumStats(spectra.mean[i], spectra.std[i], spectra.sizes[i])
+                for i in range(len(spectra.sizes))
             }
             self.redraw()
             return
+        n_channels = cube.data.shape[0]
         label_map = np.array(labels.data, copy=True)
         k = int(label_map.max()) if label_map.size else 0
         data = spectral_last(cube.data)
@@ -427,11 +428,12 @@ class SpectrumPlotWidget(QWidget):
         if not chosen:
             return []
         colors = label_colors(labels, np.asarray(chosen))
-        names = record(labels).get("class_names")
+        info = labels_info(labels)
+        names = info.class_names if info is not None else ()
         curves = []
         for label, color in zip(chosen, colors, strict=True):
             stats = self._label_stats[label]
-            if names is not None and label <= len(names):
+            if label <= len(names):
                 name = f"{label}: {names[label - 1]}"
             else:
                 name = f"cluster {label}"
@@ -473,12 +475,23 @@ class SpectrumPlotWidget(QWidget):
         self.curves = {curve.name: curve for curve in curves}
         self._marker = axes.axvline(np.nan, color="#4560c4", linewidth=1.0, alpha=0.9)
         self._move_marker()
+        mismatch = self.shape_mismatch()
         if curves:
             self.plot.style_legend(axes, loc="upper right", ncols=2 if len(curves) > 6 else 1)
         else:
-            self._hint(axes, "Select a label, click a pixel or draw a region")
-        self.status.setText(self._status_text())
+            self._hint(axes, mismatch or "Select a label, click a pixel or draw a region")
+        self.status.setText(" · ".join(filter(None, [mismatch, self._status_text()])))
         self.plot.draw()
+
+    def shape_mismatch(self) -> str | None:
+        """Why the labels' spectra cannot be plotted over the cube, or None when they can."""
+        cube, labels = self.cube_layer, self.labels_layer
+        if cube is None or labels is None or labels.data.shape == image_shape(cube):
+            return None
+        return (
+            f"The labels {labels.name!r} ({_size(labels.data.shape)}) do not cover the cube "
+            f"{cube.name!r} ({_size(image_shape(cube))}): choose the labels made for this cube"
+        )
 
     def _hint(self, axes: Axes, text: str) -> None:
         axes.text(
@@ -566,6 +579,17 @@ class SpectrumPlotWidget(QWidget):
         )
         if path:
             self.export_figure(path)
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    """``"48 × 64 pixels"`` for an (H, W) shape."""
+    return " × ".join(str(n) for n in shape) + " pixels"
+
+
+def _kind(layer: Layer) -> str | None:
+    """What the plugin's record says a Labels layer is (None for any other layer)."""
+    info = labels_info(layer)
+    return info.kind if info is not None else None
 
 
 def _opaque(color: np.ndarray) -> np.ndarray:
