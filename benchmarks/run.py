@@ -17,6 +17,10 @@ Suites (``--suite``):
   scale     the 512x512x1024 MA-XRF painting (speed and memory targets)
   hard      10 seeds each of the hard painting and hard nebula families, plus
             Jasper Ridge: mean and worst ARI per method, true-k hit rate
+  stress    the misspecification stress suite (benchmarks/stress): MA-XRF
+            paintings, nebulae and reflectance scenes that each break one
+            assumption of the method, 5 seeds each, against PCA(10)+k-means
+            with the true k and a supervised limit; ``--variants`` picks some
   default   standard, then scale (what `make bench` runs)
   all       all of the above
 
@@ -49,6 +53,7 @@ class CubeSpec:
     seed: int = 0
     hard: bool = False
     size: int = 256
+    variant: str = ""
 
 
 @dataclass
@@ -62,6 +67,8 @@ class Row:
     peak_mb: float
     found: int
     evidence: float = float("nan")
+    #: per true class with at least 1 % of the scored pixels: recovered (Jaccard >= 0.5)?
+    recovered: tuple[bool, ...] = ()
 
 
 def _load(spec: CubeSpec):
@@ -75,6 +82,11 @@ def _load(spec: CubeSpec):
     if spec.family == "nebula":
         synthetic = make_nebula(hard=spec.hard, seed=spec.seed)
         return synthetic.cube, synthetic.labels, synthetic
+    if spec.family == "stress":
+        from stress import VARIANTS
+
+        stressed = VARIANTS[spec.variant](spec.seed)
+        return stressed.datacube(spec.name), stressed.labels, None
     data = np.load(SHARED_DATA / "jasper_ridge" / "jasper_ridge.npz", allow_pickle=False)
     return Datacube.from_array(data["cube"], name="jasper_ridge"), data["labels"], None
 
@@ -88,8 +100,13 @@ def _normalised(cube, kind: str) -> np.ndarray:
     return spectra / np.where(peak > 0, peak, 1)
 
 
-def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, Callable[[], float] | None]:
-    """Labels, k and, for our pipeline with the true k, how to measure the evidence for it (untimed)."""
+def _method(
+    name: str, spec: CubeSpec, k_true: int, loaded: tuple
+) -> tuple[np.ndarray, int, Callable[[], float] | None]:
+    """Labels, k and, for our pipeline with the true k, how to measure the evidence for it (untimed).
+
+    ``loaded`` is what :func:`_load` gave: building the cube is not timed.
+    """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
@@ -98,7 +115,13 @@ def _method(name: str, spec: CubeSpec, k_true: int) -> tuple[np.ndarray, int, Ca
     from napari_deepcube.core.preprocess import detect_kind
     from napari_deepcube.core.synthetic import attainable_labels
 
-    cube, truth, synthetic = _load(spec)
+    cube, truth, synthetic = loaded
+    if name == "limit" and synthetic is None:
+        from stress.limit import supervised_limit
+
+        spectra = np.asarray(cube.data).reshape(-1, cube.n_channels)
+        kind = detect_kind(spectra[:4096].astype(np.float32))
+        return supervised_limit(spectra, truth.ravel(), kind, spec.seed), k_true, None
     if name == "limit":
         return attainable_labels(synthetic).ravel(), k_true, None
     if name.startswith("ours"):
@@ -135,8 +158,9 @@ def _true_k_evidence(cube, truth: np.ndarray, preprocessor, seed: int) -> float:
 
 
 def _worker(name: str, spec: CubeSpec, k_true: int, queue: mp.Queue) -> None:
+    loaded = _load(spec)
     start = time.perf_counter()
-    labels, k, measure_evidence = _method(name, spec, k_true)
+    labels, k, measure_evidence = _method(name, spec, k_true, loaded)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     evidence = float("nan") if measure_evidence is None else measure_evidence()
@@ -169,7 +193,7 @@ def run_cube(spec: CubeSpec, methods: list[str], report: Callable[[Row], None]) 
     rows = []
     context = mp.get_context("spawn")
     for name in methods:
-        if name == "limit" and spec.family not in ("painting", "nebula"):
+        if name == "limit" and spec.family == "jasper":
             continue
         queue = context.Queue()
         process = context.Process(target=_worker, args=(name, spec, k_true, queue))
@@ -179,15 +203,19 @@ def run_cube(spec: CubeSpec, methods: list[str], report: Callable[[Row], None]) 
         scored = truth > 0
         labels = np.asarray(labels)
         ari = float(adjusted_rand_score(truth[scored], labels[scored]))
-        found = classes_found(truth[scored], labels[scored])
-        row = Row(spec.name, name, k, k_true, ari, seconds, peak_mb, found, evidence)
+        recovered = recovered_classes(truth[scored], labels[scored])
+        large = np.bincount(truth[scored])[1:] >= 0.01 * scored.sum()
+        row = Row(
+            spec.name, name, k, k_true, ari, seconds, peak_mb, int(recovered.sum()), evidence,
+            tuple(bool(r) for r in recovered[large]),
+        )
         report(row)
         rows.append(row)
     return rows
 
 
-def classes_found(truth: np.ndarray, labels: np.ndarray) -> int:
-    """How many classes of ``truth`` some cluster of ``labels`` recovers with a Jaccard index >= 0.5.
+def recovered_classes(truth: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each class of ``truth`` (1..k), whether some cluster of ``labels`` recovers it (Jaccard >= 0.5).
 
     Both are labels of the same scored pixels. Classes are disjoint, so no
     cluster recovers two of them.
@@ -196,7 +224,7 @@ def classes_found(truth: np.ndarray, labels: np.ndarray) -> int:
 
     overlap = contingency_matrix(truth, labels)
     union = overlap.sum(axis=1, keepdims=True) + overlap.sum(axis=0, keepdims=True) - overlap
-    return int((overlap / union >= 0.5).any(axis=1).sum())
+    return (overlap / union >= 0.5).any(axis=1)
 
 
 def _print_row(row: Row) -> None:
@@ -284,12 +312,67 @@ def hard(n_seeds: int = 10) -> list[Row]:
     return rows
 
 
+STRESS_METHODS = ["ours (auto k)", "PCA(10)+k-means", "limit"]
+
+
+def stress(n_seeds: int, pattern: str) -> list[Row]:
+    """Every stress variant whose name contains ``pattern``, over ``n_seeds`` seeds, then the summary."""
+    from stress import VARIANTS
+
+    _header()
+    rows = []
+    for variant in [v for v in VARIANTS if pattern in v]:
+        for seed in range(n_seeds):
+            spec = CubeSpec(f"{variant} s{seed}", "stress", seed=seed, variant=variant)
+            rows += run_cube(spec, STRESS_METHODS, _print_row)
+    _stress_summary(rows)
+    return rows
+
+
+def _stress_summary(rows: list[Row]) -> None:
+    """Per variant: mean ARI per method, worst seed's ours - PCA + k-means, k hits, lost classes."""
+    print("\nsummary per variant (targets: worst ours - PCA >= -0.02, family mean >= +0.05, true k >= 80 %)")
+    print(
+        "| variant                  | ours  | PCA+km | limit | worst ours-PCA | true k "
+        "| lost classes | time ours/PCA |"
+    )
+    print(
+        "|--------------------------|-------|--------|-------|----------------|--------"
+        "|--------------|---------------|"
+    )
+    by_variant: dict[str, dict[str, list[Row]]] = {}
+    for row in rows:
+        by_variant.setdefault(row.cube.rsplit(" s", 1)[0], {}).setdefault(row.method, []).append(row)
+    families: dict[str, list[float]] = {}
+    for variant, methods in by_variant.items():
+        ours, pca, limit = (methods.get(m, []) for m in STRESS_METHODS)
+        gaps = np.array([o.ari - p.ari for o, p in zip(ours, pca, strict=True)])
+        families.setdefault(variant.split("/")[0], []).extend(gaps)
+        hits = sum(r.k == r.true_k for r in ours)
+        lost = sum(
+            int(np.sum(np.array(lim.recovered) & ~np.array(our.recovered)))
+            for our, lim in zip(ours, limit, strict=True)
+        )
+        ratio = np.mean([o.seconds / p.seconds for o, p in zip(ours, pca, strict=True)])
+        means = [np.mean([r.ari for r in rows]) for rows in (ours, pca, limit)]
+        print(
+            f"| {variant:<24} | {means[0]:.3f} | {means[1]:.3f}  | {means[2]:.3f} | "
+            f"{gaps.min():+14.3f} | {hits:>2} / {len(ours):<2}"
+            f" | {lost:>12} | {ratio:13.1f} |"
+        )
+    for family, gaps in families.items():
+        print(f"{family}: mean ours - PCA+k-means = {np.mean(gaps):+.3f} over {len(gaps)} cubes")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--suite", choices=("default", "standard", "scale", "hard", "all"), default="default")
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per hard family")
+    parser.add_argument(
+        "--suite", choices=("default", "standard", "scale", "hard", "stress", "all"), default="default"
+    )
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per family (hard: 10, stress: 5)")
+    parser.add_argument("--variants", default="", help="stress: only the variants whose name contains this")
     args = parser.parse_args(argv)
     if args.suite in ("default", "standard", "all"):
         standard()
@@ -298,7 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         scale()
     if args.suite in ("hard", "all"):
         print()
-        hard(args.seeds)
+        hard(args.seeds or 10)
+    if args.suite in ("stress", "all"):
+        print()
+        stress(args.seeds or 5, args.variants)
     return 0
 
 
