@@ -77,3 +77,12 @@ def test_a_flux_model_keeps_its_shared_noise(tmp_path):
     np.testing.assert_array_equal(
         loaded.preprocessor.transform(spectra), result.model.preprocessor.transform(spectra)
     )
+    # The classes' brightness distributions travel with the model, and a hostile one is refused.
+    assert result.model.mixture.brightness is not None
+    np.testing.assert_array_equal(loaded.mixture.brightness, result.model.mixture.brightness)
+    payload = torch.load(tmp_path / "flux.pt", weights_only=True)
+    for record in payload["mixtures"].values():
+        record["brightness"] = -record["brightness"]
+    torch.save(payload, tmp_path / "hostile.pt")
+    with pytest.raises(InputError, match="brightness is not a mean and a positive spread"):
+        load_model(tmp_path / "hostile.pt")

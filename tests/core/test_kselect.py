@@ -185,8 +185,8 @@ def test_one_class_at_two_velocities_stays_one_class(rng):
     operators = preprocessor.shift_operators()
     steps = fit_candidates(latents, features, ks, "gaussian", seed=0, shift_operators=operators)
     shifted = {c.k: c for c in steps}
-    # Without the shift test the second velocity is a class of its own.
-    assert choose_k(plain, features.shape[0]).k == 3
+    # Without the shift test the second velocity is a class of its own (and more may follow).
+    assert choose_k(plain, features.shape[0]).k >= 3
     choice = choose_k(shifted, features.shape[0])
     assert choice.k == 2, choice.reason
     # The second velocity is passed over for a split that is no copy, and too weak to keep.

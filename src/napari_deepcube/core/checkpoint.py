@@ -79,6 +79,7 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
                 "params": _tensor(mixture.params),
                 "weights": _tensor(mixture.weights),
                 "groups": _tensor(mixture.groups),
+                **({} if mixture.brightness is None else {"brightness": _tensor(mixture.brightness)}),
             }
             for mixture in [model.mixture, *model.candidates.values()]
             if mixture is not None
@@ -308,4 +309,12 @@ def _mixture(record: Any, name: str, n_features: int) -> Mixture:
         and set(groups.tolist()) == set(range(int(groups.max()) + 1)),
         f"{name}.groups do not number the classes of its {m} components from 0",
     )
-    return Mixture(likelihood, params, weights, groups)
+    brightness = None
+    if "brightness" in record:
+        brightness = _array(record["brightness"], f"{name}.brightness")
+        _expect(
+            likelihood == "gaussian" and brightness.shape == (m, 2)
+            and bool(np.isfinite(brightness).all()) and bool(np.all(brightness[:, 1] > 0)),
+            f"{name}.brightness is not a mean and a positive spread for each of its {m} components",
+        )
+    return Mixture(likelihood, params, weights, groups, brightness)

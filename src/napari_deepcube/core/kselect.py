@@ -73,6 +73,9 @@ MAX_MIXING_RATIO = 1.0
 #: Distance from the boundary, in medians of a cluster's distances, that counts
 #: as the frontier; and the range of the histogram the density is read from.
 _FRONTIER_WIDTH, _FRONTIER_RANGE = 0.2, 3.0
+#: Mean brightness, in noise units, below which a flux cluster holds no
+#: emission (sky): it is not tested as a velocity copy of another.
+_EMPTY_BRIGHTNESS = 1.0
 #: EM iterations for a candidate (the final fit on all pixels runs to convergence).
 CANDIDATE_EM_ITER = 10
 #: Class model size for candidates, lighter than the final fit's: 3 background
@@ -156,8 +159,10 @@ def fit_candidates(
     def with_shift(candidate: Candidate) -> Candidate:
         if shift_operators is None or candidate.fit is None:
             return candidate
-        shapes = candidate.fit.mixture.params
-        return replace(candidate, shift=shift_gain(features, candidate.labels, shapes, shift_operators))
+        mixture = candidate.fit.mixture
+        empty = _empty_clusters(mixture.brightness)
+        shift = shift_gain(features, candidate.labels, mixture.params, shift_operators, skip=empty)
+        return replace(candidate, shift=shift)
 
     for k in ks:
         from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
@@ -245,7 +250,20 @@ def mixing_ratio(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray) -
     return worst
 
 
-def shift_gain(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray, operators: np.ndarray) -> float:
+def _empty_clusters(brightness: np.ndarray | None) -> np.ndarray:
+    """Clusters whose mean brightness is below the noise: no emission, so no spectrum to shift."""
+    if brightness is None:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(brightness[:, 0] < _EMPTY_BRIGHTNESS)
+
+
+def shift_gain(
+    features: np.ndarray,
+    labels: np.ndarray,
+    shapes: np.ndarray,
+    operators: np.ndarray,
+    skip: np.ndarray | None = None,
+) -> float:
     """Least log-likelihood a cluster's own spectrum gains over another's, shifted in wavelength.
 
     For each cluster j, its pixels' log-likelihood under its own shape (the
@@ -266,6 +284,9 @@ def shift_gain(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray, ope
         (k, F) unit shape of each cluster.
     operators
         (S, F, F) shift matrices (:meth:`.Preprocessor.shift_operators`).
+    skip
+        Clusters not tested (empty ones: their fitted shape is noise), though
+        their shapes still count as others'.
     """
     k = shapes.shape[0]
     least = float("inf")
@@ -273,7 +294,7 @@ def shift_gain(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray, ope
         return least
     shifted = np.einsum("sfg,kg->ksf", operators, shapes.astype(np.float32))
     shifted /= np.maximum(np.linalg.norm(shifted, axis=2, keepdims=True), 1e-12)
-    for cluster in range(k):
+    for cluster in np.setdiff1d(np.arange(k), [] if skip is None else skip):
         members = features[labels == cluster]
         if members.shape[0] == 0:
             continue

@@ -13,6 +13,13 @@ that variation instead of between them. So a class is a small group of
 components (``groups`` maps components to classes): for counts, the class's
 spectrum mixed with a background shared by all classes at a few shares; for
 fluxes, a few free sub-components.
+
+A flux class's brightness is free from pixel to pixel, but not without
+bounds: each component has a brightness distribution, a normal distribution
+truncated at zero whose mean and spread are fitted like its shape. Without it
+a pixel with no emission (sky) is explained by any shape at a brightness near
+zero as well as by a class of its own, and a large faint class (diffuse gas)
+merged with the empty sky beside it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.special import log_ndtr
 
 MIXTURE_LIKELIHOODS = ("multinomial", "gaussian")
 #: Pseudo-count per bin added to each class's counts (a Dirichlet prior), so
@@ -30,6 +38,9 @@ _BLOCK = 65536
 _SUM_BLOCK = 8192
 #: Fewest pixels per sub-component when a class is split into sub-components.
 _MIN_SUB_SIZE = 50
+#: Least spread of a component's brightness, in noise units: a class of
+#: empty pixels has brightness 0 within the noise, not exactly 0.
+_MIN_BRIGHTNESS_SPREAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -47,12 +58,17 @@ class Mixture:
         (m,) mixing proportions.
     groups
         (m,) class of each component, 0..k-1.
+    brightness
+        (m, 2) mean and spread of each component's brightness (gaussian;
+        see :func:`component_log_likelihood`), or None: brightness free
+        (multinomial, and models saved before brightness was modelled).
     """
 
     likelihood: str
     params: np.ndarray
     weights: np.ndarray
     groups: np.ndarray
+    brightness: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -61,12 +77,16 @@ class Mixture:
 
     def log_joint(self, features: np.ndarray) -> np.ndarray:
         """log p(x, component) of each pixel (n, m), up to a per-pixel constant."""
-        return component_log_likelihood(features, self.params, self.likelihood) + np.log(self.weights)
+        return self.component_log_likelihood(features) + np.log(self.weights)
+
+    def component_log_likelihood(self, features: np.ndarray) -> np.ndarray:
+        """log p(x | component) (n, m), up to a per-pixel constant."""
+        return component_log_likelihood(features, self.params, self.likelihood, self.brightness)
 
     def class_log_likelihood(self, features: np.ndarray) -> np.ndarray:
         """log p(x | class) (n, k): each class's components weighted within the class."""
         within = np.log(self.weights) - np.log(np.bincount(self.groups, weights=self.weights))[self.groups]
-        log_joint = component_log_likelihood(features, self.params, self.likelihood) + within
+        log_joint = self.component_log_likelihood(features) + within
         out = np.empty((features.shape[0], self.k))
         for group in range(self.k):
             out[:, group] = _log_sum_exp(log_joint[:, self.groups == group])[:, 0]
@@ -86,7 +106,7 @@ class Mixture:
     def permuted(self, order: np.ndarray) -> Mixture:
         """The same mixture with class ``order[i]`` renumbered i."""
         inverse = np.argsort(order)
-        return Mixture(self.likelihood, self.params, self.weights, inverse[self.groups])
+        return replace(self, groups=inverse[self.groups])
 
 
 def _sum_groups(components: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
@@ -125,6 +145,8 @@ class MixtureFit:
         """Bayesian information criterion (lower is better)."""
         m, n_features = self.mixture.params.shape
         n_params = self.n_params or m * (n_features - 1) + (m - 1)
+        if self.mixture.brightness is not None:
+            n_params += self.mixture.brightness.size
         return -2.0 * self.log_likelihood + n_params * np.log(n_points)
 
 
@@ -150,20 +172,84 @@ def class_sums(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return sums
 
 
-def component_log_likelihood(features: np.ndarray, params: np.ndarray, likelihood: str) -> np.ndarray:
-    """Log-likelihood (n, k) of each pixel under each cluster, up to a per-pixel constant."""
+def component_log_likelihood(
+    features: np.ndarray, params: np.ndarray, likelihood: str, brightness: np.ndarray | None = None
+) -> np.ndarray:
+    """Log-likelihood (n, m) of each pixel under each component, up to a per-pixel constant.
+
+    Multinomial: ``x . log p``. Gaussian (unit noise, shape m of unit norm):
+    with ``brightness`` (mean mu and spread tau per component) the amplitude a
+    of the shape is drawn from N(mu, tau^2) truncated to a >= 0 and integrated
+    out; without it the best a >= 0 is taken, ``max(x.m, 0)^2 / 2 - |x|^2 / 2``.
+    """
     # In the features' precision: a float64 matrix would copy the features to float64 on every call.
     matrix = params.T.astype(features.dtype)
     if likelihood == "multinomial":
         return features @ matrix
-    # Gaussian with unit noise and the best amplitude a >= 0 of the shape m:
-    # max_a -|x - a m|^2 / 2 = max(x.m, 0)^2 / 2 - |x|^2 / 2.
-    projection = np.maximum(features @ matrix, 0.0)
-    return 0.5 * projection**2 - 0.5 * (features**2).sum(axis=1, keepdims=True)
+    projection = features @ matrix
+    squared_norm = (features**2).sum(axis=1, keepdims=True)
+    if brightness is None:
+        return 0.5 * np.maximum(projection, 0.0) ** 2 - 0.5 * squared_norm
+    mean, spread = (brightness[:, column].astype(features.dtype) for column in (0, 1))
+    variance = 1.0 + spread**2
+    centre, sd = _amplitude_posterior(projection, mean, spread)
+    # Off the shape the noise is all there is; along it x.m ~ N(mu, 1 + tau^2),
+    # renormalised for the truncation of a at 0.
+    return (
+        0.5 * projection**2
+        - 0.5 * squared_norm
+        - 0.5 * (projection - mean) ** 2 / variance
+        - 0.5 * np.log(variance)
+        + log_ndtr(centre / sd)
+        - log_ndtr(mean / spread)
+    )
+
+
+def _amplitude_posterior(
+    projection: np.ndarray, mean: np.ndarray, spread: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of a pixel's amplitude given its projection x.m, before the truncation at 0."""
+    variance = 1.0 + spread**2
+    return (spread**2 * projection + mean) / variance, np.sqrt(spread**2 / variance)
+
+
+def _amplitude_moments(projection: np.ndarray, brightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """E[a] and E[a^2] (n, m) of each pixel's amplitude under each component (truncated at 0)."""
+    centre, sd = _amplitude_posterior(projection, brightness[:, 0], brightness[:, 1])
+    z = centre / sd
+    # The inverse Mills ratio phi(z) / Phi(z), through logs so that it stays finite far in the tail.
+    ratio = np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_ndtr(z))
+    first = centre + sd * ratio
+    variance = sd**2 * (1.0 - z * ratio - ratio**2)
+    return first, np.maximum(variance, 0.0) + first**2
+
+
+def _estimate_brightness(
+    features: np.ndarray, posteriors: np.ndarray, shapes: np.ndarray, brightness: np.ndarray | None
+) -> np.ndarray:
+    """(m, 2) mean and spread of each component's amplitude, from the pixels' amplitude moments.
+
+    From hard labels (``brightness`` None) the amplitude is the projection,
+    whose variance holds one unit of noise.
+    """
+    projection = features.astype(np.float64) @ shapes.T
+    if brightness is None:
+        first = np.maximum(projection, 0.0)
+        second = first**2 - 1.0
+    else:
+        first, second = _amplitude_moments(projection, brightness)
+    total = np.maximum(posteriors.sum(axis=0), 1e-12)
+    mean = (posteriors * first).sum(axis=0) / total
+    spread = np.sqrt(np.maximum((posteriors * second).sum(axis=0) / total - mean**2, 0.0))
+    return np.stack([mean, np.maximum(spread, _MIN_BRIGHTNESS_SPREAD)], axis=1)
 
 
 def _estimate_params(
-    features: np.ndarray, posteriors: np.ndarray, likelihood: str, previous: np.ndarray | None
+    features: np.ndarray,
+    posteriors: np.ndarray,
+    likelihood: str,
+    previous: np.ndarray | None,
+    brightness: np.ndarray | None = None,
 ) -> np.ndarray:
     if likelihood == "multinomial":
         counts = posteriors.T @ features + _PSEUDO_COUNT
@@ -172,8 +258,13 @@ def _estimate_params(
         shapes = posteriors.T @ features
     else:
         # One power-iteration step on each class's brightness-weighted scatter:
-        # the maximum-likelihood shape is its leading eigenvector.
-        amplitude = np.maximum(features @ previous.T, 0.0)
+        # the maximum-likelihood shape is its leading eigenvector. The weights
+        # are the amplitudes expected under the brightness distribution.
+        projection = features @ previous.T
+        if brightness is None:
+            amplitude = np.maximum(projection, 0.0)
+        else:
+            amplitude = _amplitude_moments(projection, brightness)[0].astype(features.dtype)
         shapes = (posteriors * amplitude).T @ features
     norms = np.linalg.norm(shapes, axis=1, keepdims=True)
     return shapes / np.where(norms > 0, norms, 1.0)
@@ -215,23 +306,29 @@ def fit_mixture(
     posteriors = np.zeros((n, k), dtype=np.float32)
     posteriors[np.arange(n), labels] = 1.0
     params = _estimate_params(features, posteriors, likelihood, None)
+    gaussian = likelihood == "gaussian"
+    brightness = _estimate_brightness(features, posteriors, params, None) if gaussian else None
     weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
     previous_ll = -np.inf
     log_likelihood = -np.inf
     n_iter = 0
     for iteration in range(1, max_iter + 1):
         n_iter = iteration
-        log_joint = component_log_likelihood(features, params, likelihood) + np.log(weights)
+        log_joint = component_log_likelihood(features, params, likelihood, brightness) + np.log(weights)
         norm = _log_sum_exp(log_joint)
         log_likelihood = float(norm.sum(dtype=np.float64))
         posteriors = np.exp(log_joint - norm).astype(np.float32)
         if log_likelihood - previous_ll < tol * n:
             break
         previous_ll = log_likelihood
-        params = _estimate_params(features, posteriors, likelihood, params)
+        # Shapes and brightness both from the amplitudes under the current ones: one EM step.
+        previous_brightness = brightness
+        if brightness is not None:
+            brightness = _estimate_brightness(features, posteriors, params, brightness)
+        params = _estimate_params(features, posteriors, likelihood, params, previous_brightness)
         weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
         weights /= weights.sum()
-    mixture = Mixture(likelihood, params, weights, groups)
+    mixture = Mixture(likelihood, params, weights, groups, brightness)
     return MixtureFit(mixture, _sum_groups(posteriors, groups, mixture.k), log_likelihood, n_iter)
 
 
