@@ -4,6 +4,7 @@ from sklearn.metrics import adjusted_rand_score
 from napari_deepcube.core.kselect import (
     MAX_FRONTIER_DENSITY,
     MAX_MIXING_RATIO,
+    SHIFT_GAIN,
     _split_proposals,
     bic_penalty,
     choose_k,
@@ -190,7 +191,7 @@ def test_one_class_at_two_velocities_stays_one_class(rng):
     choice = choose_k(shifted, features.shape[0])
     assert choice.k == 2, choice.reason
     # The second velocity is passed over for a split that is no copy, and too weak to keep.
-    assert shifted[3].shift > bic_penalty(features.shape[1], features.shape[0])
+    assert shifted[3].tests[SHIFT_GAIN] > bic_penalty(features.shape[1], features.shape[0])
     assert adjusted_rand_score(truth, shifted[2].labels) > 0.95
     assert "shift_gain" in criteria_of(shifted, features.shape[0])
 

@@ -11,6 +11,8 @@ from napari_deepcube.core.kselect import (
     MAX_FRONTIER_DENSITY,
     MAX_MIXING_RATIO,
     MIN_RELATIVE_GAIN,
+    MIXING_RATIO,
+    SHIFT_GAIN,
     WEAK_SPLIT_PENALTIES,
     Candidate,
     bic_penalty,
@@ -25,7 +27,7 @@ PENALTY = bic_penalty(N_FEATURES, N_POINTS)
 def _candidates(gains, **per_k):
     """Candidates k = 2.. whose log-likelihood rises by ``gains`` (in BIC penalties) per split.
 
-    ``per_k`` gives ``frontier``, ``mixing`` or ``shift`` as {k: value}.
+    ``per_k`` gives ``frontier`` or a kind's test (``MIXING_RATIO``, ``SHIFT_GAIN``) as {k: value}.
     """
     log_likelihood = 0.0
     found = {}
@@ -34,8 +36,9 @@ def _candidates(gains, **per_k):
             log_likelihood += gains[k - 3] * PENALTY
         mixture = Mixture("multinomial", np.zeros((k, N_FEATURES)), np.full(k, 1 / k), np.arange(k))
         fit = MixtureFit(mixture, np.zeros((1, k), np.float32), log_likelihood, 1)
-        extra = {name: values[k] for name, values in per_k.items() if k in values}
-        found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, **{"frontier": 0.9, **extra})
+        frontier = per_k.get("frontier", {}).get(k, 0.9)
+        tests = {name: values[k] for name, values in per_k.items() if name != "frontier" and k in values}
+        found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, frontier, tests)
     return found
 
 
@@ -64,14 +67,14 @@ def test_a_weak_split_counts_only_across_an_empty_frontier(frontier, k):
 
 @pytest.mark.parametrize(("mixing", "k"), [(MAX_MIXING_RATIO + 0.3, 3), (MAX_MIXING_RATIO - 0.5, 4)])
 def test_a_cluster_that_the_others_mix_into_stops_k(mixing, k):
-    choice = choose_k(_candidates([10.0, 10.0], mixing={4: mixing}), N_POINTS)
+    choice = choose_k(_candidates([10.0, 10.0], **{MIXING_RATIO: {4: mixing}}), N_POINTS)
     assert choice.k == k
     assert ("a mixture, not a material" in choice.reason) == (k == 3)
 
 
 @pytest.mark.parametrize(("shift_penalties", "k"), [(0.5, 3), (3.0, 4)])
 def test_a_cluster_that_is_another_at_a_velocity_stops_k(shift_penalties, k):
-    choice = choose_k(_candidates([10.0, 10.0], shift={4: shift_penalties * PENALTY}), N_POINTS)
+    choice = choose_k(_candidates([10.0, 10.0], **{SHIFT_GAIN: {4: shift_penalties * PENALTY}}), N_POINTS)
     assert choice.k == k
     assert ("two velocities" in choice.reason) == (k == 3)
 

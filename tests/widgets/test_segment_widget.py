@@ -155,7 +155,7 @@ def test_export_tiff_reads_back_identical_and_csv_has_the_spectral_axis(session,
     header, *rows = csv.read_text().splitlines()
     assert header.split(",")[:3] == ["Energy (keV)", "cluster 1 mean", "cluster 1 std"]
     table = np.loadtxt(csv, delimiter=",", skiprows=1)
-    np.testing.assert_allclose(table[:, 0], segmentation.spectral_values, rtol=1e-7)
+    np.testing.assert_allclose(table[:, 0], segmentation.axis.values, rtol=1e-7)
     np.testing.assert_allclose(table[:, 1], segmentation.mean_spectra[0], rtol=1e-7)
     assert len(rows) == segmentation.mean_spectra.shape[1]
 

@@ -47,8 +47,8 @@ class at two velocities.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import nnls
@@ -73,6 +73,8 @@ MAX_MIXING_RATIO = 1.0
 #: Distance from the boundary, in medians of a cluster's distances, that counts
 #: as the frontier; and the range of the histogram the density is read from.
 _FRONTIER_WIDTH, _FRONTIER_RANGE = 0.2, 3.0
+#: Names of the kind-specific split tests, as the report and the widget show them.
+MIXING_RATIO, SHIFT_GAIN = "mixing_ratio", "shift_gain"
 #: Mean brightness, in noise units, below which a flux cluster holds no
 #: emission (sky): it is not tested as a velocity copy of another.
 _EMPTY_BRIGHTNESS = 1.0
@@ -111,10 +113,9 @@ class Candidate:
     frontier
         :func:`frontier_density` of the two least-separated clusters (NaN
         without a likelihood).
-    mixing
-        :func:`mixing_ratio` of the clusters (NaN unless reflectance).
-    shift
-        :func:`shift_gain` of the clusters (NaN unless line fluxes).
+    tests
+        The values of the kind's own split tests that were measured, by name:
+        :data:`MIXING_RATIO` (reflectance), :data:`SHIFT_GAIN` (line fluxes).
     """
 
     k: int
@@ -122,8 +123,7 @@ class Candidate:
     silhouette: float
     fit: MixtureFit | None
     frontier: float = float("nan")
-    mixing: float = float("nan")
-    shift: float = float("nan")
+    tests: Mapping[str, float] = field(default_factory=dict)
 
     def bic(self, n_points: int) -> float:
         """BIC of the mixture (NaN without one)."""
@@ -162,7 +162,7 @@ def fit_candidates(
         mixture = candidate.fit.mixture
         empty = _empty_clusters(mixture.brightness)
         shift = shift_gain(features, candidate.labels, mixture.params, shift_operators, skip=empty)
-        return replace(candidate, shift=shift)
+        return replace(candidate, tests={**candidate.tests, SHIFT_GAIN: shift})
 
     for k in ks:
         from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
@@ -177,7 +177,8 @@ def fit_candidates(
                 if replaces_copy or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
                     best = option
         if mixing_test and best.fit is not None:
-            best = replace(best, mixing=mixing_ratio(features, best.labels, best.fit.mixture.params))
+            mixing = mixing_ratio(features, best.labels, best.fit.mixture.params)
+            best = replace(best, tests={**best.tests, MIXING_RATIO: mixing})
         previous = best
         yield best
 
@@ -209,7 +210,7 @@ def merge_gain(features: np.ndarray, labels: np.ndarray, k: int, likelihood: str
 
 def _is_velocity_copy(candidate: Candidate, penalty: float) -> bool:
     """Whether a cluster of ``candidate`` is another's spectrum shifted in wavelength (:func:`shift_gain`)."""
-    return candidate.shift <= penalty
+    return candidate.tests.get(SHIFT_GAIN, float("inf")) <= penalty
 
 
 def mixing_ratio(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray) -> float:
@@ -421,10 +422,9 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
             k: c.fit.log_likelihood for k, c in candidates.items() if c.fit is not None
         }
         criteria["frontier_density"] = {k: c.frontier for k, c in candidates.items()}
-        if any(np.isfinite(c.mixing) for c in candidates.values()):
-            criteria["mixing_ratio"] = {k: c.mixing for k, c in candidates.items()}
-        if any(np.isfinite(c.shift) for c in candidates.values()):
-            criteria["shift_gain"] = {k: c.shift for k, c in candidates.items()}
+        for name in (MIXING_RATIO, SHIFT_GAIN):
+            if any(name in c.tests for c in candidates.values()):
+                criteria[name] = {k: c.tests.get(name, float("nan")) for k, c in candidates.items()}
     return criteria
 
 
@@ -446,19 +446,9 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
         if gain <= penalty:
             stop_note = f"going to k={k} gains less than the BIC penalty"
             break
-        if candidates[k].mixing >= MAX_MIXING_RATIO:
-            stop_note = (
-                f"at k={k} a cluster's pixels are explained as well by a non-negative mix of the "
-                f"other clusters ({candidates[k].mixing:.2f} of its own shape's residual): a mixture, "
-                "not a material"
-            )
-            break
-        if candidates[k].shift <= penalty:
-            stop_note = (
-                f"at k={k} a cluster's pixels are explained within a BIC penalty "
-                f"({candidates[k].shift / penalty:.1f} penalties) by another cluster's spectrum "
-                "shifted in wavelength: one class at two velocities"
-            )
+        refusal = _kind_test_refusal(candidates[k], penalty)
+        if refusal is not None:
+            stop_note = refusal
             break
         frontier = candidates[k].frontier
         separated = gain >= WEAK_SPLIT_PENALTIES * penalty and frontier < MAX_FRONTIER_DENSITY
@@ -473,3 +463,21 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     return KChoice(
         chosen, f"k={chosen}: every split up to {chosen} is well supported by the data; {stop_note}"
     )
+
+
+def _kind_test_refusal(candidate: Candidate, penalty: float) -> str | None:
+    """Why the kind's own split tests refuse ``candidate``, or None."""
+    mixing = candidate.tests.get(MIXING_RATIO)
+    if mixing is not None and mixing >= MAX_MIXING_RATIO:
+        return (
+            f"at k={candidate.k} a cluster's pixels are explained as well by a non-negative mix of "
+            f"the other clusters ({mixing:.2f} of its own shape's residual): a mixture, not a material"
+        )
+    shift = candidate.tests.get(SHIFT_GAIN)
+    if shift is not None and shift <= penalty:
+        return (
+            f"at k={candidate.k} a cluster's pixels are explained within a BIC penalty "
+            f"({shift / penalty:.1f} penalties) by another cluster's spectrum shifted in "
+            "wavelength: one class at two velocities"
+        )
+    return None

@@ -77,7 +77,7 @@ def save_overview(
         axes.set_xticks([])
         axes.set_yticks([])
     spectra_axes = figure.add_subplot(grid[1, : n_maps - 1])
-    x = segmentation.spectral_values
+    x = segmentation.axis.values
     for label in range(1, k + 1):
         mean = segmentation.mean_spectra[label - 1]
         spectra_axes.plot(

@@ -69,7 +69,7 @@ class Segmentation:
         (H, W, D) float32 embedding (NaN where left out).
     mean_spectra, std_spectra
         (k, C) mean and standard deviation of the raw spectra of each cluster.
-    spectral_values, spectral_unit, spectral_label
+    axis
         The spectral axis of those spectra.
     criteria
         Criterion name -> {k: value} for every k tried (empty when k was fixed).
@@ -94,9 +94,7 @@ class Segmentation:
     latents: np.ndarray
     mean_spectra: np.ndarray
     std_spectra: np.ndarray
-    spectral_values: np.ndarray
-    spectral_unit: str
-    spectral_label: str
+    axis: SpectralAxis
     criteria: dict[str, dict[int, float]]
     k_reason: str
     timings: dict[str, float]
@@ -110,11 +108,6 @@ class Segmentation:
     def k(self) -> int:
         """Number of clusters."""
         return int(self.mean_spectra.shape[0])
-
-    @property
-    def axis(self) -> SpectralAxis:
-        """The spectral axis of :attr:`mean_spectra` and :attr:`std_spectra`."""
-        return SpectralAxis(np.asarray(self.spectral_values), self.spectral_unit, self.spectral_label)
 
     @property
     def cluster_sizes(self) -> list[int]:
@@ -159,7 +152,7 @@ class Segmentation:
                 "final_loss": self.history[-1].loss if self.history else None,
                 "best_validation_loss": min((e.validation_loss for e in self.history), default=None),
             },
-            "spectral_axis": {"label": self.spectral_label, "unit": self.spectral_unit},
+            "spectral_axis": {"label": self.axis.label, "unit": self.axis.unit},
             "config": self.config.to_dict(),
             "data_kind": self.model.preprocessor.kind,
         }

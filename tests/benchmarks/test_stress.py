@@ -1,0 +1,68 @@
+"""The stress generators (benchmarks/stress) and a fast subset of the stress suite."""
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from napari_deepcube.core.config import SegmentConfig
+from napari_deepcube.core.pipeline import segment
+from napari_deepcube.core.preprocess import detect_kind
+from run import recovered_classes
+from stress import VARIANTS
+from stress.limit import supervised_limit
+
+KINDS = {"painting": "counts", "nebula": "flux", "reflectance": "reflectance"}
+
+
+def _small(variant: str, seed: int, size: int):
+    builder = VARIANTS[variant]
+    return builder.func(replace(builder.args[0], size=size), seed)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_is_a_labelled_cube_of_its_kind(variant):
+    cube = _small(variant, seed=1, size=40)
+    k = int(cube.labels.max())
+    assert set(np.unique(cube.labels)) == set(range(1, k + 1))
+    assert cube.data.shape[:2] == cube.labels.shape and np.isfinite(cube.data).all()
+    assert cube.data.shape[2] == cube.spectral_values.size
+    spectra = cube.data.reshape(-1, cube.data.shape[2]).astype(np.float32)
+    assert detect_kind(spectra) == KINDS[variant.split("/")[0]]
+
+
+def test_the_gradient_mixtures_vary_along_one_direction_inside_a_class():
+    plain, mixed = (_small(f"painting/{v}", seed=0, size=64) for v in ("clean", "gradient mixtures"))
+    # Same layout and paints; only the share of each class's second pigment varies.
+    np.testing.assert_array_equal(plain.labels, mixed.labels)
+
+    def elongation(cube):
+        """First over second singular value of the largest class's proportions: 1 for noise alone."""
+        proportions = cube.data.reshape(-1, cube.data.shape[2]).astype(float)
+        proportions /= proportions.sum(axis=1, keepdims=True)
+        labels = cube.labels.ravel()
+        inside = proportions[labels == np.bincount(labels).argmax()]
+        values = np.linalg.svd(inside - inside.mean(axis=0), compute_uv=False)
+        return values[0] / values[1]
+
+    assert elongation(plain) < 1.06 and elongation(mixed) > 1.15
+
+
+def test_the_supervised_limit_finds_the_classes_of_a_clean_painting():
+    cube = _small("painting/clean", seed=0, size=48)
+    spectra = cube.data.reshape(-1, cube.data.shape[2])
+    labels = supervised_limit(spectra, cube.labels.ravel(), "counts", seed=0)
+    assert np.mean(labels == cube.labels.ravel()) > 0.95
+
+
+def test_diffuse_gas_and_the_empty_sky_beside_it_are_clusters_of_their_own():
+    """A stress nebula: with a free brightness per pixel the sky had no class of its own."""
+    stressed = VARIANTS["nebula/heteroscedastic"](0)
+    result = segment(stressed.datacube("nebula"), SegmentConfig(seed=0, preview_every=0))
+    recovered = recovered_classes(stressed.labels.ravel(), result.labels.ravel())
+    sky, gas = 0, 1  # classes 1 and 2 of the generator
+    assert recovered[sky] and recovered[gas], recovered
