@@ -157,12 +157,27 @@ def _true_k_evidence(cube, truth: np.ndarray, preprocessor, seed: int) -> float:
     return gain / bic_penalty(features.shape[1], size)
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory.
+
+    On Linux from ``VmHWM``: ``ru_maxrss`` of a spawned process starts at its
+    parent's peak (it survives fork and exec), and the parent builds each cube
+    to score the methods, so it reported the parent's peak for small methods.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _worker(name: str, spec: CubeSpec, k_true: int, queue: mp.Queue) -> None:
     loaded = _load(spec)
     start = time.perf_counter()
     labels, k, measure_evidence = _method(name, spec, k_true, loaded)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     evidence = float("nan") if measure_evidence is None else measure_evidence()
     queue.put((labels, k, seconds, peak_mb, evidence))
 
@@ -180,7 +195,7 @@ def _baseline_rss_mb(spec: CubeSpec) -> float:
 
 def _build_only(spec: CubeSpec, queue: mp.Queue) -> None:
     cube, _, _ = _load(spec)
-    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, cube.nbytes_float32 / 2**20))
+    queue.put((_peak_rss_mb(), cube.nbytes_float32 / 2**20))
 
 
 def run_cube(spec: CubeSpec, methods: list[str], report: Callable[[Row], None]) -> list[Row]:
