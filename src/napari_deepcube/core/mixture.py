@@ -224,48 +224,41 @@ def _amplitude_moments(projection: np.ndarray, brightness: np.ndarray) -> tuple[
     return first, np.maximum(variance, 0.0) + first**2
 
 
-def _estimate_brightness(
-    features: np.ndarray, posteriors: np.ndarray, shapes: np.ndarray, brightness: np.ndarray | None
-) -> np.ndarray:
-    """(m, 2) mean and spread of each component's amplitude, from the pixels' amplitude moments.
+def _initial_brightness(features: np.ndarray, posteriors: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """(m, 2) brightness from hard labels: the amplitude is the projection, one unit of its variance noise."""
+    first = np.maximum(features @ shapes.T.astype(features.dtype), 0.0).astype(np.float64)
+    return _brightness_from_moments(posteriors, first, first**2 - 1.0)
 
-    From hard labels (``brightness`` None) the amplitude is the projection,
-    whose variance holds one unit of noise.
-    """
-    projection = features.astype(np.float64) @ shapes.T
-    if brightness is None:
-        first = np.maximum(projection, 0.0)
-        second = first**2 - 1.0
-    else:
-        first, second = _amplitude_moments(projection, brightness)
+
+def _brightness_from_moments(posteriors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(m, 2) mean and spread of each component's amplitude from the pixels' E[a] and E[a^2]."""
     total = np.maximum(posteriors.sum(axis=0), 1e-12)
     mean = (posteriors * first).sum(axis=0) / total
     spread = np.sqrt(np.maximum((posteriors * second).sum(axis=0) / total - mean**2, 0.0))
     return np.stack([mean, np.maximum(spread, _MIN_BRIGHTNESS_SPREAD)], axis=1)
 
 
-def _estimate_params(
-    features: np.ndarray,
-    posteriors: np.ndarray,
-    likelihood: str,
-    previous: np.ndarray | None,
-    brightness: np.ndarray | None = None,
-) -> np.ndarray:
+def _gaussian_m_step(
+    features: np.ndarray, posteriors: np.ndarray, shapes: np.ndarray, brightness: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """New shapes and brightness, both from the amplitudes expected under the current ones.
+
+    The shape step is one power iteration on each class's amplitude-weighted
+    scatter, whose leading eigenvector is the maximum-likelihood shape.
+    """
+    projection = features @ shapes.T.astype(features.dtype)
+    first, second = _amplitude_moments(projection.astype(np.float64), brightness)
+    new_shapes = (posteriors * first.astype(features.dtype)).T @ features
+    norms = np.linalg.norm(new_shapes, axis=1, keepdims=True)
+    return new_shapes / np.where(norms > 0, norms, 1.0), _brightness_from_moments(posteriors, first, second)
+
+
+def _estimate_params(features: np.ndarray, posteriors: np.ndarray, likelihood: str) -> np.ndarray:
+    """Parameters from hard or soft assignments: log-probabilities, or the mean shapes (gaussian)."""
     if likelihood == "multinomial":
         counts = posteriors.T @ features + _PSEUDO_COUNT
         return np.log(counts / counts.sum(axis=1, keepdims=True))
-    if previous is None:
-        shapes = posteriors.T @ features
-    else:
-        # One power-iteration step on each class's brightness-weighted scatter:
-        # the maximum-likelihood shape is its leading eigenvector. The weights
-        # are the amplitudes expected under the brightness distribution.
-        projection = features @ previous.T
-        if brightness is None:
-            amplitude = np.maximum(projection, 0.0)
-        else:
-            amplitude = _amplitude_moments(projection, brightness)[0].astype(features.dtype)
-        shapes = (posteriors * amplitude).T @ features
+    shapes = posteriors.T @ features
     norms = np.linalg.norm(shapes, axis=1, keepdims=True)
     return shapes / np.where(norms > 0, norms, 1.0)
 
@@ -305,9 +298,8 @@ def fit_mixture(
     n = features.shape[0]
     posteriors = np.zeros((n, k), dtype=np.float32)
     posteriors[np.arange(n), labels] = 1.0
-    params = _estimate_params(features, posteriors, likelihood, None)
-    gaussian = likelihood == "gaussian"
-    brightness = _estimate_brightness(features, posteriors, params, None) if gaussian else None
+    params = _estimate_params(features, posteriors, likelihood)
+    brightness = _initial_brightness(features, posteriors, params) if likelihood == "gaussian" else None
     weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
     previous_ll = -np.inf
     log_likelihood = -np.inf
@@ -321,11 +313,10 @@ def fit_mixture(
         if log_likelihood - previous_ll < tol * n:
             break
         previous_ll = log_likelihood
-        # Shapes and brightness both from the amplitudes under the current ones: one EM step.
-        previous_brightness = brightness
-        if brightness is not None:
-            brightness = _estimate_brightness(features, posteriors, params, brightness)
-        params = _estimate_params(features, posteriors, likelihood, params, previous_brightness)
+        if brightness is None:
+            params = _estimate_params(features, posteriors, likelihood)
+        else:
+            params, brightness = _gaussian_m_step(features, posteriors, params, brightness)
         weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
         weights /= weights.sum()
     mixture = Mixture(likelihood, params, weights, groups, brightness)
