@@ -114,7 +114,7 @@ def _detection(energy_kev: np.ndarray) -> np.ndarray:
 
 def _element_emission(element: str, edges: np.ndarray) -> np.ndarray:
     """Emitted line spectrum of one element per photon, binned on ``edges``."""
-    lines = lines_of(element)
+    lines = lines_of(element, excitation_kev=_TUBE_KV)
     has_k = any(line.family == "K" for line in lines)
     # A 40 kV tube excites K shells up to Sn well; L lines of such elements and
     # M lines of Au/Hg/Pb are then weak beside the main family.
