@@ -138,6 +138,20 @@ def test_permuted_mixture_swaps_classes(rng):
     )
 
 
+def test_a_mixture_without_a_class_gives_its_pixels_to_the_others(rng):
+    """Dropping class 1 renormalises what is left: the other classes' posteriors, renumbered 0..k-2."""
+    features, truth = _count_data(rng)
+    fit = fit_class_mixture(features, truth, 3, "multinomial", n_sub=2, seed=0)
+    kept = fit.mixture.kept(np.array([True, False, True]))
+    assert kept.k == 2
+    others = truth != 1
+    full = fit.mixture.posteriors(features[others])[:, [0, 2]]
+    expected = full / full.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(kept.posteriors(features[others]), expected, atol=1e-5)
+    np.testing.assert_allclose(kept.posteriors(features).sum(axis=1), 1.0, rtol=1e-5)
+    assert kept.posteriors(features)[truth == 2].argmax(axis=1).tolist() == [1] * 400
+
+
 def test_an_unknown_likelihood_is_a_programming_error_not_bad_input(rng):
     features, truth = _count_data(rng, n_per_class=10)
     with pytest.raises(ValueError, match="no mixture model") as raised:

@@ -108,6 +108,19 @@ class Mixture:
         inverse = np.argsort(order)
         return replace(self, groups=inverse[self.groups])
 
+    def kept(self, classes: np.ndarray) -> Mixture:
+        """The mixture of the classes where ``classes`` (a (k,) mask) is True, renumbered in order."""
+        kept_components = classes[self.groups]
+        new_number = np.cumsum(classes) - 1
+        weights = self.weights[kept_components]
+        return replace(
+            self,
+            params=self.params[kept_components],
+            weights=weights / weights.sum(),
+            groups=new_number[self.groups[kept_components]],
+            brightness=None if self.brightness is None else self.brightness[kept_components],
+        )
+
 
 def _sum_groups(components: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
     """Sum component columns (n, m) into class columns (n, k)."""

@@ -213,6 +213,12 @@ def segment_steps(
         # A reused model keeps its numbering, so that clusters of two cubes correspond.
         result = _summarise(cube, fitted, maps, renumber=model is None or config.k is not None)
     yield Progress("summarise", 1.0, "done", k=result.k)
+    if result.k < fitted.k:
+        dropped = fitted.k - result.k
+        reason += (
+            f"; {dropped} of those {fitted.k} clusters took no pixel when every pixel was "
+            f"assigned, so the map has {result.k}"
+        )
     return replace(
         result,
         criteria=criteria,
@@ -391,8 +397,36 @@ def _summarise(cube: Datacube, fitted: FittedModel, maps: BlockResult, *, renumb
     if fitted.config.spatial_weight > 0:
         maps = _smooth(cube, fitted, maps, fitted.config.spatial_weight)
     if renumber:
-        maps, fitted = _renumber_by_size(maps, fitted)
+        maps, fitted = _without_empty(*_renumber_by_size(maps, fitted))
     return _segmentation(cube, maps, fitted)
+
+
+def _without_empty(maps: BlockResult, fitted: FittedModel) -> tuple[BlockResult, FittedModel]:
+    """The maps and model without the clusters no pixel of the whole cube fell in.
+
+    The clusters are fitted to a sample: one made of a few odd pixels of it
+    can lose all of them to its neighbours in the pass over every pixel. A
+    map numbered 1..k then shows every label. Clusters numbered by size have
+    their empty ones last, so the labels keep their numbers.
+    """
+    present = maps.counts > 0
+    if present.all():
+        return maps, fitted
+    k = int(present.sum())
+    posteriors = maps.posteriors[..., present]
+    total = posteriors.sum(axis=-1, keepdims=True)
+    posteriors = np.divide(posteriors, total, out=np.zeros_like(posteriors), where=total > 0)
+    kept = BlockResult(
+        labels=maps.labels,
+        posteriors=posteriors,
+        latents=maps.latents,
+        sums=maps.sums[present],
+        squares=maps.squares[present],
+        counts=maps.counts[present],
+    )
+    centers = {**fitted.centers, k: fitted.centers[fitted.k][present]}
+    mixture = None if fitted.mixture is None else fitted.mixture.kept(present)
+    return kept, replace(fitted, k=k, centers=centers, mixture=mixture)
 
 
 def _candidate_ks(config: SegmentConfig, likelihood: str | None, n_sample: int) -> list[int]:
