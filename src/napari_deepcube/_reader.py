@@ -67,7 +67,9 @@ def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     layer per array, named ``"<file> [<dataset>]"``, unless the format names
     one cube that stands for the file (:func:`~.core.io.default_dataset`: a
     FITS file's science cube, DQ-flagged voxels masked, as the command line
-    reads it; its STAT and DQ HDUs only qualify it). A file or array that turns
+    reads it, its STAT and DQ HDUs only qualifying it; an instrument file's
+    spectrum image, its electron or white-light images as hidden layers
+    below it). A file or array that turns
     out to be unreadable is reported as a napari notification (the core's
     message names the problem and the fix) and gives no layer; the others
     still open.
@@ -86,7 +88,8 @@ def _read_file(path: Path) -> list[LayerData]:
     datasets = io.list_datasets(path)
     default = io.default_dataset(path, datasets)
     if default is not None:
-        return [cube_layer_data(io.read_cube(path, dataset=default))]
+        cube = io.read_cube(path, dataset=default)
+        return [*_companion_layers(path), cube_layer_data(cube)]
     if len(datasets) <= 1:
         return [cube_layer_data(io.read_cube(path))]
     layers = []
@@ -97,6 +100,27 @@ def _read_file(path: Path) -> list[LayerData]:
             _notify_error(str(error))
             continue
         layers.append(cube_layer_data(cube, name=f"{path.stem} [{info.name}]"))
+    return layers
+
+
+def _companion_layers(path: Path) -> list[LayerData]:
+    """The file's 2-D images (an electron or white-light image) as hidden layers under its cube.
+
+    Hidden, because the cube above covers them; placed by the file's own
+    calibration on the cube's pixel grid.
+    """
+    layers: list[LayerData] = []
+    for image in io.companion_images(path):
+        kwargs: dict[str, Any] = {
+            "name": f"{path.stem} [{image.name}]",
+            "scale": image.scale,
+            "translate": image.translate,
+            "visible": False,
+            "rgb": image.data.ndim == 3,
+        }
+        if image.data.ndim == 2:
+            kwargs["colormap"] = "gray"
+        layers.append((image.data, kwargs, "image"))
     return layers
 
 

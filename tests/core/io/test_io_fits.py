@@ -110,6 +110,48 @@ def test_primary_cube_with_cd_matrix_in_nm(tmp_path: Path, array: np.ndarray) ->
     assert cube.metadata["wcs"]["CD3_3"] == 0.5
 
 
+def test_logarithmic_wavelength_axis(tmp_path: Path, array: np.ndarray) -> None:
+    """WAVE-LOG (constant velocity steps, as many spectrographs resample): λ = CRVAL exp(CDELT p / CRVAL)."""
+    path = tmp_path / "log.fits"
+    header = fits.Header()
+    header.update(CTYPE3="WAVE-LOG", CUNIT3="Angstrom", CRVAL3=4750.0, CDELT3=4750.0 * 1e-3, CRPIX3=1.0)
+    fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.float32), header=header).writeto(path)
+    cube = read_cube(path)
+    np.testing.assert_allclose(cube.spectral_values, 4750.0 * np.exp(1e-3 * np.arange(11)), rtol=1e-9)
+    assert (cube.spectral_unit, cube.spectral_label) == ("Å", "Wavelength")
+
+
+def test_tabular_wavelength_axis(tmp_path: Path, array: np.ndarray) -> None:
+    """WAVE-TAB: the wavelength of each channel listed in a binary-table extension (PS3_0, PS3_1)."""
+    path = tmp_path / "tab.fits"
+    wavelengths = 4750.0 + np.cumsum(np.arange(11.0))  # steps growing by 1 Å: no formula but the table
+    column = fits.Column(name="WAVELENGTH", format="11D", dim="(1,11)", array=wavelengths.reshape(1, 11, 1))
+    table = fits.BinTableHDU.from_columns([column], name="WCS-TAB")
+    header = fits.Header()
+    header.update(CTYPE3="WAVE-TAB", CUNIT3="Angstrom", CRVAL3=1.0, CDELT3=1.0, CRPIX3=1.0)
+    header.update(PS3_0="WCS-TAB", PS3_1="WAVELENGTH")
+    image = fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.float32), header=header)
+    fits.HDUList([image, table]).writeto(path)
+    cube = read_cube(path)
+    np.testing.assert_allclose(cube.spectral_values, wavelengths)
+    assert cube.spectral_unit == "Å"
+
+
+def test_wavelength_in_metres_and_wavenumbers(tmp_path: Path, array: np.ndarray) -> None:
+    metres = tmp_path / "metres.fits"
+    header = fits.Header()
+    header.update(CTYPE3="WAVE", CUNIT3="m", CRVAL3=5e-7, CDELT3=1e-10, CRPIX3=1.0)
+    fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.float32), header=header).writeto(metres)
+    np.testing.assert_allclose(read_cube(metres).spectral_values, 5000.0 + np.arange(11))
+    raman = tmp_path / "raman.fits"
+    header = fits.Header()
+    header.update(CTYPE3="WAVN", CUNIT3="1/cm", CRVAL3=100.0, CDELT3=2.0, CRPIX3=1.0)
+    fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.float32), header=header).writeto(raman)
+    cube = read_cube(raman)
+    np.testing.assert_allclose(cube.spectral_values, 100.0 + 2.0 * np.arange(11))
+    assert (cube.spectral_unit, cube.spectral_label) == ("cm-1", "Wavenumber")
+
+
 def test_without_wcs_gives_channels(tmp_path: Path, array: np.ndarray) -> None:
     path = tmp_path / "plain.fits"
     fits.PrimaryHDU(np.moveaxis(array, -1, 0).astype(np.int32)).writeto(path)

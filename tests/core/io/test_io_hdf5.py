@@ -207,7 +207,7 @@ def test_damaged_hyperspy_calibration(tmp_path: Path, array: np.ndarray) -> None
         array,
         [navigation, navigation, {"navigate": False, "scale": "wide", "offset": 0.0, "units": "eV"}],
     )
-    with pytest.raises(InputError, match=r"bad\.hspy: the calibration of HyperSpy axis-2 .* is not numeric"):
+    with pytest.raises(InputError, match=r"bad\.hspy: the calibration of axis 2 .* is not numeric"):
         read_cube(path)
     # Another spectral axis does not need the damaged calibration.
     assert read_cube(path, spectral_axis=1).spectral_values.tolist() == [0, 1, 2, 3, 4, 5, 6]

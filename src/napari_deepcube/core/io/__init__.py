@@ -20,6 +20,10 @@ suffix                    layout and calibration                      lazy
 .mat                      v5 or v7.3; 3-D variable (H, W, C) or an    v7.3 only
                           unmixing matrix (bands, pixels) + nRow/nCol
 .zarr                     array or group, (H, W, C), attributes       dask
+.bcf .pts .wdf .rpl .dm3  instrument files through RosettaSciIO (the  dask where
+.dm4 .emd .spd .elid      ``vendor`` extra): the spectrum image, its   RosettaSciIO
+.ser .emi, Delmic .h5     axis calibrated from the file (keV, nm,      can
+                          1/cm); its 2-D images as companions
 ========================  ==========================================  =============
 
 ``lazy=None`` reads lazily when the stored cube exceeds
@@ -38,7 +42,7 @@ from pathlib import Path
 from ..cube import Datacube
 from ..errors import InputError
 from ._build import input_files
-from ._datasets import DatasetInfo
+from ._datasets import CompanionImage, DatasetInfo
 from ._dispatch import SUPPORTED_SUFFIXES, WRITERS, reader_for, writer_for
 from ._lazy import LAZY_THRESHOLD_BYTES
 from .convert import Conversion, convert_cube
@@ -49,9 +53,11 @@ __all__ = [
     "LAZY_THRESHOLD_BYTES",
     "SUPPORTED_SUFFIXES",
     "WRITABLE_SUFFIXES",
+    "CompanionImage",
     "Conversion",
     "DatasetInfo",
     "can_read",
+    "companion_images",
     "convert_cube",
     "default_dataset",
     "input_files",
@@ -145,6 +151,16 @@ def default_dataset(path: str | Path, datasets: list[DatasetInfo]) -> str | None
     None for formats whose cubes each stand on their own (HDF5, .npz, zarr...).
     """
     return reader_for(_existing(path)).default_dataset(datasets)
+
+
+def companion_images(path: str | Path) -> list[CompanionImage]:
+    """The 2-D images a file keeps beside its cube, placed on the cube's pixel grid.
+
+    An instrument's electron image or white-light image (Bruker .bcf, Renishaw
+    .wdf, read through RosettaSciIO); none for the other formats.
+    """
+    path = _existing(path)
+    return reader_for(path).companion_images(path)
 
 
 def write_cube(path: str | Path, cube: Datacube) -> None:

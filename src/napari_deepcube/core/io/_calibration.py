@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..spectral import SpectralAxis
 
 SOFTWARE = f"napari-deepcube {__version__}"
+_UNDEFINED = "<undefined>"  # HyperSpy's and RosettaSciIO's value for a missing name or unit
 
 
 #: Canonical spectral unit for each spelling found in files (lower case).
@@ -115,6 +116,48 @@ def spectral_from_named(
     unit = normalise_unit(as_text(load(SPECTRAL_UNIT))) if SPECTRAL_UNIT in names else "channel"
     label = as_text(load(SPECTRAL_LABEL)) if SPECTRAL_LABEL in names else unit_label(unit)
     return SpectralAxis(_coordinates(path, SPECTRAL_VALUES, load(SPECTRAL_VALUES)), unit, label)
+
+
+def hyperspy_spectral_index(axes: list[dict[str, Any]]) -> int:
+    """The axis whose ``navigate`` flag differs from the other two's, else the last."""
+    navigate = [bool(a.get("navigate", True)) for a in axes]
+    odd = [i for i, flag in enumerate(navigate) if navigate.count(flag) == 1]
+    return odd[0] if odd else len(axes) - 1
+
+
+def _axis_text(attrs: dict[str, Any], key: str) -> str:
+    """An axis's name or units, "" where the file leaves it out (absent, None or HyperSpy's placeholder)."""
+    value = attrs.get(key)
+    text = "" if value is None else as_text(value).strip()
+    return "" if text == _UNDEFINED else text
+
+
+def hyperspy_axis(path: Path, attrs: dict[str, Any], index: int, size: int) -> SpectralAxis | None:
+    """Calibration of axis ``index`` (``size`` values long) of a HyperSpy signal, or None if it has none.
+
+    ``attrs`` is HyperSpy's description of the axis, as stored in a .hspy file
+    and as RosettaSciIO returns it for every format: ``axis`` (the coordinates
+    of a non-uniform axis) or ``scale`` and ``offset``, with ``units`` and
+    ``name``. A name that is a mere axis number (Ripple's "3") gives way to
+    the word for the unit.
+    """
+    try:
+        values: np.ndarray
+        if attrs.get("axis") is not None:  # a non-uniform axis lists its coordinates
+            values = np.asarray(attrs["axis"], dtype=np.float64).ravel()
+        elif attrs.get("scale") is not None:
+            offset = attrs.get("offset")
+            values = float(0.0 if offset is None else offset) + float(attrs["scale"]) * np.arange(size)
+        else:
+            return None
+    except (TypeError, ValueError) as exc:  # numpy and float() on the file's attribute values
+        raise InputError(
+            f"{path.name}: the calibration of axis {index} (its scale, offset or axis "
+            "attribute) is not numeric; fix these attributes, or choose another spectral axis"
+        ) from exc
+    unit = normalise_unit(_axis_text(attrs, "units"))
+    name = _axis_text(attrs, "name")
+    return SpectralAxis(values, unit, name if name and not name.isdigit() else unit_label(unit))
 
 
 def spectral_record(cube: Datacube) -> dict[str, Any]:

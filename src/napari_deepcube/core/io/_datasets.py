@@ -19,6 +19,24 @@ class DatasetInfo(NamedTuple):
     dtype: str
 
 
+class CompanionImage(NamedTuple):
+    """A 2-D image stored beside a spectrum image (electron image, white-light image).
+
+    ``data`` is (h, w), or (h, w, 3) for colour; ``scale`` and ``translate``
+    place its pixels on the cube's pixel grid, (row, column).
+    """
+
+    name: str
+    data: np.ndarray
+    scale: tuple[float, float]
+    translate: tuple[float, float]
+
+
+def no_companion_images(path: Path) -> list[CompanionImage]:
+    """No images: the file holds cubes only (``companion_images`` of most formats)."""
+    return []
+
+
 def no_default_dataset(datasets: Sequence[DatasetInfo]) -> str | None:
     """None: each cube in the file stands on its own (``default_dataset`` of most formats)."""
     return None

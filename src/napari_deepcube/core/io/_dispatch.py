@@ -8,12 +8,12 @@ from typing import Protocol
 
 from ..cube import Datacube
 from ..errors import InputError
-from . import envi, fits, hdf5, mat, npy, tiff, zarr
-from ._datasets import DatasetInfo
+from . import envi, fits, hdf5, mat, npy, tiff, vendor, zarr
+from ._datasets import CompanionImage, DatasetInfo
 
 
 class Reader(Protocol):
-    """What every reader module offers (npy, tiff, hdf5, fits, envi, mat, zarr)."""
+    """What every reader module offers (npy, tiff, hdf5, fits, envi, mat, zarr, vendor)."""
 
     @property
     def SUFFIXES(self) -> tuple[str, ...]:
@@ -40,6 +40,10 @@ class Reader(Protocol):
         """
         ...
 
+    def companion_images(self, path: Path) -> list[CompanionImage]:
+        """The 2-D images stored with the cube (an electron image), on its pixel grid; most formats none."""
+        ...
+
 
 class Writer(Protocol):
     """What a module that writes cubes offers (npy, tiff, zarr)."""
@@ -49,7 +53,7 @@ class Writer(Protocol):
         ...
 
 
-READERS: tuple[Reader, ...] = (npy, tiff, hdf5, fits, envi, mat, zarr)
+READERS: tuple[Reader, ...] = (npy, tiff, hdf5, fits, envi, mat, zarr, vendor)
 WRITERS: dict[str, Writer] = {".npy": npy, ".npz": npy, ".tif": tiff, ".tiff": tiff, ".zarr": zarr}
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(s for module in READERS for s in module.SUFFIXES)
 
@@ -77,7 +81,8 @@ def _sniff(path: Path) -> Reader | None:
         return None
     for offset, magic, module in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
-            return module
+            # Delmic's cathodoluminescence files are HDF5 in a layout only RosettaSciIO knows.
+            return vendor if module is hdf5 and vendor.is_delmic(path) else module
     return None
 
 
@@ -93,6 +98,8 @@ def claims(path: Path) -> bool:
     if not path.is_file():
         return False
     if _sniff(path) is not None:
+        return True
+    if vendor.ripple_header(path) is not None:
         return True
     header = envi.header_for(path)
     if header is not None:
@@ -120,9 +127,11 @@ def reader_for(path: Path) -> Reader:
     module = _sniff(path)
     if module is not None:
         return module
-    # Raw ENVI data has no signature: its header beside it says what it is.
+    # Raw ENVI and Ripple data have no signature: the header beside them says what they are.
     if envi.header_for(path) is not None:
         return envi
+    if vendor.ripple_header(path) is not None:
+        return vendor
     suffix = path.suffix.lower()
     module = next((m for m in READERS if suffix in m.SUFFIXES), None)
     if module is not None:

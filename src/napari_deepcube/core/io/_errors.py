@@ -13,7 +13,10 @@ from types import ModuleType
 
 from ..errors import InputError
 
-FORMATS_EXTRA = "pip install napari-deepcube[formats]"
+#: The pip extras that provide optional readers: astropy, zarr, dask ("formats");
+#: RosettaSciIO, GPL-3.0+, kept apart so that the rest stays BSD ("vendor").
+FORMATS_EXTRA = "formats"
+VENDOR_EXTRA = "vendor"
 
 
 #: Exceptions that third-party readers raise on damaged or unexpected files.
@@ -69,12 +72,12 @@ def reading(
         raise InputError(f"{path.name} could not be read as {what} ({_reason(exc)}); {fix}") from exc
 
 
-def import_optional(path: Path, module: str, package: str) -> ModuleType:
+def import_optional(path: Path, module: str, package: str, extra: str = FORMATS_EXTRA) -> ModuleType:
     """Import an optional dependency needed for ``path``, or say which pip extra provides it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise InputError(
             f"{path.name}: this format needs the optional package {package!r}; install it with "
-            f"`{FORMATS_EXTRA}`"
+            f"`pip install napari-deepcube[{extra}]`"
         ) from exc

@@ -23,13 +23,22 @@ from ..errors import InputError
 from ..spectral import SpectralAxis
 from ._build import INPUT_FILES, build_cube
 from ._calibration import normalise_unit
-from ._datasets import DatasetInfo, dtype_name, is_cube, no_default_dataset, refuse_dataset, resolve_axis
+from ._datasets import (
+    DatasetInfo,
+    dtype_name,
+    is_cube,
+    no_companion_images,
+    no_default_dataset,
+    refuse_dataset,
+    resolve_axis,
+)
 from ._errors import reading
 from ._lazy import resolve_lazy
 
 SUFFIXES = (".hdr", ".raw", ".img", ".dat")
 #: Each cube in the file stands on its own: none is read for the whole file.
 default_dataset = no_default_dataset
+companion_images = no_companion_images
 _DATA_SUFFIXES = ("", ".raw", ".img", ".dat", ".bsq", ".bil", ".bip")
 #: ENVI "data type" codes; 6 and 9 (complex) have no place in a spectral cube.
 _DTYPES = {1: "u1", 2: "i2", 3: "i4", 4: "f4", 5: "f8", 12: "u2", 13: "u4", 14: "i8", 15: "u8"}

@@ -2,10 +2,11 @@
 
 The cube is the primary HDU when it holds 3-D data, else the extension named
 DATA, else the first 3-D image extension; ``dataset=`` names another HDU (by
-EXTNAME, or PRIMARY). The wavelength comes from the linear WCS of the spectral
-axis (CRVALn, CDn_n or CDELTn, CRPIXn, CUNITn, n being the FITS axis number)
-and is given in Å. A DQ extension of the same shape flags bad voxels: every
-voxel with DQ != 0 becomes NaN. Needs astropy (the ``formats`` extra).
+EXTNAME, or PRIMARY). The spectral coordinate comes from the WCS of the
+spectral axis through astropy.wcs, whatever its algorithm (linear, ``-LOG``,
+``-TAB``): wavelengths in Å, wavenumbers in cm-1, energies in keV. A DQ
+extension of the same shape flags bad voxels: every voxel with DQ != 0
+becomes NaN. Needs astropy (the ``formats`` extra).
 """
 
 from __future__ import annotations
@@ -24,24 +25,13 @@ from ..cube import Datacube
 from ..errors import InputError
 from ..spectral import SpectralAxis
 from ._build import build_cube
-from ._datasets import DatasetInfo, is_cube, pick_dataset, resolve_axis
+from ._datasets import DatasetInfo, is_cube, no_companion_images, pick_dataset, resolve_axis
 from ._errors import import_optional, reading
 from ._lazy import lazy_rows, resolve_lazy
 
 SUFFIXES = (".fits", ".fit", ".fts")
 _WHAT = "a FITS file"
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-_TO_ANGSTROM = {
-    "m": 1e10,
-    "cm": 1e8,
-    "mm": 1e7,
-    "um": 1e4,
-    "µm": 1e4,
-    "micron": 1e4,
-    "nm": 10.0,
-    "angstrom": 1.0,
-    "å": 1.0,
-}
 _FIX_HEADER = "correct it in the header (e.g. with astropy.io.fits.setval), or export the file again"
 
 
@@ -141,6 +131,9 @@ def _images(path: Path, fits: ModuleType, hdul: Any) -> list[tuple[DatasetInfo, 
     return found
 
 
+companion_images = no_companion_images
+
+
 def list_datasets(path: Path) -> list[DatasetInfo]:
     """The 3-D image HDUs (DATA, STAT, DQ for a MUSE cube)."""
     fits, astropy_warning = _astropy(path)
@@ -170,33 +163,65 @@ def _choose(path: Path, images: list[DatasetInfo], dataset: str | None) -> Datas
     return pick_dataset(path, images, name)
 
 
-def _wavelength(
-    path: Path, name: str, header: Any, n: int, size: int
+#: FITS spectral coordinate types read, with the unit and label given to them.
+_SPECTRAL_TYPES = {
+    "WAVE": ("Å", "Wavelength"),
+    "AWAV": ("Å", "Wavelength"),
+    "WAVN": ("cm-1", "Wavenumber"),
+    "ENER": ("keV", "Energy"),
+}
+#: astropy's spelling of our units.
+_ASTROPY_UNITS = {"Å": "Angstrom", "cm-1": "1/cm", "keV": "keV"}
+
+
+def _spectral(
+    path: Path, name: str, hdul: Any, index: int, n: int, size: int
 ) -> tuple[SpectralAxis, dict[str, Any]] | None:
-    """Wavelength in Å along FITS axis ``n``, when its WCS is a linear wavelength axis."""
+    """The spectral coordinate along FITS axis ``n`` of HDU ``index``, from its WCS through astropy.wcs.
+
+    Every algorithm of the FITS standard: linear, ``-LOG``, ``-TAB`` (the
+    coordinates in a table extension) and the rest, in Å for wavelengths.
+    None where the axis is not a spectral one read here (a velocity, a
+    frequency), so that the channels are numbered.
+    """
+    header = hdul[index].header
     ctype = str(header.get(f"CTYPE{n}", "")).strip().upper()
-    # "WAVE-LOG", "AWAV-TAB"...: non-linear algorithms are left as channel indices.
-    if ctype not in ("WAVE", "AWAV") or f"CRVAL{n}" not in header:
+    if ctype[:4] not in _SPECTRAL_TYPES:
         return None
-    crval = _header_float(path, name, header, f"CRVAL{n}", 0.0)
-    if f"CD{n}_{n}" in header:
-        step = _header_float(path, name, header, f"CD{n}_{n}", 1.0)
-    else:
-        step = _header_float(path, name, header, f"CDELT{n}", 1.0)
-        step *= _header_float(path, name, header, f"PC{n}_{n}", 1.0)
-    unit = str(header.get(f"CUNIT{n}", "")).strip()
-    if unit:
-        factor = _TO_ANGSTROM.get(unit.lower())
-        if factor is None:
-            return None
-    else:
-        # The standard's default is metres, but files that omit CUNIT usually mean Å:
-        # a wavelength of light above a millimetre cannot be in metres.
-        factor = 1e10 if abs(crval) < 1e-3 else 1.0
-    pixels = np.arange(size) + 1.0 - _header_float(path, name, header, f"CRPIX{n}", 1.0)
-    keys = (f"CTYPE{n}", f"CUNIT{n}", f"CRVAL{n}", f"CRPIX{n}", f"CDELT{n}", f"CD{n}_{n}", f"PC{n}_{n}")
-    facts = {key: header[key] for key in keys if key in header}
-    return SpectralAxis((crval + pixels * step) * factor, "Å", "Wavelength"), facts
+    unit, label = _SPECTRAL_TYPES[ctype[:4]]
+    numeric = (f"CRVAL{n}", f"CRPIX{n}", f"CDELT{n}", f"CD{n}_{n}", f"PC{n}_{n}")
+    for key in numeric:
+        # astropy would drop a keyword that is no number with a warning, and calibrate without it.
+        if key in header:
+            _header_float(path, name, header, key, 0.0)
+    wcs = import_optional(path, "astropy.wcs", "astropy")
+    units = import_optional(path, "astropy.units", "astropy")
+    try:
+        # The whole HDU list goes along: a -TAB axis reads its coordinates from another HDU.
+        axis = wcs.WCS(header, fobj=hdul).sub([n])
+        values = np.asarray(axis.pixel_to_world_values(np.arange(size)), dtype=np.float64).ravel()
+        stated = str(header.get(f"CUNIT{n}", "")).strip()
+        if stated:
+            # wcslib has turned the stated unit into SI (m, 1/m, J), except for tables.
+            values = (values * units.Unit(axis.wcs.cunit[0])).to_value(
+                _ASTROPY_UNITS[unit], equivalencies=units.spectral()
+            )
+        elif unit == "Å":
+            # The standard's default is metres, but files that omit CUNIT usually mean Å:
+            # a wavelength of light above a millimetre cannot be in metres.
+            values = values * (1e10 if abs(values[0]) < 1e-3 else 1.0)
+    except (ValueError, units.UnitsError, MemoryError) as exc:  # astropy's WcsError is a ValueError
+        raise InputError(
+            f"{path.name}: the spectral WCS of HDU {name} ({ctype}) cannot be evaluated ({exc}); "
+            f"{_FIX_HEADER}"
+        ) from exc
+    if not np.all(np.isfinite(values)):
+        raise InputError(
+            f"{path.name}: the spectral WCS of HDU {name} ({ctype}) gives NaN or Inf coordinates; "
+            f"{_FIX_HEADER}"
+        )
+    facts = {key: header[key] for key in (f"CTYPE{n}", f"CUNIT{n}", *numeric) if key in header}
+    return SpectralAxis(values, unit, label), facts
 
 
 def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bool | None) -> Datacube:
@@ -214,7 +239,7 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
             hdu = hdul[index]
             shape = chosen.shape
             axis = resolve_axis(path, shape, spectral_axis, default=0)
-            calibration = _wavelength(path, chosen.name, hdu.header, 3 - axis, shape[axis])
+            calibration = _spectral(path, chosen.name, hdul, index, 3 - axis, shape[axis])
             dq = next((i for info, i in images if info.name == "DQ" and info.shape == shape), None)
             if dq == index:
                 dq = None

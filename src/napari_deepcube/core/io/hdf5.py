@@ -20,19 +20,25 @@ import h5py
 import numpy as np
 
 from ..cube import Datacube
-from ..errors import InputError
-from ..spectral import SpectralAxis
 from ._build import build_cube
-from ._calibration import as_text, normalise_unit, spectral_from_named, unit_label
-from ._datasets import DatasetInfo, dtype_name, is_cube, no_default_dataset, pick_dataset, resolve_axis
+from ._calibration import as_text, hyperspy_axis, hyperspy_spectral_index, spectral_from_named
+from ._datasets import (
+    DatasetInfo,
+    dtype_name,
+    is_cube,
+    no_companion_images,
+    no_default_dataset,
+    pick_dataset,
+    resolve_axis,
+)
 from ._errors import reading
 from ._lazy import lazy_rows, resolve_lazy
 
 SUFFIXES = (".h5", ".hdf5", ".he5", ".nxs", ".hspy")
 #: Each cube in the file stands on its own: none is read for the whole file.
 default_dataset = no_default_dataset
+companion_images = no_companion_images
 _WHAT = "an HDF5 file"
-_UNDEFINED = "<undefined>"  # HyperSpy's value for a missing name or unit
 #: What h5py raises on a damaged file besides OSError and ValueError: RuntimeError
 #: when a damaged group or attribute table is walked ("Object visitation failed"),
 #: KeyError when a member's header cannot be opened, TypeError for a damaged
@@ -90,34 +96,6 @@ def _hyperspy_axes(file: h5py.File, data: h5py.Dataset) -> list[dict[str, Any]] 
     return [dict(group[f"axis-{i}"].attrs) for i in range(data.ndim)]
 
 
-def _hyperspy_spectral_axis(axes: list[dict[str, Any]]) -> int:
-    """The axis whose ``navigate`` flag differs from the other two's, else the last."""
-    navigate = [bool(a.get("navigate", True)) for a in axes]
-    odd = [i for i, flag in enumerate(navigate) if navigate.count(flag) == 1]
-    return odd[0] if odd else len(axes) - 1
-
-
-def _hyperspy_calibration(path: Path, attrs: dict[str, Any], index: int, size: int) -> SpectralAxis | None:
-    """Calibration of HyperSpy axis ``index`` (``size`` values long), or None if it has none."""
-    try:
-        values: np.ndarray
-        if "axis" in attrs:  # a non-uniform axis lists its coordinates
-            values = np.asarray(attrs["axis"], dtype=np.float64).ravel()
-        elif "scale" in attrs:
-            values = float(attrs.get("offset", 0.0)) + float(attrs["scale"]) * np.arange(size)
-        else:
-            return None
-    except (TypeError, ValueError) as exc:  # numpy and float() on the file's attribute values
-        raise InputError(
-            f"{path.name}: the calibration of HyperSpy axis-{index} (its scale, offset or axis "
-            "attribute) is not numeric; fix these attributes, or choose another spectral axis"
-        ) from exc
-    raw_unit = as_text(attrs.get("units", _UNDEFINED))
-    unit = normalise_unit("" if raw_unit == _UNDEFINED else raw_unit)
-    name = as_text(attrs.get("name", _UNDEFINED))
-    return SpectralAxis(values, unit, unit_label(unit) if name == _UNDEFINED else name)
-
-
 def _plain(value: Any) -> Any:
     """An attribute as a plain Python value, for the cube's metadata."""
     value = value.tolist() if isinstance(value, np.ndarray | np.generic) else value
@@ -143,10 +121,10 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
             axis = resolve_axis(path, chosen.shape, spectral_axis, default)
             calibration = spectral if axis == default else None
         else:
-            default = _hyperspy_spectral_axis(axes)
+            default = hyperspy_spectral_index(axes)
             axis = resolve_axis(path, chosen.shape, spectral_axis, default)
             # Every axis may be calibrated, so an override still gets real coordinates.
-            calibration = _hyperspy_calibration(path, axes[axis], axis, chosen.shape[axis])
+            calibration = hyperspy_axis(path, axes[axis], axis, chosen.shape[axis])
             metadata["axes"] = [{k: _plain(v) for k, v in a.items()} for a in axes]
         nbytes = math.prod(chosen.shape) * data.dtype.itemsize
         if resolve_lazy(path, nbytes, lazy):

@@ -26,7 +26,15 @@ from ..cube import Datacube
 from ..errors import InputError
 from ._build import build_cube
 from ._calibration import spectral_from_named
-from ._datasets import DatasetInfo, is_cube, no_default_dataset, numpy_dtype, pick_dataset, resolve_axis
+from ._datasets import (
+    DatasetInfo,
+    is_cube,
+    no_companion_images,
+    no_default_dataset,
+    numpy_dtype,
+    pick_dataset,
+    resolve_axis,
+)
 from ._errors import reading
 from ._lazy import lazy_rows, resolve_lazy
 from .hdf5 import H5_ERRORS, content
@@ -34,6 +42,7 @@ from .hdf5 import H5_ERRORS, content
 SUFFIXES = (".mat",)
 #: Each cube in the file stands on its own: none is read for the whole file.
 default_dataset = no_default_dataset
+companion_images = no_companion_images
 _WHAT = "a MATLAB file"
 #: What scipy raises on a damaged v5 file besides ValueError, OSError and the
 #: struct and zlib errors: its own MatReadError, NotImplementedError for an

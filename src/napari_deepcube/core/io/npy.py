@@ -28,6 +28,7 @@ from ._datasets import (
     check_array,
     dtype_name,
     is_cube,
+    no_companion_images,
     no_default_dataset,
     pick_dataset,
     refuse_dataset,
@@ -40,6 +41,7 @@ from .outputs import atomic_write
 SUFFIXES = (".npy", ".npz")
 #: Each cube in the file stands on its own: none is read for the whole file.
 default_dataset = no_default_dataset
+companion_images = no_companion_images
 CUBE_KEY = "cube"
 NPY_MAGIC = b"\x93NUMPY"
 NPZ_MAGIC = b"PK\x03\x04"  # an .npz is a zip of .npy files

@@ -29,6 +29,7 @@ from ._datasets import (
     check_array,
     dtype_name,
     is_cube,
+    no_companion_images,
     no_default_dataset,
     refuse_dataset,
     resolve_axis,
@@ -40,6 +41,7 @@ from .outputs import atomic_write
 SUFFIXES = (".tif", ".tiff")
 #: Each cube in the file stands on its own: none is read for the whole file.
 default_dataset = no_default_dataset
+companion_images = no_companion_images
 _WHAT = "a TIFF file"
 _COLOUR = {tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, tifffile.PHOTOMETRIC.PALETTE}
 

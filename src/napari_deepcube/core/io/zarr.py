@@ -21,7 +21,15 @@ from ..cube import Datacube
 from ..errors import InputError
 from ._build import INPUT_FILES, build_cube
 from ._calibration import spectral_from_named, spectral_record
-from ._datasets import DatasetInfo, dtype_name, is_cube, no_default_dataset, pick_dataset, resolve_axis
+from ._datasets import (
+    DatasetInfo,
+    dtype_name,
+    is_cube,
+    no_companion_images,
+    no_default_dataset,
+    pick_dataset,
+    resolve_axis,
+)
 from ._errors import import_optional, reading
 from ._lazy import lazy_rows, resolve_lazy, row_blocks
 from .outputs import atomic_write
@@ -29,6 +37,7 @@ from .outputs import atomic_write
 SUFFIXES = (".zarr",)
 #: Each cube in the file stands on its own: none is read for the whole file.
 default_dataset = no_default_dataset
+companion_images = no_companion_images
 _WHAT = "a zarr store"
 _METADATA_FILES = ("zarr.json", ".zarray", ".zgroup")
 #: What a damaged store raises besides zarr's own errors (ValueErrors) and OSError:
