@@ -117,6 +117,52 @@ def test_header_missing_a_size(tmp_path: Path) -> None:
         read_cube(header)
 
 
+@pytest.mark.parametrize("interleave", ["bsq", "bil", "bip"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_bad_bands_and_the_ignore_value_are_applied(
+    tmp_path: Path, array: np.ndarray, interleave: str, lazy: bool
+) -> None:
+    """bbl drops bands 3 and 7; the no-data value 9999 fills row 0 (left out) and one voxel (read as 0)."""
+    stored = array.copy()
+    stored[0] = 9999
+    stored[2, 3, 5] = 9999
+    good = np.ones(11, dtype=int)
+    good[[3, 7]] = 0
+    wavelengths = ", ".join(f"{400 + 10 * i}" for i in range(11))
+    extra = (
+        f"data ignore value = 9999\nbbl = {{{', '.join(map(str, good))}}}\n"
+        f"wavelength units = nm\nwavelength = {{{wavelengths}}}\n"
+    )
+    cube = read_cube(_envi(tmp_path, stored, interleave, extra=extra), lazy=lazy)
+    kept = np.flatnonzero(good)
+    assert cube.shape == (5, 7, 9) and cube.is_lazy is lazy
+    np.testing.assert_allclose(cube.spectral_values, 400 + 10 * kept)
+    data = np.asarray(cube.data)
+    assert np.isnan(data[0]).all() and not cube.mask[0].any() and cube.mask[1:].all()
+    assert np.isnan(data[2, 3, np.flatnonzero(kept == 5)[0]])
+    expected = stored[1:][..., kept].astype(float)
+    expected[expected == 9999] = np.nan
+    np.testing.assert_array_equal(data[1:], expected)
+    assert cube.metadata["bad_bands_dropped"] == [3, 7]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("bbl = {1, 0}\n", r"the bad band list \(bbl\) has 2 entries for 11 bands"),
+        ("bbl = {" + ", ".join(["0"] * 11) + "}\n", r"the bad band list \(bbl\) marks every band bad"),
+        ("bbl = {1, x}\n", r"the bad band list \(bbl\) holds something that is not 0 or 1"),
+        ("data ignore value = none\n", r"the data ignore value 'none' is not a number"),
+    ],
+)
+def test_bad_band_lists_and_ignore_values_that_make_no_sense(
+    tmp_path: Path, array: np.ndarray, extra: str, message: str
+) -> None:
+    header = _envi(tmp_path, array, "bip", extra=extra)
+    with pytest.raises(InputError, match=rf"scene\.hdr: {message}"):
+        read_cube(header)
+
+
 def _set_field(header: Path, field: str, value: object) -> None:
     header.write_text(re.sub(rf"^{field}\s*=.*$", f"{field} = {value}", header.read_text(), flags=re.M))
 

@@ -25,6 +25,15 @@ def input_files(cube: Datacube) -> list[Path]:
     return [Path(name) for name in named if name]
 
 
+def nan_where(data: Any, bad: Any) -> Any:
+    """``data`` as floating point with NaN where ``bad`` is True (numpy or dask alike, lazily for dask).
+
+    NaN is how a reader hands flagged voxels on: a pixel mostly NaN is left
+    out, a lone NaN in a valid pixel is read as zero (see :class:`Datacube`).
+    """
+    return np.where(bad, np.nan, data).astype(np.result_type(data.dtype, np.float32), copy=False)
+
+
 def build_cube(
     path: Path,
     array: Any,

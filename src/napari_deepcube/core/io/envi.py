@@ -6,13 +6,16 @@ for ``scene.hdr`` / ``scene.img.hdr``) or one of the usual extensions
 lines, bands), the data type code, the interleave (BSQ stores (bands,
 lines, samples), BIL (lines, bands, samples), BIP (lines, samples, bands)),
 the byte order, the header offset and the band wavelengths with their units.
-The raw file is memory-mapped, then copied into memory unless read lazily.
+Bands the bad band list (``bbl``) flags 0 are left out, and values equal to the
+``data ignore value`` become NaN (no-data pixels are then left out). The raw
+file is memory-mapped, then copied into memory unless read lazily.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import numpy as np
 from ..cube import Datacube
 from ..errors import InputError
 from ..spectral import SpectralAxis
-from ._build import INPUT_FILES, build_cube
+from ._build import INPUT_FILES, build_cube, nan_where
 from ._calibration import normalise_unit
 from ._datasets import (
     DatasetInfo,
@@ -33,7 +36,7 @@ from ._datasets import (
     resolve_axis,
 )
 from ._errors import reading
-from ._lazy import resolve_lazy
+from ._lazy import lazy_rows, resolve_lazy
 
 SUFFIXES = (".hdr", ".raw", ".img", ".dat")
 #: Each cube in the file stands on its own: none is read for the whole file.
@@ -161,8 +164,51 @@ def _wavelengths(header: Path, fields: dict[str, str]) -> SpectralAxis | None:
     return SpectralAxis(values, unit, "Wavelength")
 
 
+def _ignore_value(header: Path, fields: dict[str, str]) -> float | None:
+    """The header's ``data ignore value`` (no-data), or None."""
+    if "data ignore value" not in fields:
+        return None
+    try:
+        value = float(fields["data ignore value"])
+    except ValueError as exc:
+        raise InputError(
+            f"{header.name}: the data ignore value {fields['data ignore value']!r} is not a number; "
+            "fix or remove the 'data ignore value' field"
+        ) from exc
+    return value if math.isfinite(value) else None  # NaN already reads as missing
+
+
+def _good_bands(header: Path, fields: dict[str, str], n_bands: int) -> np.ndarray | None:
+    """The header's bad band list ``bbl`` as a mask of the bands kept (1 = good), or None."""
+    if "bbl" not in fields:
+        return None
+    try:
+        flags = np.array([float(v) for v in _items(fields["bbl"])])
+    except ValueError as exc:
+        raise InputError(
+            f"{header.name}: the bad band list (bbl) holds something that is not 0 or 1; "
+            "fix or remove the 'bbl' field"
+        ) from exc
+    if flags.size != n_bands:
+        raise InputError(
+            f"{header.name}: the bad band list (bbl) has {flags.size} entries for {n_bands} bands; "
+            "give one 0 or 1 per band, or remove the field"
+        )
+    good = flags != 0
+    if not good.any():
+        raise InputError(
+            f"{header.name}: the bad band list (bbl) marks every band bad; fix or remove the 'bbl' field"
+        )
+    return good
+
+
 def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bool | None) -> Datacube:
-    """Read the image given by its header or raw file; memory-mapped when lazy."""
+    """Read the image given by its header or raw file; memory-mapped when lazy.
+
+    Bands the header's ``bbl`` marks bad (water vapour, dead detector rows)
+    are left out, and values equal to its ``data ignore value`` become NaN,
+    so that no-data pixels are left out of the segmentation.
+    """
     refuse_dataset(path, dataset)
     header = header_for(path)
     if header is None:
@@ -185,11 +231,23 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
         )
     default = _AXES[interleave].index("bands")
     axis = resolve_axis(path, shape, spectral_axis, default)
+    ignore = _ignore_value(header, fields)
+    good = _good_bands(header, fields, shape[default])
     use_lazy = resolve_lazy(path, needed - offset, lazy)
     with reading(raw, "an ENVI raw file"):
         array: Any = np.memmap(raw, dtype=dtype, mode="r", offset=offset, shape=shape)
         if not use_lazy:
             array = np.array(array)
+    if use_lazy and (ignore is not None or good is not None):
+        # Selecting bands or flagging values of a memory map would load it: go through dask.
+        array = lazy_rows(raw, array, axis, what="an ENVI raw file")
+    spectral = _wavelengths(header, fields)
+    if good is not None:
+        array = array[(slice(None),) * default + (np.flatnonzero(good),)]
+        if spectral is not None and spectral.values.size == good.size:  # else the cube says it is wrong
+            spectral = replace(spectral, values=spectral.values[good])
+    if ignore is not None:
+        array = nan_where(array, array == ignore)
     metadata = {
         "interleave": interleave,
         "data_file": str(raw),
@@ -197,7 +255,8 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
         INPUT_FILES: [str(raw)],
     }
     metadata.update({k: fields[k] for k in ("description", "data ignore value") if k in fields})
-    spectral = _wavelengths(header, fields)
+    if good is not None:
+        metadata["bad_bands_dropped"] = [int(i) for i in np.flatnonzero(~good)]
     return build_cube(
         header,
         array,

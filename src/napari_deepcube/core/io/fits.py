@@ -24,7 +24,7 @@ import numpy as np
 from ..cube import Datacube
 from ..errors import InputError
 from ..spectral import SpectralAxis
-from ._build import build_cube
+from ._build import build_cube, nan_where
 from ._datasets import DatasetInfo, is_cube, no_companion_images, pick_dataset, resolve_axis
 from ._errors import import_optional, reading
 from ._lazy import lazy_rows, resolve_lazy
@@ -261,7 +261,7 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
                 flags = None if dq is None else np.asarray(hdul[dq].data)
             unit = str(hdu.header.get("BUNIT", "")).strip()
     if flags is not None:
-        data = _mask_flagged(data, flags)
+        data = nan_where(data, flags != 0)
     metadata: dict[str, Any] = {"hdu": chosen.name}
     if calibration is not None:
         metadata["wcs"] = calibration[1]
@@ -295,8 +295,3 @@ def _memmap(path: Path, hdul: Any, index: int, info: DatasetInfo, spectral_axis:
     offset = int(hdul.fileinfo(index)["datLoc"])
     stored = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=info.shape)
     return lazy_rows(path, stored, spectral_axis, what=_WHAT)
-
-
-def _mask_flagged(data: Any, flags: Any) -> Any:
-    """``data`` with NaN where ``flags`` != 0, as floating point (numpy or dask alike)."""
-    return np.where(flags != 0, np.nan, data).astype(np.result_type(data.dtype, np.float32), copy=False)
