@@ -151,7 +151,7 @@ def test_bad_bands_and_the_ignore_value_are_applied(
     [
         ("bbl = {1, 0}\n", r"the bad band list \(bbl\) has 2 entries for 11 bands"),
         ("bbl = {" + ", ".join(["0"] * 11) + "}\n", r"the bad band list \(bbl\) marks every band bad"),
-        ("bbl = {1, x}\n", r"the bad band list \(bbl\) holds something that is not 0 or 1"),
+        ("bbl = {1, x}\n", r"the bad band list \(bbl\) holds something that is not a number"),
         ("data ignore value = none\n", r"the data ignore value 'none' is not a number"),
     ],
 )

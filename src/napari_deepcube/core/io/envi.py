@@ -149,16 +149,20 @@ def list_datasets(path: Path) -> list[DatasetInfo]:
     return [info] if is_cube(info) else []
 
 
+def _numbers(header: Path, fields: dict[str, str], key: str, what: str) -> np.ndarray:
+    """The numbers of the list field ``key`` (``what`` names it in the message)."""
+    try:
+        return np.array([float(v) for v in _items(fields[key])])
+    except ValueError as exc:
+        raise InputError(
+            f"{header.name}: {what} holds something that is not a number; fix or remove the {key!r} field"
+        ) from exc
+
+
 def _wavelengths(header: Path, fields: dict[str, str]) -> SpectralAxis | None:
     if "wavelength" not in fields:
         return None
-    try:
-        values = np.array([float(v) for v in _items(fields["wavelength"])])
-    except ValueError as exc:
-        raise InputError(
-            f"{header.name}: the wavelength list holds something that is not a number; "
-            "fix or remove the 'wavelength' field"
-        ) from exc
+    values = _numbers(header, fields, "wavelength", "the wavelength list")
     units = fields.get("wavelength units", "").strip()
     unit = "unknown" if units.lower() in ("", "unknown") else normalise_unit(units)
     return SpectralAxis(values, unit, "Wavelength")
@@ -182,13 +186,7 @@ def _good_bands(header: Path, fields: dict[str, str], n_bands: int) -> np.ndarra
     """The header's bad band list ``bbl`` as a mask of the bands kept (1 = good), or None."""
     if "bbl" not in fields:
         return None
-    try:
-        flags = np.array([float(v) for v in _items(fields["bbl"])])
-    except ValueError as exc:
-        raise InputError(
-            f"{header.name}: the bad band list (bbl) holds something that is not 0 or 1; "
-            "fix or remove the 'bbl' field"
-        ) from exc
+    flags = _numbers(header, fields, "bbl", "the bad band list (bbl)")
     if flags.size != n_bands:
         raise InputError(
             f"{header.name}: the bad band list (bbl) has {flags.size} entries for {n_bands} bands; "
