@@ -36,6 +36,7 @@ from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
+from .threads import computing_on, free_cores
 from .train import embed, resolve_device, train_autoencoder
 from .training_config import EpochEvent
 
@@ -184,6 +185,20 @@ def segment_steps(
     config = _run_config(cube, config, model)
     timer = _StageTimer()
     device = resolve_device(config.device)
+    # Decided once, before the run adds its own load: the cores other programs leave free.
+    with computing_on(free_cores()):
+        return (yield from _run(cube, config, model, block_map, timer, device))
+
+
+def _run(
+    cube: Datacube,
+    config: SegmentConfig,
+    model: FittedModel | None,
+    block_map: BlockMap | None,
+    timer: _StageTimer,
+    device: object,
+) -> Generator[Progress, None, Segmentation]:
+    """The stages of :func:`segment_steps`, on the threads it chose."""
     with timer("sample"):
         sample = _draw_sample(cube, config, model)
     yield Progress(

@@ -1,0 +1,70 @@
+"""How many threads a run computes on: torch's, and the BLAS and OpenMP pools of numpy, scipy, scikit-learn.
+
+Thread pools spin while they wait for work. On a machine other programs keep
+busy, a pool as wide as the machine spins against them: a 1600-pixel MUSE cube
+took 268 s with two threads beside CPU-bound work where one thread took 21 s
+(docs/big-data.md). A run therefore computes on the cores that are free when
+it starts, at least one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: How long the machine is watched to see how busy it is (seconds).
+_WATCH_SECONDS = 0.1
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _busy_cores() -> float:
+    """Cores other processes keep busy now: /proc/stat over a short watch, else the load average."""
+    try:
+        first = _cpu_times()
+        time.sleep(_WATCH_SECONDS)
+        second = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:  # no load average on this system
+            return 0.0
+    total = second[0] - first[0]
+    idle = second[1] - first[1]
+    machine = os.cpu_count() or 1
+    return machine * (1.0 - idle / total) if total > 0 else 0.0
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(all, idle) jiffies of the machine since boot, from the first line of /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    return sum(fields), fields[3] + fields[4]  # idle + iowait
+
+
+def free_cores() -> int:
+    """The cores a run should compute on: those of this process that no other keeps busy, at least one."""
+    machine = os.cpu_count() or 1
+    return max(1, min(usable_cores(), round(machine - _busy_cores())))
+
+
+@contextmanager
+def computing_on(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` threads in torch and in every BLAS/OpenMP pool; restore them after."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)

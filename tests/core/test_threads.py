@@ -1,0 +1,53 @@
+"""A run computes on the cores other programs leave free."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from napari_deepcube.core.config import SegmentConfig
+from napari_deepcube.core.pipeline import segment_steps
+from napari_deepcube.core.synthetic import make_painting
+from napari_deepcube.core.threads import computing_on, free_cores, usable_cores
+
+
+@pytest.fixture
+def busy_machine() -> Iterator[None]:
+    """Every core kept busy by another process, as when a user runs other jobs."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(usable_cores() + 1)
+    ]
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def test_a_busy_machine_leaves_one_core(busy_machine: None) -> None:
+    assert free_cores() == 1
+
+
+def test_the_thread_pools_follow_and_come_back() -> None:
+    before = torch.get_num_threads()
+    with computing_on(1):
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == before
+
+
+def test_a_run_beside_busy_programs_computes_on_one_thread(busy_machine: None) -> None:
+    cube = make_painting(16, 16, 64, seed=0).cube
+    before = torch.get_num_threads()
+    steps = segment_steps(cube, SegmentConfig(epochs=1, n_train=200, k=2))
+    threads = {torch.get_num_threads() for _ in steps}
+    assert threads == {1}
+    assert torch.get_num_threads() == before
