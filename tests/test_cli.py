@@ -37,6 +37,7 @@ def test_segment_writes_labels_and_report(painting_file, small_painting, tmp_pat
         assert key in content
     assert content["k"] == int(labels.max()) and sum(content["cluster_sizes"]) == 48 * 48
     assert {"read", "train", "choose k", "refine", "assign"} <= set(content["timings"])
+    assert content["config"]["preview_every"] == 0  # a terminal shows no preview map
     assert f"k = {content['k']}" in stdout
 
 

@@ -738,6 +738,7 @@ class _Previewer:
             else np.empty((0, preprocessor.n_features), np.float32)
         )
         self.config = config
+        self.last_k: int | None = None
 
     def update(self, progress: Progress, autoencoder: SpectralAutoencoder, device: object) -> Progress:
         """``progress`` with a preview map and the current k and silhouette."""
@@ -750,6 +751,10 @@ class _Previewer:
             ks = [min(self.config.k, subset.size)]
         else:
             ks = list(range(self.config.k_min, min(self.config.k_max, subset.size - 1) + 1))
+            if self.last_k is not None:
+                # The latents change little between two previews: the k shown moves by one
+                # at most, for a third of the fits of the whole range.
+                ks = [k for k in ks if abs(k - self.last_k) <= 1]
         best: tuple[float, KMeansFit] | None = None
         for k in ks:
             fit = fit_kmeans(latents[subset], k, seed=self.config.seed, n_init=2)
@@ -758,6 +763,7 @@ class _Previewer:
                 best = (score, fit)
         assert best is not None
         score, fit = best
+        self.last_k = fit.k
         grid = np.zeros(self.shape[0] * self.shape[1], dtype=np.uint8 if fit.k < 256 else np.uint16)
         grid[self.index] = assign(latents, fit.centers) + 1
         return replace(
