@@ -166,12 +166,12 @@ def fit_candidates(
 
     for k in ks:
         from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
-        best = with_shift(_from_labels(from_kmeans, k, latents, features, likelihood, seed))
+        best = with_shift(_from_labels(from_kmeans, k, features, likelihood, seed))
         if likelihood is not None and previous is not None and previous.k == k - 1:
             for tries, split in enumerate(_ranked_splits(previous, latents, features, likelihood, seed)):
                 if tries == _SPLIT_TRIES or (tries > 0 and not _is_velocity_copy(best, penalty)):
                     break
-                option = with_shift(_from_labels(split, k, latents, features, likelihood, seed))
+                option = with_shift(_from_labels(split, k, features, likelihood, seed))
                 assert option.fit is not None and best.fit is not None
                 replaces_copy = _is_velocity_copy(best, penalty) and not _is_velocity_copy(option, penalty)
                 if replaces_copy or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
@@ -179,6 +179,7 @@ def fit_candidates(
         if mixing_test and best.fit is not None:
             mixing = mixing_ratio(features, best.labels, best.fit.mixture.params)
             best = replace(best, tests={**best.tests, MIXING_RATIO: mixing})
+        best = _scored(best, latents, features, seed)
         previous = best
         yield best
 
@@ -307,16 +308,23 @@ def shift_gain(
 
 
 def _from_labels(
-    labels: np.ndarray, k: int, latents: np.ndarray, features: np.ndarray, likelihood: str | None, seed: int
+    labels: np.ndarray, k: int, features: np.ndarray, likelihood: str | None, seed: int
 ) -> Candidate:
+    """A candidate fitted from ``labels``, not scored yet (see :func:`_scored`)."""
     fit = None
-    frontier = float("nan")
     if likelihood is not None:
         n_sub = _CANDIDATE_SUB[likelihood]
         fit = fit_classes(features, labels, k, likelihood, n_sub=n_sub, seed=seed, max_iter=CANDIDATE_EM_ITER)
         labels = fit.posteriors.argmax(axis=1)
-        frontier = frontier_density(labels, fit.mixture.class_log_likelihood(features))
-    return Candidate(k, labels, silhouette(latents, labels, seed=seed), fit, frontier)
+    return Candidate(k, labels, float("nan"), fit)
+
+
+def _scored(candidate: Candidate, latents: np.ndarray, features: np.ndarray, seed: int) -> Candidate:
+    """``candidate`` with its silhouette and frontier density, measured once it is the one kept for its k."""
+    frontier = float("nan")
+    if candidate.fit is not None:
+        frontier = frontier_density(candidate.labels, candidate.fit.mixture.class_log_likelihood(features))
+    return replace(candidate, silhouette=silhouette(latents, candidate.labels, seed=seed), frontier=frontier)
 
 
 def frontier_density(labels: np.ndarray, class_log_likelihood: np.ndarray) -> float:
