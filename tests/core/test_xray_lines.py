@@ -12,9 +12,11 @@ from napari_deepcube.core.xray_lines import (
     ELEMENTS,
     XrayLine,
     all_lines,
+    element_lines,
     label_peaks,
     lines_near,
     lines_of,
+    parse_elements,
 )
 
 PIGMENT_ELEMENTS = (
@@ -223,3 +225,18 @@ def test_label_peaks_names_the_elements_of_real_sem_eds_maps(
     assert elements <= found
     rare = {"Th", "Br", "As", "Eu", "Tb", "Os", "Pm", "Pr"}
     assert not {line.split()[0] for line in found} & rare
+
+
+def test_typed_element_symbols_are_checked_and_spelled_as_symbols() -> None:
+    assert parse_elements("pb, CU fe;Pb") == ["Pb", "Cu", "Fe"]
+    with pytest.raises(InputError, match=r"Xx, Qq: not the symbol of an element"):
+        parse_elements("Pb Xx qq")
+
+
+def test_the_lines_of_picked_elements_on_an_axis() -> None:
+    lines = element_lines(["Pb", "Cu"], 0.5, 20.0)
+    names = [line.display_name for line in lines]
+    assert {"Pb Mα", "Pb Lα", "Pb Lβ", "Pb Lγ", "Cu Lα", "Cu Kα", "Cu Kβ"} <= set(names)
+    assert "Pb Kα" not in names  # 75 keV, off this axis
+    assert [line.energy_kev for line in lines] == sorted(line.energy_kev for line in lines)
+    assert all(line.relative_intensity >= 0.1 for line in lines)

@@ -232,6 +232,41 @@ def lines_of(element: str, excitation_kev: float | None = None) -> tuple[XrayLin
     return tuple(line for line in lines if line.family in excited)
 
 
+def parse_elements(text: str) -> list[str]:
+    """Chemical symbols typed by a user (``"Pb, cu fe"``), checked and in a standard spelling.
+
+    Raises
+    ------
+    InputError
+        For a word that is not the symbol of an element with X-ray lines.
+    """
+    symbols = [word.capitalize() for word in text.replace(",", " ").replace(";", " ").split()]
+    unknown = [symbol for symbol in symbols if symbol not in ELEMENTS]
+    if unknown:
+        raise InputError(
+            f"{', '.join(unknown)}: not the symbol of an element with X-ray lines (B to U); "
+            "type symbols such as Pb, Cu, Fe"
+        )
+    return list(dict.fromkeys(symbols))
+
+
+def element_lines(
+    elements: list[str], low_kev: float, high_kev: float, min_intensity: float = 0.1
+) -> list[XrayLine]:
+    """The lines of ``elements`` between two energies, at least ``min_intensity`` of their family's strongest.
+
+    For an element picker: the lines a spectrum of these elements can show
+    on an axis from ``low_kev`` to ``high_kev``, by energy.
+    """
+    found = [
+        line
+        for element in elements
+        for line in lines_of(element)
+        if low_kev <= line.energy_kev <= high_kev and line.relative_intensity >= min_intensity
+    ]
+    return sorted(found, key=lambda line: line.energy_kev)
+
+
 def lines_near(
     energy_kev: float, tolerance_kev: float = 0.1, min_intensity: float = 0.1
 ) -> list[XrayLine]:
