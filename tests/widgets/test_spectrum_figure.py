@@ -15,7 +15,9 @@ def _peak(energies, centre, height):
 
 def test_means_get_a_band_and_x_ray_peaks_are_named_after_their_elements():
     energies = np.linspace(0.5, 20.0, 800)
-    spectrum = 5.0 + _peak(energies, 8.047, 900.0) + _peak(energies, 6.404, 400.0)  # Cu Kα, Fe Kα
+    copper = _peak(energies, 8.047, 900.0) + _peak(energies, 8.905, 130.0)  # Kα and the Kβ beside it
+    iron = _peak(energies, 6.404, 400.0) + _peak(energies, 7.058, 57.0)
+    spectrum = 5.0 + copper + iron
     axis = SpectralAxis(energies, "keV", "Energy")
     axes = Figure().add_subplot()
     lines = draw_spectra(
