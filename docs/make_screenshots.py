@@ -92,8 +92,8 @@ def main() -> None:
     # The side docks take the full height, the bottom one only the width under the canvas.
     window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
     window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-    cube, truth = viewer.open_sample("napari-deepcube", "painting")
-    truth.visible = False
+    viewer.open_sample("napari-deepcube", "painting")
+    cube = viewer.layers["painting"]
     energies = spectral_axis(cube).values
     viewer.dims.set_current_step(0, int(np.argmin(np.abs(energies - PB_L_ALPHA_KEV))))
     # What Plugins > DeepCube does, with the spectrum plot placed under the canvas.

@@ -2,7 +2,9 @@
 
 Each sample opens as the cube (an Image layer, spectral axis as the slider)
 and its ground-truth classes (a Labels layer named after the classes), so
-that a segmentation can be compared with the truth at a glance.
+that a segmentation can be compared with the truth at a glance. The truth
+opens hidden and below the cube: the user sees the cube first, and a
+segmentation shown later lands on top of both.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ def _layers(sample: SyntheticCube, name: str) -> list[LayerData]:
         class_names=tuple(sample.class_names),
         description=sample.description,
     )
-    return [
-        cube_layer_data(sample.cube, name=name),
-        labels_layer_data(sample.labels, name=f"{name} ground truth", record=record),
-    ]
+    data, kwargs, kind = labels_layer_data(sample.labels, name=f"{name} ground truth", record=record)
+    # napari adds the layers in this order, each on top of the one before.
+    return [(data, {**kwargs, "visible": False}, kind), cube_layer_data(sample.cube, name=name)]

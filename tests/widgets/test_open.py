@@ -45,12 +45,14 @@ def test_the_plugin_is_offered_for_cubes_and_declines_pictures(make_napari_viewe
     assert picture_layer.data.shape == (20, 30) and "deepcube" not in picture_layer.metadata
 
 
-def test_sample_data_opens_the_cube_and_its_ground_truth(make_napari_viewer):
+def test_sample_data_opens_the_cube_and_its_ground_truth_hidden_below(make_napari_viewer):
     viewer = make_napari_viewer()
 
-    layers = viewer.open_sample("napari-deepcube", "nebula")
+    viewer.open_sample("napari-deepcube", "nebula")
 
-    cube, truth = layers
+    truth, cube = viewer.layers  # bottom to top
+    assert not truth.visible and cube.visible
+    assert viewer.layers.selection.active is cube
     assert cube.data.shape == (3681, 128, 128)
     assert cube_record(cube.metadata, 3681).axis.title == "Wavelength (Å)"
     assert truth.data.shape == (128, 128)
