@@ -6,7 +6,8 @@ lazy operation (dask), so a cube read lazily stays lazy. The spectral axis
 travels in the layer's :class:`~._layer_records.CubeRecord` (see
 :func:`cube_layer_data`), where the widgets find it again; a label map made
 by the plugin (ground truth, clusters) carries its class names in a
-:class:`~._layer_records.LabelsRecord` (:func:`labels_layer_data`).
+:class:`~._layer_records.LabelsRecord` (:func:`labels_layer_data`). A label
+map TIFF the plugin wrote opens again as a Labels layer, in its colours.
 
 This module must stay light: napari imports it to open a file, and opening a
 file must not import torch or Qt.
@@ -25,7 +26,9 @@ from .core import io
 from .core.cube import Datacube
 from .core.errors import InputError
 from .core.io._dispatch import claims
+from .core.io.labels import COLORS_KEY
 from .core.palette import label_colors
+from .core.spectral import SpectralAxis
 
 #: Pixels sampled to choose the contrast limits (eager cubes).
 _CONTRAST_PIXELS = 4096
@@ -39,7 +42,7 @@ ReaderFunction = Callable[[PathLike | Sequence[PathLike]], list[LayerData]]
 
 
 def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
-    """Return :func:`read_cubes` if every path holds a spectral cube, else None.
+    """Return :func:`read_cubes` if every path holds a spectral cube or our label map, else None.
 
     Declining (None) lets napari try its other readers, so a plain 2-D TIFF or
     an RGB picture still opens as an ordinary image. A damaged file of a format
@@ -53,7 +56,9 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
 
 
 def _takes(path: Path) -> bool:
-    """Whether the plugin reads ``path``: it holds a cube, or it is a damaged file of our formats."""
+    """Whether the plugin reads ``path``: a cube, our label map, or a damaged file of our formats."""
+    if io.is_label_map_tiff(path):
+        return True
     try:
         return bool(io.list_datasets(path))
     except InputError:
@@ -85,6 +90,8 @@ def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
 
 
 def _read_file(path: Path) -> list[LayerData]:
+    if io.is_label_map_tiff(path):
+        return [label_map_layer_data(path)]
     datasets = io.list_datasets(path)
     default = io.default_dataset(path, datasets)
     if default is not None:
@@ -187,14 +194,65 @@ def labels_layer_data(
     return labels, kwargs, "labels"
 
 
+def label_map_layer_data(path: Path) -> LayerData:
+    """Labels layer data for a label map TIFF the plugin wrote, with its colours and facts.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read as a label map.
+    """
+    labels, facts = io.read_labels_tiff(path)
+    k = _int_fact(facts, "k", int(labels.max()) if labels.size else 0)
+    names = facts.get("class_names")
+    record = LabelsRecord(
+        k=k,
+        source=str(facts.get("source", "")),
+        class_names=tuple(str(n) for n in names) if isinstance(names, list) else (),
+        description=f"read from {path.name}",
+        k_reason=str(facts.get("k_reason", "")),
+        axis=_axis_fact(facts),
+    )
+    data, kwargs, kind = labels_layer_data(labels, name=path.stem, record=record)
+    colors = facts.get(COLORS_KEY)  # row i: label i's colour, from label 0
+    if colors is not None and len(colors) > 1:
+        kwargs["colormap"] = _colormap(np.asarray(colors, dtype=np.float64)[1:, :3] / 255.0)
+    return data, kwargs, kind
+
+
+def _int_fact(facts: dict[str, Any], key: str, default: int) -> int:
+    value = facts.get(key)
+    return value if isinstance(value, int) and value >= 0 else default
+
+
+def _axis_fact(facts: dict[str, Any]) -> SpectralAxis | None:
+    """The spectral axis a label map TIFF recorded, None when absent or unreadable."""
+    values = facts.get("spectral_values")
+    if not isinstance(values, list) or not values:
+        return None
+    try:
+        return SpectralAxis.build(
+            len(values), values, str(facts.get("spectral_unit", "")) or None,
+            str(facts.get("spectral_label", "")) or None,
+        )
+    except (InputError, TypeError, ValueError):
+        return None
+
+
 def label_colormap(k: int) -> Any:
     """A napari colormap giving labels 1..k the plugin's palette (see ``core.palette``).
 
     Labels beyond k (painted by hand) show grey rather than vanish.
     """
+    return _colormap(label_colors(k)[1:, :3])
+
+
+def _colormap(rgb: np.ndarray) -> Any:
+    """A napari colormap giving label i + 1 the colour ``rgb[i]``: 0 transparent, others grey."""
     from napari.utils.colormaps import DirectLabelColormap
 
-    colors: dict[int | None, Any] = dict(enumerate(label_colors(k)))
+    colors: dict[int | None, Any] = {0: np.zeros(4)}
+    colors.update({i: np.append(c, 1.0) for i, c in enumerate(rgb, start=1)})
     colors[None] = np.array([0.6, 0.6, 0.6, 1.0])
     return DirectLabelColormap(color_dict=colors)
 

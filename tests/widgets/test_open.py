@@ -5,8 +5,10 @@ from __future__ import annotations
 import npe2
 import numpy as np
 import tifffile
+from napari.layers import Labels
 
-from napari_deepcube._layer_records import cube_record, labels_record
+from napari_deepcube._layer_records import LabelsRecord, cube_record, labels_record
+from napari_deepcube._reader import labels_layer_data
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.io import write_cube
 
@@ -69,3 +71,29 @@ def test_both_widgets_open_from_the_plugins_menu(make_napari_viewer, painting):
 
     assert segment.cube_combo.layer is viewer.layers[0]
     assert plot.cube_layer is viewer.layers[0]
+
+
+def test_a_label_map_the_plugin_saved_opens_again_as_labels_in_its_colours(
+    make_napari_viewer, tmp_path, painting
+):
+    viewer = make_napari_viewer()
+    record = LabelsRecord(k=int(painting.labels.max()), class_names=tuple(painting.class_names))
+    data, kwargs, _ = labels_layer_data(painting.labels, name="truth", record=record)
+    saved = viewer.add_labels(data, **kwargs)
+    path = tmp_path / "truth.tif"
+    viewer.layers.selection = {saved}
+    viewer.layers.save(str(path), selected=True, plugin="napari-deepcube")
+
+    (layer,) = viewer.open(path, plugin="napari-deepcube")
+
+    assert isinstance(layer, Labels)
+    np.testing.assert_array_equal(layer.data, painting.labels)
+    values = np.arange(record.k + 1, dtype=layer.data.dtype)
+    np.testing.assert_allclose(
+        layer.colormap.map(values), saved.colormap.map(values), atol=1 / 255
+    )
+    assert labels_record(layer.metadata).class_names == record.class_names
+    # A cube written as a TIFF stack is still a cube.
+    write_cube(tmp_path / "cube.tif", painting.cube)
+    (cube,) = viewer.open(tmp_path / "cube.tif", plugin="napari-deepcube")
+    assert cube.data.ndim == 3 and not isinstance(cube, Labels)

@@ -46,7 +46,7 @@ from ._datasets import CompanionImage, DatasetInfo
 from ._dispatch import SUPPORTED_SUFFIXES, WRITERS, reader_for, writer_for
 from ._lazy import LAZY_THRESHOLD_BYTES
 from .convert import Conversion, convert_cube
-from .labels import read_labels_tiff, write_labels_tiff
+from .labels import is_label_map_tiff, read_labels_tiff, write_labels_tiff
 from .outputs import output_transaction
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "convert_cube",
     "default_dataset",
     "input_files",
+    "is_label_map_tiff",
     "list_datasets",
     "read_cube",
     "read_labels_tiff",

@@ -24,6 +24,9 @@ from .tiff import TIFF_ERRORS
 
 COLORS_KEY = "colors"
 _PALETTE_SIZE = 256
+#: How our JSON record starts the value of its ``software`` key.
+_OUR_SOFTWARE = SOFTWARE.split()[0]
+_LABEL_SUFFIXES = (".tif", ".tiff")
 
 
 def _label_dtype(path: Path, labels: np.ndarray) -> np.dtype:
@@ -147,3 +150,30 @@ def read_labels_tiff(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     if COLORS_KEY in metadata:
         metadata[COLORS_KEY] = np.asarray(metadata[COLORS_KEY], dtype=np.uint8)
     return labels, metadata
+
+
+def is_label_map_tiff(path: str | Path) -> bool:
+    """Whether ``path`` is a label map this plugin wrote (:func:`write_labels_tiff`).
+
+    Reads only the header: a 2-D integer image whose JSON description names
+    this software. A cube this software wrote is a 3-D stack, and is told
+    apart by its shape.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in _LABEL_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, dtype = series.shape, series.dtype
+            description = series.keyframe.description or ""
+    except (*TIFF_ERRORS, OSError, ValueError, IndexError):
+        return False
+    if len(shape) != 2 or np.dtype(dtype).kind not in "iu":
+        return False
+    try:
+        record = json.loads(description)
+    except ValueError:
+        return False
+    software = record.get("software") if isinstance(record, dict) else None
+    return isinstance(software, str) and software.split()[:1] == [_OUR_SOFTWARE]
