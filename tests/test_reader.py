@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_deepcube import _reader
-from napari_deepcube._layer_records import cube_record
+from napari_deepcube._layer_records import cube_record, is_maps, labels_record
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.io import _lazy, write_cube
 
@@ -191,3 +191,25 @@ def test_an_unreadable_array_does_not_hide_the_others(tmp_path, shown, cube_arra
 
     assert [kwargs["name"] for _, kwargs, _ in layers] == ["two [good]"]
     assert len(shown) == 1 and "every pixel is empty" in shown[0]
+
+
+def test_an_npz_cube_opens_with_its_label_map_and_abundances_hidden_below(tmp_path, cube_array):
+    path = tmp_path / "scene.npz"
+    rng = np.random.default_rng(1)
+    labels = rng.integers(1, 4, size=(12, 10)).astype(np.uint8)
+    abundances = rng.random((12, 10, 3)).astype(np.float32)
+    electron_image = rng.integers(0, 4000, size=(12, 10)).astype(np.uint16)
+    np.savez(
+        path, cube=cube_array, labels=labels, abundances=abundances, image0=electron_image,
+        class_names=np.array(["tree", "water", "dirt"]), endmembers=np.ones((3, 32)),
+    )
+
+    layers = _reader.read_cubes(str(path))
+
+    (truth, truth_kwargs, truth_kind), (maps, maps_kwargs, maps_kind), (cube, cube_kwargs, _) = layers
+    assert truth_kind == "labels" and not truth_kwargs["visible"]
+    np.testing.assert_array_equal(truth, labels)
+    assert labels_record(truth_kwargs["metadata"]).class_names == ("tree", "water", "dirt")
+    assert maps_kind == "image" and not maps_kwargs["visible"] and maps.shape == (3, 12, 10)
+    assert is_maps(maps_kwargs["metadata"]) and cube_record(maps_kwargs["metadata"], 3) is None
+    assert cube.shape == (32, 12, 10) and cube_kwargs["name"] == "scene"

@@ -2,7 +2,8 @@
 
 A cube layer carries a :class:`CubeRecord` (its spectral axis and the file it
 came from), a label map a :class:`LabelsRecord` (class names, k, the cluster
-spectra of a segmentation and, while napari runs, the segmentation itself).
+spectra of a segmentation and, while napari runs, the segmentation itself),
+a stack of per-pixel maps that describe a cube a :class:`MapsRecord`.
 Both live under ``layer.metadata["deepcube"]`` and are written and read only
 here. Reading checks what it finds: anything else under the key (a layer
 made by another plugin, a record of an older version, a record that does
@@ -51,6 +52,25 @@ class CubeRecord:
     axis: SpectralAxis
     source: str = ""
     format: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class MapsRecord:
+    """The record of a stack of per-pixel maps (n, H, W) that describe a cube.
+
+    Abundance or element maps stored beside a cube: shown, but not a cube to
+    segment, although the layer has three dimensions.
+
+    Attributes
+    ----------
+    names
+        Name of each map, when known.
+    source
+        The file they were read from.
+    """
+
+    names: tuple[str, ...] = ()
+    source: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,7 +176,9 @@ class LabelsRecord:
         return facts
 
 
-def with_record(metadata: Mapping[str, Any], record: CubeRecord | LabelsRecord) -> dict[str, Any]:
+def with_record(
+    metadata: Mapping[str, Any], record: CubeRecord | LabelsRecord | MapsRecord
+) -> dict[str, Any]:
     """A copy of a layer's ``metadata`` holding ``record`` as the plugin's entry."""
     return {**metadata, METADATA_KEY: record}
 
@@ -167,6 +189,11 @@ def cube_record(metadata: Mapping[str, Any], n_channels: int) -> CubeRecord | No
     if isinstance(record, CubeRecord) and record.axis.size == n_channels:
         return record
     return None
+
+
+def is_maps(metadata: Mapping[str, Any]) -> bool:
+    """Whether ``metadata`` is that of a stack of per-pixel maps (:class:`MapsRecord`)."""
+    return isinstance(_entry(metadata), MapsRecord)
 
 
 def labels_record(metadata: Mapping[str, Any]) -> LabelsRecord | None:

@@ -8,6 +8,10 @@ travels in the layer's :class:`~._layer_records.CubeRecord` (see
 by the plugin (ground truth, clusters) carries its class names in a
 :class:`~._layer_records.LabelsRecord` (:func:`labels_layer_data`). A label
 map TIFF the plugin wrote opens again as a Labels layer, in its colours.
+The arrays an .npz keeps beside its cube open with it, hidden below it: a
+label map (an integer (H, W) array named like labels) as Labels, per-pixel
+maps (H, W, n) such as abundances as an image stack that is not offered as
+a cube (:class:`~._layer_records.MapsRecord`).
 
 This module must stay light: napari imports it to open a file, and opening a
 file must not import torch or Qt.
@@ -21,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from ._layer_records import METADATA_KEY, CubeRecord, LabelsRecord
+from ._layer_records import METADATA_KEY, CubeRecord, LabelsRecord, MapsRecord
 from .core import io
 from .core.cube import Datacube
 from .core.errors import InputError
+from .core.io import npy
 from .core.io._dispatch import claims
 from .core.io.labels import COLORS_KEY
 from .core.palette import label_colors
@@ -96,7 +101,7 @@ def _read_file(path: Path) -> list[LayerData]:
     default = io.default_dataset(path, datasets)
     if default is not None:
         cube = io.read_cube(path, dataset=default)
-        return [*_companion_layers(path), cube_layer_data(cube)]
+        return [*_companion_layers(path), *_beside_cube(path, cube), cube_layer_data(cube)]
     if len(datasets) <= 1:
         return [cube_layer_data(io.read_cube(path))]
     layers = []
@@ -129,6 +134,43 @@ def _companion_layers(path: Path) -> list[LayerData]:
             kwargs["colormap"] = "gray"
         layers.append((image.data, kwargs, "image"))
     return layers
+
+
+def _beside_cube(path: Path, cube: Datacube) -> list[LayerData]:
+    """The label maps and per-pixel maps an .npz keeps beside its cube, as hidden layers."""
+    if cube.metadata.get("format") != "npz":
+        return []
+    maps = npy.pixel_maps(path, cube.image_shape)
+    layers = []
+    for key, array in maps.arrays.items():
+        name = f"{path.stem} [{key}]"
+        if _looks_like_labels(key, array):
+            k = int(array.max())
+            record = LabelsRecord(
+                k=k, source=str(path), class_names=maps.class_names if len(maps.class_names) == k else (),
+                description=f"{key!r} in {path.name}",
+            )
+            data, kwargs, kind = labels_layer_data(array, name=name, record=record)
+        elif array.ndim == 3:
+            n_maps = array.shape[2]
+            names = maps.class_names if len(maps.class_names) == n_maps else ()
+            data, kind = spectral_first(array), "image"
+            kwargs = {
+                "name": name, "metadata": {METADATA_KEY: MapsRecord(names, str(path))},
+                "axis_labels": (key, "y", "x"), "colormap": "viridis",
+            }
+        else:
+            continue
+        layers.append((data, {**kwargs, "visible": False}, kind))
+    return layers
+
+
+def _looks_like_labels(key: str, array: np.ndarray) -> bool:
+    """An integer (H, W) map of non-negative classes, named like labels (not an electron image)."""
+    return (
+        array.ndim == 2 and array.dtype.kind in "iu" and "label" in key.lower()
+        and array.size > 0 and int(array.min()) >= 0
+    )
 
 
 def cube_layer_data(cube: Datacube, *, name: str | None = None) -> LayerData:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import npe2
 import numpy as np
+import pytest
 import tifffile
 from napari.layers import Labels
 
 from napari_deepcube._layer_records import LabelsRecord, cube_record, labels_record
 from napari_deepcube._reader import labels_layer_data
+from napari_deepcube._widgets._segment import SegmentationWidget
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.io import write_cube
 
@@ -97,3 +99,48 @@ def test_a_label_map_the_plugin_saved_opens_again_as_labels_in_its_colours(
     write_cube(tmp_path / "cube.tif", painting.cube)
     (cube,) = viewer.open(tmp_path / "cube.tif", plugin="napari-deepcube")
     assert cube.data.ndim == 3 and not isinstance(cube, Labels)
+
+
+def test_jasper_ridge_opens_its_labels_as_labels_and_offers_only_its_cube(
+    make_napari_viewer, shared_data
+):
+    viewer = make_napari_viewer()
+
+    viewer.open(shared_data / "jasper_ridge" / "jasper_ridge.npz", plugin="napari-deepcube")
+    segment = SegmentationWidget(viewer)
+
+    labels, abundances, cube = viewer.layers  # bottom to top
+    assert isinstance(labels, Labels) and labels.data.shape == (100, 100) and not labels.visible
+    assert labels_record(labels.metadata).class_names == ("1-tree", "2-water", "3-dirt", "4-road")
+    assert abundances.data.shape == (4, 100, 100) and not abundances.visible
+    assert cube.data.shape == (198, 100, 100) and cube.visible
+    offered = [segment.cube_combo.itemText(i) for i in range(segment.cube_combo.count())]
+    assert offered == [cube.name]
+
+
+def test_a_muse_fits_opens_as_its_data_cube_with_dq_flagged_voxels_masked(
+    make_napari_viewer, tmp_path, painting
+):
+    fits = pytest.importorskip("astropy.io.fits")
+    data = np.moveaxis(painting.cube.data, -1, 0).astype(np.float32)  # (λ, y, x)
+    quality = np.zeros(data.shape, np.int32)
+    quality[:, 5, 7] = 1  # one bad spaxel
+    quality[40, 10:20, 3] = 4  # a few bad voxels in one plane
+    path = tmp_path / "muse.fits"
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(data, name="DATA"),
+            fits.ImageHDU(np.ones_like(data), name="STAT"),
+            fits.ImageHDU(quality, name="DQ"),
+        ]
+    ).writeto(path)
+    viewer = make_napari_viewer()
+
+    (layer,) = viewer.open(path, plugin="napari-deepcube")
+    segment = SegmentationWidget(viewer)
+
+    shown = np.asarray(layer.data)
+    assert np.isnan(shown[quality != 0]).all()
+    np.testing.assert_array_equal(shown[quality == 0], data[quality == 0])
+    assert [segment.cube_combo.itemText(i) for i in range(segment.cube_combo.count())] == ["muse"]

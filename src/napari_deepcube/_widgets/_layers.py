@@ -1,6 +1,7 @@
 """How the widgets read napari layers: cubes, their spectral axis, label colours.
 
-A cube is a 3-D, non-RGB Image layer shown as (C, H, W). Its spectral axis
+A cube is a 3-D, non-RGB Image layer shown as (C, H, W), other than a stack
+of per-pixel maps the reader opened beside a cube (abundances). Its spectral axis
 comes from the :class:`~.._layer_records.CubeRecord` the plugin's reader
 stores in the layer's metadata; a cube opened by another reader gets channel
 indices.
@@ -13,13 +14,16 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from .._layer_records import LabelsRecord, cube_record, labels_record, layer_axis
+from .._layer_records import LabelsRecord, cube_record, is_maps, labels_record, layer_axis
 from ..core.spectral import SpectralAxis
 
 
 def is_cube_layer(layer: Layer) -> bool:
-    """True for an Image layer that can hold a spectral cube (3-D, not RGB)."""
-    return isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb and not layer.multiscale
+    """True for an Image layer that can hold a spectral cube (3-D, not RGB, not per-pixel maps)."""
+    return (
+        isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb and not layer.multiscale
+        and not is_maps(layer.metadata)
+    )
 
 
 def spectral_axis(layer: Image) -> SpectralAxis:

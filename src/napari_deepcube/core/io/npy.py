@@ -6,6 +6,10 @@ or with ``spectral_values`` plus ``spectral_unit``/``spectral_label``, as
 :func:`write` stores them. A ``.npy`` holds the array alone: channel indices.
 Everything is loaded with ``allow_pickle=False``: a pickled object array is
 refused, because unpickling can run arbitrary code.
+
+An .npz with a ``cube`` key is that cube: its other arrays describe it (a
+ground truth, abundance maps, endmember spectra) and are no cubes of their own;
+:func:`pixel_maps` gives those that map its pixels.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import math
 import tokenize
 import warnings
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,7 +35,7 @@ from ._datasets import (
     dtype_name,
     is_cube,
     no_companion_images,
-    no_default_dataset,
+    numpy_dtype,
     pick_dataset,
     refuse_dataset,
     resolve_axis,
@@ -39,10 +45,10 @@ from ._lazy import resolve_lazy, row_blocks
 from .outputs import atomic_write
 
 SUFFIXES = (".npy", ".npz")
-#: Each cube in the file stands on its own: none is read for the whole file.
-default_dataset = no_default_dataset
 companion_images = no_companion_images
 CUBE_KEY = "cube"
+#: The key of an .npz that names the classes of its label map, one string per class.
+CLASS_NAMES_KEY = "class_names"
 NPY_MAGIC = b"\x93NUMPY"
 NPZ_MAGIC = b"PK\x03\x04"  # an .npz is a zip of .npy files
 _FIX = "check that the file is complete (a copy may have been cut short) and save it again"
@@ -68,6 +74,49 @@ def _header(path: Path, stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     if any(n < 0 for n in shape):
         raise InputError(f"{path.name} has a damaged header (shape {tuple(shape)}); {_FIX}")
     return tuple(shape), np.dtype(dtype)
+
+
+def default_dataset(datasets: Sequence[DatasetInfo]) -> str | None:
+    """``cube`` when an .npz has that key: it stands for the file; else None (each stands alone)."""
+    return CUBE_KEY if any(info.name == CUBE_KEY for info in datasets) else None
+
+
+@dataclass(frozen=True)
+class PixelMaps:
+    """The arrays of an .npz, besides its cube, with a value per pixel of the cube.
+
+    Attributes
+    ----------
+    arrays
+        Key -> array of shape (H, W) or (H, W, n), in the file's order.
+    class_names
+        The strings under ``class_names``, when the file has them.
+    """
+
+    arrays: dict[str, np.ndarray]
+    class_names: tuple[str, ...]
+
+
+def pixel_maps(path: Path, image_shape: tuple[int, int]) -> PixelMaps:
+    """The numeric arrays of the .npz ``path`` shaped (H, W) or (H, W, n) after its ``cube``.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read.
+    """
+    members = _npz_members(path)
+    wanted = [
+        m.name for m in members
+        if m.name != CUBE_KEY and len(m.shape) in (2, 3) and tuple(m.shape[:2]) == image_shape
+        and (dtype := numpy_dtype(m.dtype)) is not None and dtype.kind in "biuf"
+    ]
+    with reading(path, "a NumPy .npz file", extra=_NPZ_ERRORS, fix=_FIX):
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in wanted}
+            names = archive[CLASS_NAMES_KEY] if CLASS_NAMES_KEY in archive.files else None
+    text = names is not None and names.ndim == 1 and names.dtype.kind == "U"
+    return PixelMaps(arrays, tuple(str(n) for n in names) if text else ())
 
 
 def _is_npz(path: Path) -> bool:
