@@ -115,8 +115,9 @@ def pixel_maps(path: Path, image_shape: tuple[int, int]) -> PixelMaps:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in wanted}
             names = archive[CLASS_NAMES_KEY] if CLASS_NAMES_KEY in archive.files else None
-    text = names is not None and names.ndim == 1 and names.dtype.kind == "U"
-    return PixelMaps(arrays, tuple(str(n) for n in names) if text else ())
+    if names is None or names.ndim != 1 or names.dtype.kind != "U":
+        return PixelMaps(arrays, ())
+    return PixelMaps(arrays, tuple(str(n) for n in names))
 
 
 def _is_npz(path: Path) -> bool:
