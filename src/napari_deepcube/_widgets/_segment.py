@@ -54,6 +54,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from .._layer_records import SegmentationRun
 from ..core.errors import InputError
@@ -70,6 +71,7 @@ from ._results import (
     show_results,
     start_results,
 )
+from ._scroll import scrolling
 from ._settings import SettingsForm
 
 if TYPE_CHECKING:
@@ -244,6 +246,12 @@ class SegmentationWidget(QWidget):
         run_row.addWidget(self.train_button)
         run_row.addWidget(self.cancel_button)
 
+        # The longest part, and the one looked at least once chosen: it folds away.
+        self.settings_section = QCollapsible("Settings")
+        self.settings_section.setDuration(0)
+        self.settings_section.addWidget(self.settings.widget)
+        self.settings_section.expand(animate=False)
+
         results = QGroupBox("Clusters")
         results_layout = QVBoxLayout(results)
         results_layout.addWidget(self.result_label)
@@ -268,9 +276,9 @@ class SegmentationWidget(QWidget):
         export_row.addWidget(self.export_tiff_button)
         export_row.addWidget(self.export_csv_button)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
         layout.addLayout(top)
-        layout.addWidget(self.settings.widget)
+        layout.addWidget(self.settings_section)
         layout.addLayout(run_row)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.stage_label)
@@ -279,6 +287,7 @@ class SegmentationWidget(QWidget):
         layout.addWidget(model)
         layout.addWidget(export)
         layout.addStretch(1)
+        scrolling(self, layout)
 
     # ------------------------------------------------------------------ state
 

@@ -56,6 +56,7 @@ from ._layers import (
 )
 from ._mpl import FONT_SIZE, ThemedCanvas
 from ._regions import add_regions_layer, name_shapes, regions_of
+from ._scroll import scrolling
 from ._spectra import SpectrumStats, labels_stats, mask_stats
 from ._spectrum_figure import Curve, draw_spectra
 
@@ -149,12 +150,13 @@ class SpectrumPlotWidget(QWidget):
         exports.addWidget(export_csv)
         exports.addWidget(export_figure)
         exports.addStretch(1)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
         layout.addLayout(form)
         layout.addLayout(options)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.status)
         layout.addLayout(exports)
+        scrolling(self, layout)
 
         self.cube_combo.layer_changed.connect(self._on_cube_changed)
         self.labels_combo.layer_changed.connect(self._on_labels_changed)
