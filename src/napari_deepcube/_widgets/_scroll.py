@@ -31,7 +31,9 @@ def scrolling(owner: QWidget, content: QLayout) -> QWidget:
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setWidget(inner)
     # Only the height scrolls: the dock stays as wide as the content needs.
-    area.setMinimumWidth(inner.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+    scrollbar = area.verticalScrollBar()
+    margin = scrollbar.sizeHint().width() if scrollbar is not None else 0
+    area.setMinimumWidth(inner.minimumSizeHint().width() + margin)
     outer = QVBoxLayout(owner)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(area)
