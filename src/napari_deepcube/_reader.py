@@ -90,6 +90,8 @@ def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
             layers.extend(_read_file(Path(one)))
         except InputError as error:
             _notify_error(str(error))
+    if any(kind == "image" for _, _, kind in layers):
+        label_the_slider()
     # napari's "handled, but nothing to show" sentinel: no second reader is tried.
     return layers or [(None,)]  # type: ignore[list-item]
 
@@ -333,6 +335,18 @@ def contrast_limits(cube: Datacube) -> tuple[float, float]:
 
 def _as_paths(path: PathLike | Sequence[PathLike]) -> list[PathLike]:
     return [path] if isinstance(path, str | Path) else list(path)
+
+
+def label_the_slider() -> None:
+    """Name the spectral slider's position in the cube's units, in the viewer opening a cube."""
+    # Imported here: napari is present whenever napari calls this reader.
+    from napari import current_viewer
+
+    from ._slider_label import follow_spectral_slider
+
+    viewer = current_viewer()
+    if viewer is not None:
+        follow_spectral_slider(viewer)
 
 
 def _notify_error(message: str) -> None:

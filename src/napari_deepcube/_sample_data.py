@@ -10,7 +10,7 @@ segmentation shown later lands on top of both.
 from __future__ import annotations
 
 from ._layer_records import LabelsRecord
-from ._reader import LayerData, cube_layer_data, labels_layer_data
+from ._reader import LayerData, cube_layer_data, label_the_slider, labels_layer_data
 from .core.synthetic import SyntheticCube, make_nebula, make_painting
 
 
@@ -31,6 +31,7 @@ def _layers(sample: SyntheticCube, name: str) -> list[LayerData]:
         class_names=tuple(sample.class_names),
         description=sample.description,
     )
+    label_the_slider()
     data, kwargs, kind = labels_layer_data(sample.labels, name=f"{name} ground truth", record=record)
     # napari adds the layers in this order, each on top of the one before.
     return [(data, {**kwargs, "visible": False}, kind), cube_layer_data(sample.cube, name=name)]

@@ -57,6 +57,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from .._layer_records import SegmentationRun
+from .._slider_label import follow_spectral_slider
 from ..core.errors import InputError
 from . import _background, _jobs
 from ._criteria_plot import CriteriaPlot
@@ -220,6 +221,7 @@ class SegmentationWidget(QWidget):
         # A clusters layer removed or added changes what the chosen cube has.
         napari_viewer.layers.events.removed.connect(self._on_layers_changed)
         napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
+        follow_spectral_slider(napari_viewer)
         _jobs.start_loading_engine()
         if not self.engine_ready:
             self.stage_label.setText("Loading the deep-learning engine (torch)…")

@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._slider_label import follow_spectral_slider
 from ..core.errors import InputError
 from ..core.io.results import write_spectra_csv
 from . import _background
@@ -168,6 +169,7 @@ class SpectrumPlotWidget(QWidget):
         napari_viewer.mouse_drag_callbacks.append(_mouse_callback(self))
         self._choose_defaults()
         self._on_cube_changed(self.cube_combo.layer)
+        follow_spectral_slider(napari_viewer)
 
     # ----------------------------------------------------------------- layers
 
