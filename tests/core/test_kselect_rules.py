@@ -4,6 +4,8 @@ The gains are given in BIC penalties, so each case sits clearly on one side of
 one rule's threshold; switching a rule off changes the k of its case.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,34 @@ def test_without_a_likelihood_the_highest_silhouette_wins():
     }
     choice = choose_k(candidates, N_POINTS)
     assert choice.k == 3 and "silhouette" in choice.reason
+
+
+#: Words of the statistics that a plain-language summary must not use.
+JARGON = ("BIC", "penalt", "frontier", "silhouette", "likelihood", "density")
+
+
+@pytest.mark.parametrize(
+    ("gains", "per_k", "says"),
+    [
+        ([10.0, 0.9], {}, "better than noise"),
+        ([200.0, 1.2], {}, "cut one material in two"),
+        ([10.0, 10.0], {MIXING_RATIO: {4: MAX_MIXING_RATIO + 0.3}}, "mix of the others"),
+        ([10.0, 10.0], {SHIFT_GAIN: {4: 0.5 * PENALTY}}, "two velocities"),
+        ([10.0, 10.0], {}, "raise the largest k"),
+    ],
+)
+def test_each_stop_has_a_plain_summary_and_the_numbers_stay_in_the_reason(gains, per_k, says):
+    choice = choose_k(_candidates(gains, **per_k), N_POINTS)
+
+    assert says in choice.summary and choice.summary.startswith(f"{choice.k} clusters")
+    assert not any(word in choice.summary for word in JARGON)
+    assert any(char.isdigit() for char in choice.reason.replace(f"k={choice.k}", ""))
+
+
+def test_clusters_supported_but_overlapping_are_not_called_well_separated():
+    candidates = {k: replace(c, silhouette=0.01) for k, c in _candidates([10.0, 10.0]).items()}
+
+    choice = choose_k(candidates, N_POINTS)
+
+    assert "grade into each other" in choice.summary and "silhouette 0.010" in choice.reason
+    assert "grade into each other" not in choose_k(_candidates([10.0, 10.0]), N_POINTS).summary

@@ -103,6 +103,7 @@ def test_reclustering_gives_another_k_without_training(painting_result, small_pa
     assert other.k_reason == f"k={result.k + 1} was picked by the user (the criteria suggested k={result.k})"
     again = recluster(other, small_painting.cube, 2)
     assert again.k_reason == f"k=2 was picked by the user (the criteria suggested k={result.k})"
+    assert again.k_summary == f"2 clusters, as you picked (the criteria suggested {result.k})"
 
 
 def test_a_trained_model_segments_another_cube(painting_result, small_painting):

@@ -35,6 +35,15 @@ def test_training_makes_a_clusters_layer_with_k_clusters(session, qtbot):
     # The criteria curve shows every k tried, the chosen one marked.
     assert session.segment.criteria_plot.ks == [2, 3, 4]
     assert session.segment.criteria_plot.chosen == segmentation.k
+    # The reason in plain words; its numbers only when asked for.
+    segment = session.segment
+    assert not any(word in segment.result_label.text() for word in ("BIC", "penalt", "frontier"))
+    assert segment.details_label.isHidden()
+    segment.details_button.click()
+    assert not segment.details_label.isHidden()
+    silhouette = segmentation.criteria["silhouette"][segmentation.k]
+    assert segmentation.k_reason.rstrip(".") in segment.details_label.text()
+    assert f"silhouette {silhouette:.4g}" in segment.details_label.text()
     # The spectrum plot follows the new clusters layer; colours come from the layer.
     assert session.plot.labels_layer is clusters
     assert session.segment.train_button.isEnabled()

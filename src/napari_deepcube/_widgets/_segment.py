@@ -181,6 +181,13 @@ class SegmentationWidget(QWidget):
         self.criteria_plot = CriteriaPlot(napari_viewer)
         self.criteria_plot.k_picked.connect(self.pick_k)
         self.result_label = _status_label("No segmentation yet.")
+        # The numbers behind the reason, for whoever wants them: hidden until asked for.
+        self.details_button = QPushButton("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolTip("Show the numbers the choice of k compared")
+        self.details_label = _status_label("")
+        self.details_label.setVisible(False)
+        self.details_button.toggled.connect(self.details_label.setVisible)
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 255)
         self.k_spin.setToolTip("Number of clusters to re-cluster into")
@@ -263,7 +270,9 @@ class SegmentationWidget(QWidget):
         k_row.addWidget(self.k_spin)
         k_row.addWidget(self.recluster_button)
         k_row.addStretch(1)
+        k_row.addWidget(self.details_button)
         results_layout.addLayout(k_row)
+        results_layout.addWidget(self.details_label)
 
         model = QGroupBox("Model")
         model_layout = QVBoxLayout(model)
@@ -591,6 +600,7 @@ class SegmentationWidget(QWidget):
         found = self.result
         if found is None:
             self.result_label.setText("No segmentation of this cube yet.")
+            self._show_details("")
             self.metrics_label.setText("")
             if self.criteria_plot.criteria or self.criteria_plot.chosen is not None:
                 self.criteria_plot.show_criteria({}, None)
@@ -602,14 +612,20 @@ class SegmentationWidget(QWidget):
             f"({segmentation.n_pixels} pixels segmented)"
         )
         self.result_label.setText(
-            f"{segmentation.k_reason.rstrip('.')}. "
+            f"{(segmentation.k_summary or segmentation.k_reason).rstrip('.')}. "
             "Click a k on the plot to re-cluster without training."
         )
+        self._show_details(k_details(segmentation))
         if (self.criteria_plot.criteria, self.criteria_plot.chosen) != (
             segmentation.criteria, segmentation.k
         ):
             self.criteria_plot.show_criteria(segmentation.criteria, segmentation.k)
         self.k_spin.setValue(segmentation.k)
+
+    def _show_details(self, text: str) -> None:
+        self.details_label.setText(text)
+        self.result_label.setToolTip(text)
+        self.details_button.setEnabled(bool(text))
 
     def _describe_model(self, segmentation: Segmentation) -> None:
         config = segmentation.config
@@ -717,6 +733,25 @@ def _result_of(
             if info.run is not None and isinstance(layer, Labels):
                 return layer, info.run
     return None, None
+
+
+#: How the details name each criterion of the choice of k.
+_CRITERIA_NAMES = {
+    "silhouette": "silhouette", "bic": "BIC", "log_likelihood": "log-likelihood",
+    "frontier_density": "frontier density", "mixing_ratio": "mixing ratio",
+    "shift_gain": "shift gain",
+}
+
+
+def k_details(segmentation: Segmentation) -> str:
+    """The reason for k with its numbers, and every criterion's value at that k."""
+    k = segmentation.k
+    values = [
+        f"{_CRITERIA_NAMES.get(name, name)} {curve[k]:.4g}"
+        for name, curve in segmentation.criteria.items() if k in curve and np.isfinite(curve[k])
+    ]
+    at_k = f" At k={k}: {', '.join(values)}." if values else ""
+    return f"{segmentation.k_reason.rstrip('.')}.{at_k}"
 
 
 def _status_label(text: str) -> QLabel:

@@ -56,6 +56,9 @@ from scipy.optimize import nnls
 from .kmeans import fit_kmeans, silhouette
 from .mixture import MixtureFit, fit_classes, scale_free
 
+#: Below this silhouette the chosen clusters are said to overlap: the likelihood
+#: supports them, but their pixels grade into each other in the embedding.
+OVERLAPPING_SILHOUETTE = 0.1
 #: A split counts if it gains at least this share of the largest gain of the
 #: splits before it...
 MIN_RELATIVE_GAIN = 0.02
@@ -132,10 +135,21 @@ class Candidate:
 
 @dataclass(frozen=True)
 class KChoice:
-    """The chosen k and why."""
+    """The chosen k and why.
+
+    Attributes
+    ----------
+    k
+        The chosen number of clusters.
+    reason
+        Why, with the numbers the rule compared (for reports and details).
+    summary
+        Why, in plain words, without the statistics' vocabulary (for the widget).
+    """
 
     k: int
     reason: str
+    summary: str
 
 
 def fit_candidates(
@@ -442,21 +456,26 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     if candidates[ks[0]].fit is None:
         scores = np.array([candidates[k].silhouette for k in ks])
         best = ks[int(np.nanargmax(scores))] if np.isfinite(scores).any() else ks[0]
-        return KChoice(best, f"k={best} has the highest silhouette ({candidates[best].silhouette:.3f})")
+        return KChoice(
+            best, f"k={best} has the highest silhouette ({candidates[best].silhouette:.3f})",
+            f"{best} clusters separate the spectra best of the k tried",
+        )
     n_features = candidates[ks[0]].fit.mixture.params.shape[1]  # type: ignore[union-attr]
     penalty = bic_penalty(n_features, n_points)
     chosen = ks[0]
     largest = 0.0
     stop_note = f"no split beyond k={ks[-1]} was tried"
+    stop_plain = f"no k above {ks[-1]} was tried (raise the largest k to try more)"
     for k in ks[1:]:
         gain = candidates[k].fit.log_likelihood - candidates[k - 1].fit.log_likelihood  # type: ignore[union-attr]
         largest = max(largest, gain)
         if gain <= penalty:
             stop_note = f"going to k={k} gains less than the BIC penalty"
+            stop_plain = "a cluster more would not describe the spectra better than noise does"
             break
         refusal = _kind_test_refusal(candidates[k], penalty)
         if refusal is not None:
-            stop_note = refusal
+            stop_note, stop_plain = refusal
             break
         frontier = candidates[k].frontier
         separated = gain >= WEAK_SPLIT_PENALTIES * penalty and frontier < MAX_FRONTIER_DENSITY
@@ -466,26 +485,38 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
                 f"({gain / penalty:.1f} BIC penalties), with a frontier density of {frontier:.2f} "
                 "between its closest clusters: a split within one class"
             )
+            stop_plain = "a cluster more would cut one material in two, with no gap between the halves"
             break
         chosen = k
+    summary = f"{chosen} clusters: each describes the spectra clearly better than fewer; {stop_plain}"
+    if candidates[chosen].silhouette < OVERLAPPING_SILHOUETTE:
+        summary += (
+            ". The clusters grade into each other rather than stand apart, so pixels near "
+            "their borders are uncertain (see the confidence layer)"
+        )
     return KChoice(
-        chosen, f"k={chosen}: every split up to {chosen} is well supported by the data; {stop_note}"
+        chosen,
+        f"k={chosen}: every split up to {chosen} is well supported by the data; {stop_note}; "
+        f"silhouette {candidates[chosen].silhouette:.3f}",
+        summary,
     )
 
 
-def _kind_test_refusal(candidate: Candidate, penalty: float) -> str | None:
-    """Why the kind's own split tests refuse ``candidate``, or None."""
+def _kind_test_refusal(candidate: Candidate, penalty: float) -> tuple[str, str] | None:
+    """Why the kind's own split tests refuse ``candidate`` (with numbers, in plain words), or None."""
     mixing = candidate.tests.get(MIXING_RATIO)
     if mixing is not None and mixing >= MAX_MIXING_RATIO:
         return (
             f"at k={candidate.k} a cluster's pixels are explained as well by a non-negative mix of "
-            f"the other clusters ({mixing:.2f} of its own shape's residual): a mixture, not a material"
+            f"the other clusters ({mixing:.2f} of its own shape's residual): a mixture, not a material",
+            "a cluster more would only be a mix of the others, not a material of its own",
         )
     shift = candidate.tests.get(SHIFT_GAIN)
     if shift is not None and shift <= penalty:
         return (
             f"at k={candidate.k} a cluster's pixels are explained within a BIC penalty "
             f"({shift / penalty:.1f} penalties) by another cluster's spectrum shifted in "
-            "wavelength: one class at two velocities"
+            "wavelength: one class at two velocities",
+            "a cluster more would be another's spectrum shifted in wavelength: one gas at two velocities",
         )
     return None

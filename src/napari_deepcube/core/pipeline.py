@@ -31,7 +31,7 @@ from .config import RUN_SETTINGS, SegmentConfig
 from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
-from .kselect import Candidate, choose_k, criteria_of, fit_candidates
+from .kselect import Candidate, KChoice, choose_k, criteria_of, fit_candidates
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
@@ -214,10 +214,12 @@ def _run(
     if model is not None and config.k is None:
         fitted = replace(model, config=config, autoencoder=autoencoder)
         reason = f"k={model.k} from the reused model"
+        summary = f"{model.k} clusters, those of the model"
     else:
         with timer("choose k"):
             candidates, centers = yield from _score_candidates(sample, autoencoder, config, device)
-            k, reason, criteria = _pick_k(candidates, config, sample.features.shape[0])
+            choice, criteria = _pick_k(candidates, config, sample.features.shape[0])
+        k, reason, summary = choice.k, choice.reason, choice.summary
         message = f"fitting {k} clusters to {sample.refine_picks.size} pixels"
         yield Progress("refine", _at("refine", 0.0), message, k=k)
         with timer("refine"):
@@ -238,6 +240,7 @@ def _run(
         result,
         criteria=criteria,
         k_reason=reason,
+        k_summary=summary,
         timings=timer.seconds,
         history=history,
         suggested_k=result.k if criteria else None,
@@ -374,12 +377,11 @@ def _score_candidates(
 
 def _pick_k(
     candidates: dict[int, Candidate], config: SegmentConfig, n_sample: int
-) -> tuple[int, str, dict[str, dict[int, float]]]:
-    """The k of the run, why, and the criteria curves (empty when k was given)."""
+) -> tuple[KChoice, dict[str, dict[int, float]]]:
+    """The k of the run and why, and the criteria curves (empty when k was given)."""
     if config.k is not None:
-        return config.k, f"k={config.k} was given", {}
-    choice = choose_k(candidates, n_sample)
-    return choice.k, choice.reason, criteria_of(candidates, n_sample)
+        return KChoice(config.k, f"k={config.k} was given", f"{config.k} clusters, as set"), {}
+    return choose_k(candidates, n_sample), criteria_of(candidates, n_sample)
 
 
 def _fit_model(
@@ -693,6 +695,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
         _summarise(cube, model, maps, renumber=True),
         criteria=segmentation.criteria,
         k_reason=_picked_reason(k, segmentation.suggested_k),
+        k_summary=_picked_summary(k, segmentation.suggested_k),
         suggested_k=segmentation.suggested_k,
         timings={"recluster": time.perf_counter() - start},
         history=segmentation.history,
@@ -703,6 +706,12 @@ def _picked_reason(k: int, suggested: int | None) -> str:
     """Why a re-clustered result has k clusters."""
     picked = f"k={k} was picked by the user"
     return picked if suggested is None else f"{picked} (the criteria suggested k={suggested})"
+
+
+def _picked_summary(k: int, suggested: int | None) -> str:
+    """Why a re-clustered result has k clusters, in plain words."""
+    picked = f"{k} clusters, as you picked"
+    return picked if suggested is None else f"{picked} (the criteria suggested {suggested})"
 
 
 def _drain(steps: Generator[Progress, None, BlockResult]) -> BlockResult:

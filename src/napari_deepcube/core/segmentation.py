@@ -74,7 +74,7 @@ class Segmentation:
     criteria
         Criterion name -> {k: value} for every k tried (empty when k was fixed).
     k_reason
-        One sentence on why this k was chosen.
+        One sentence on why this k was chosen, with the numbers compared.
     timings
         Seconds spent in each stage.
     history
@@ -86,6 +86,9 @@ class Segmentation:
     suggested_k
         The k the criteria chose (None when k was given or came with a reused
         model); it stays the same when the result is re-clustered to another k.
+    k_summary
+        Why this k, in plain words (what the widget shows; :attr:`k_reason`
+        has the numbers).
     """
 
     labels: np.ndarray
@@ -103,6 +106,7 @@ class Segmentation:
     history: list[EpochEvent] = field(default_factory=list)
     cube_name: str = ""
     suggested_k: int | None = None
+    k_summary: str = ""
 
     @property
     def k(self) -> int:
