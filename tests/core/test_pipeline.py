@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -172,3 +174,15 @@ def test_jasper_ridge_gets_its_four_materials(shared_data):
     assert result.k == 4, result.k_reason
     assert "mixture" in result.k_reason
     assert adjusted_rand_score(scene["labels"].ravel(), result.labels.ravel()) > 0.8
+
+
+def test_a_model_remembers_how_well_it_fits_its_own_cube(painting_result):
+    result, _ = painting_result
+    assert result.model.training_confidence == pytest.approx(result.mean_confidence())
+    assert result.fit_warnings() == []
+
+    # The same model, far less sure of another cube's pixels.
+    doubtful = replace(result, confidence=result.confidence * 0.5)
+
+    (warning,) = doubtful.fit_warnings()
+    assert "worse than the one it was trained on" in warning

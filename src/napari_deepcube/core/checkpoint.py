@@ -73,6 +73,10 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
         "weights": {name: value.detach().cpu() for name, value in model.autoencoder.state_dict().items()},
         "centers": {str(k): _tensor(c) for k, c in model.centers.items()},
         "k": int(model.k),
+        **(
+            {} if model.training_confidence is None
+            else {"training_confidence": float(model.training_confidence)}
+        ),
         "mixtures": {
             str(mixture.k): {
                 "likelihood": mixture.likelihood,
@@ -207,7 +211,17 @@ def _fitted_model(fields: _Fields) -> FittedModel:
     }
     for key, mixture in mixtures.items():
         _expect(mixture.k == key, f"the mixture stored for k={key} has {mixture.k} classes")
-    return FittedModel(config, preprocessor, autoencoder, centers, k, mixtures.pop(k, None), mixtures)
+    # Absent from models saved before it was recorded.
+    confidence = (
+        fields.value("training_confidence", float) if "training_confidence" in fields.payload else None
+    )
+    _expect(
+        confidence is None or 0.0 <= confidence <= 1.0,
+        f"the training confidence {confidence} is not a probability",
+    )
+    return FittedModel(
+        config, preprocessor, autoencoder, centers, k, mixtures.pop(k, None), mixtures, confidence
+    )
 
 
 def _whole(key: Any, name: str) -> int:

@@ -229,6 +229,8 @@ def _run(
     with timer("summarise"):
         # A reused model keeps its numbering, so that clusters of two cubes correspond.
         result = _summarise(cube, fitted, maps, renumber=model is None or config.k is not None)
+        if model is None:
+            result = _fitted_here(result)
     yield Progress("summarise", 1.0, "done", k=result.k)
     if result.k < fitted.k:
         dropped = fitted.k - result.k
@@ -692,7 +694,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     model = FittedModel(config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates)
     maps = _drain(_assign_all(cube, model, local_block_map()))
     return replace(
-        _summarise(cube, model, maps, renumber=True),
+        _fitted_here(_summarise(cube, model, maps, renumber=True)),
         criteria=segmentation.criteria,
         k_reason=_picked_reason(k, segmentation.suggested_k),
         k_summary=_picked_summary(k, segmentation.suggested_k),
@@ -700,6 +702,12 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
         timings={"recluster": time.perf_counter() - start},
         history=segmentation.history,
     )
+
+
+def _fitted_here(segmentation: Segmentation) -> Segmentation:
+    """``segmentation`` whose model records how confidently it segments the cube it was fitted to."""
+    model = replace(segmentation.model, training_confidence=segmentation.mean_confidence())
+    return replace(segmentation, model=model)
 
 
 def _picked_reason(k: int, suggested: int | None) -> str:

@@ -16,6 +16,9 @@ from .training_config import EpochEvent
 
 #: Posterior probability under which a pixel's cluster is called uncertain.
 DEFAULT_CONFIDENCE_THRESHOLD = 0.9
+#: A model applied to a cube is said to fit it worse than its training cube when
+#: the mean confidence of its pixels falls this much below the training cube's.
+WORSE_FIT_CONFIDENCE_DROP = 0.1
 
 
 @dataclass
@@ -40,6 +43,10 @@ class FittedModel:
         nearest latent centre).
     candidates
         The candidate mixtures for the other k tried, for re-clustering.
+    training_confidence
+        Mean confidence of the segmented pixels of the cube the model was
+        fitted to, to tell how well it fits another (None: unknown, a model
+        saved by an older version).
     """
 
     config: SegmentConfig
@@ -49,6 +56,7 @@ class FittedModel:
     k: int
     mixture: Mixture | None = None
     candidates: dict[int, Mixture] = field(default_factory=dict)
+    training_confidence: float | None = None
 
 
 @dataclass
@@ -127,6 +135,33 @@ class Segmentation:
     def silhouette(self) -> dict[int, float]:
         """Silhouette per k tried."""
         return self.criteria.get("silhouette", {})
+
+    def mean_confidence(self) -> float:
+        """Mean confidence of the segmented pixels (0 when none is segmented)."""
+        segmented = self.labels > 0
+        return float(self.confidence[segmented].mean()) if segmented.any() else 0.0
+
+    def fit_warnings(self) -> list[str]:
+        """How a model applied to this cube fits it badly, one sentence a problem (none: fine).
+
+        A cluster of the model that no pixel of this cube joins, and a mean
+        confidence well below the one on the model's training cube.
+        """
+        warnings = []
+        empty = [str(i) for i, size in enumerate(self.cluster_sizes, start=1) if size == 0]
+        if empty:
+            which = f"clusters {', '.join(empty)} get" if len(empty) > 1 else f"cluster {empty[0]} gets"
+            warnings.append(
+                f"{which} no pixel of this cube: the model's classes are not all here"
+            )
+        trained = self.model.training_confidence
+        here = self.mean_confidence()
+        if trained is not None and here < trained - WORSE_FIT_CONFIDENCE_DROP:
+            warnings.append(
+                f"the model fits this cube worse than the one it was trained on (mean confidence "
+                f"{here:.2f} against {trained:.2f}); train on this cube for a better map"
+            )
+        return warnings
 
     def uncertain(self, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> np.ndarray:
         """(H, W) True where a segmented pixel's confidence is below ``threshold``."""
