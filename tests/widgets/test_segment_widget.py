@@ -54,9 +54,12 @@ def test_training_makes_a_clusters_layer_with_k_clusters(session, qtbot):
 def test_the_kind_of_data_picked_in_the_form_is_what_the_run_models(session):
     session.run(k=3)
     assert session.segment.segmentation.model.preprocessor.kind == "counts"
+    # The widget says what "detect" chose.
+    assert "data: photon counts (detected)" in session.segment.model_label.text()
     session.run(k=3, kind="reflectance")
     assert session.segment.segmentation.model.preprocessor.kind == "reflectance"
     assert session.segment.segmentation.model.mixture.likelihood == "gaussian"
+    assert "data: reflectance (as set)" in session.segment.model_label.text()
 
 
 def test_cancel_mid_training_leaves_no_layer_and_the_widget_ready(session, qtbot):
@@ -144,6 +147,19 @@ def test_saved_model_applies_to_another_cube_without_training(session, qtbot, tm
     clusters = [layer for layer in session.viewer.layers if layer.name.startswith(CLUSTERS_NAME)]
     assert len(clusters) == 2
     np.testing.assert_array_equal(clusters[-1].data, result.labels)
+    assert "Beware" not in segment.stage_label.text()  # the same paints: it fits
+
+    # A cube of one spectrum everywhere: the model's other classes find no pixel, and it says so.
+    one_spectrum = np.broadcast_to(session.cube_layer.data[:, :1, :1], session.cube_layer.data.shape)
+    uniform = session.viewer.add_image(
+        one_spectrum.copy(), name="uniform", metadata=session.cube_layer.metadata
+    )
+    segment.cube_combo.set_layer(uniform)
+    session.run(segment.apply_model)
+
+    warnings = segment.segmentation.fit_warnings()
+    assert any("no pixel of this cube" in warning for warning in warnings)
+    assert all(warning in segment.stage_label.text() for warning in warnings)
 
 
 def test_export_tiff_reads_back_identical_and_csv_has_the_spectral_axis(session, tmp_path):

@@ -39,7 +39,7 @@ import numpy as np
 from napari.layers import Image, Labels
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QFileDialog,
@@ -73,7 +73,7 @@ from ._results import (
     start_results,
 )
 from ._scroll import scrolling
-from ._settings import SettingsForm
+from ._settings import KIND_NAMES, SettingsForm
 
 if TYPE_CHECKING:
     import napari
@@ -576,8 +576,14 @@ class SegmentationWidget(QWidget):
         self.progress_bar.setValue(_STEPS)  # a re-cluster reports one early step only
         found = self.result
         if found is not None:
-            self.stage_label.setText(f"Done in {sum(found.segmentation.timings.values()):.1f} s.")
-            self._describe_model(found.segmentation)
+            segmentation = found.segmentation
+            done = f"Done in {sum(segmentation.timings.values()):.1f} s."
+            # A model applied without training (no history) may not suit this cube.
+            warnings = segmentation.fit_warnings() if not segmentation.history else []
+            self.stage_label.setText(" ".join([done, *(f"Beware: {w}." for w in warnings)]))
+            for warning in warnings:
+                show_warning(warning)
+            self._describe_model(segmentation)
         self._describe_result()
 
     def _on_aborted(self) -> None:
@@ -631,9 +637,12 @@ class SegmentationWidget(QWidget):
         config = segmentation.config
         # A model applied without training was trained on another cube, whose name it does not keep.
         provenance = "trained on" if segmentation.history else "applied, without training, to"
+        kind = segmentation.model.preprocessor.kind
+        how = "detected" if config.kind == "auto" else "as set"
         self.model_label.setText(
             f"{config.model.upper()}, latent size {config.latent_dim}, k = {segmentation.k}, "
-            f"{provenance} {segmentation.cube_name or 'a cube'}."
+            f"{provenance} {segmentation.cube_name or 'a cube'}; data: "
+            f"{KIND_NAMES.get(kind, kind)} ({how})."
         )
 
     # ----------------------------------------------------------------- models

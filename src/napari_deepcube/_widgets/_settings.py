@@ -21,6 +21,9 @@ _PREVIEWS_PER_RUN = 10
 #: The one source of every default shown in the form.
 _DEFAULTS = SegmentConfig()
 
+#: What the user calls each kind of data (the form's choices, the widget's read-outs).
+KIND_NAMES = {"counts": "photon counts", "flux": "line fluxes", "reflectance": "reflectance"}
+
 
 def _spin(
     name: str, label: str, *, top: int | None = None, value: int | None = None, **options: Any
@@ -82,10 +85,7 @@ class SettingsForm:
         )
         self.kind = ComboBox(
             label="Data",
-            choices=[
-                ("detect", "auto"), ("photon counts", "counts"), ("line fluxes", "flux"),
-                ("reflectance", "reflectance"),
-            ],
+            choices=[("detect", "auto"), *((name, kind) for kind, name in KIND_NAMES.items())],
             value=_DEFAULTS.kind,
             tooltip=(
                 "photon counts (XRF, EDS): Poisson noise; line fluxes (MUSE): continuum and sky "

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from ..core.errors import InputError
+from ..core.optical_lines import lines_in
 from ..core.spectral import SpectralAxis
 from ..core.xray_lines import label_peaks
 from ._mpl import FONT_SIZE
@@ -63,7 +64,8 @@ def draw_spectra(
     log_y
         A logarithmic intensity axis (non-positive values masked).
     element_lines
-        On an X-ray energy axis, name the main peaks after the element lines nearby.
+        On an X-ray energy axis, name the main peaks after the element lines
+        nearby; on a wavelength axis, mark the optical emission lines at rest.
     """
     lines = {curve.name: _draw_curve(axes, axis, curve, log_y) for curve in curves}
     axes.set_xlabel(axis.title)
@@ -72,7 +74,10 @@ def draw_spectra(
     if log_y:
         axes.set_yscale("log", nonpositive="mask")
     if curves and element_lines:
-        _mark_element_lines(axes, axis, curves, colors)
+        if axis.kev is not None:
+            _mark_element_lines(axes, axis, curves, colors)
+        else:
+            _name_lines(axes, axis, lines_in(axis.values, axis.unit), colors)
     return lines
 
 
@@ -111,13 +116,22 @@ def _mark_element_lines(axes: Axes, axis: SpectralAxis, curves: list[Curve], col
     except InputError:
         return
     to_axis = 1000.0 if axis.unit == "eV" else 1.0
-    transform = axes.get_xaxis_transform()
-    # Two names closer than this would overprint: the taller peak keeps its name.
-    gap = _LABEL_GAP * (axis.values[-1] - axis.values[0])
-    named: list[float] = []
     by_height = sorted(peaks, key=lambda p: -envelope[np.argmin(np.abs(energies - p[0]))])
-    for energy, name in by_height:
-        x = energy * to_axis
+    _name_lines(axes, axis, [(energy * to_axis, name) for energy, name in by_height], colors)
+
+
+def _name_lines(
+    axes: Axes, axis: SpectralAxis, lines: list[tuple[float, str]], colors: dict[str, str]
+) -> None:
+    """Mark each line (position on the axis, name) with a dotted rule and its name.
+
+    ``lines`` come first to last in priority: where two names would
+    overprint, the earlier keeps its name (the rule is drawn for both).
+    """
+    transform = axes.get_xaxis_transform()
+    gap = _LABEL_GAP * abs(axis.values[-1] - axis.values[0])
+    named: list[float] = []
+    for x, name in lines:
         axes.axvline(x, color=colors["faint"], linestyle=":", linewidth=0.8)
         if any(abs(x - other) < gap for other in named):
             continue

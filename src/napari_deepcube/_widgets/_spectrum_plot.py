@@ -11,7 +11,8 @@ What is plotted, and what updates it:
 
 Curves take the colours the viewer draws (label colours, region edge
 colours); the x axis is the cube's spectral axis with its unit. On an X-ray
-energy axis the main peaks are named after the element lines nearby. The
+energy axis the main peaks are named after the element lines nearby, on a
+wavelength axis the optical emission lines are marked at rest. The
 current slider channel is marked, and clicking the plot moves the slider to
 that channel, so a peak's element map is one click away.
 """
@@ -117,10 +118,11 @@ class SpectrumPlotWidget(QWidget):
         self.all_clusters = QCheckBox("all clusters")
         self.all_clusters.setToolTip("Plot the mean spectrum of every label, not only the selected one")
         self.log_y = QCheckBox("log y")
-        self.element_lines = QCheckBox("element lines")
+        self.element_lines = QCheckBox("line names")
         self.element_lines.setChecked(True)
         self.element_lines.setToolTip(
-            "Name the main peaks after the nearest X-ray lines (energy axes only)"
+            "Energy axes: name the main peaks after the nearest X-ray lines. Wavelength axes: "
+            "mark the optical emission lines at rest (air, visible range)"
         )
         for box in (self.all_clusters, self.log_y, self.element_lines):
             box.toggled.connect(self.redraw)
