@@ -21,6 +21,9 @@ Suites (``--suite``):
             paintings, nebulae and reflectance scenes that each break one
             assumption of the method, 5 seeds each, against PCA(10)+k-means
             with the true k and a supervised limit; ``--variants`` picks some
+  gui       the segmentation widget's run against `deepcube segment` on the same
+            painting and settings (benchmarks/gui.py; needs a display);
+            ``--gui-size`` and ``--gui-epochs`` shrink it for a quick check
   default   standard, then scale (what `make bench` runs)
   all       all of the above
 
@@ -384,8 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--suite", choices=("default", "standard", "scale", "hard", "stress", "all"), default="default"
+        "--suite", choices=("default", "standard", "scale", "hard", "stress", "gui", "all"),
+        default="default",
     )
+    parser.add_argument("--gui-size", type=int, default=256, help="gui: the painting's height and width")
+    parser.add_argument("--gui-epochs", type=int, default=None, help="gui: epochs (default: the config's)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per family (hard: 10, stress: 5)")
     parser.add_argument("--variants", default="", help="stress: only the variants whose name contains this")
     args = parser.parse_args(argv)
@@ -400,6 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite in ("stress", "all"):
         print()
         stress(args.seeds or 5, args.variants)
+    if args.suite in ("gui", "all"):
+        from gui import gui
+
+        print()
+        gui(args.gui_size, args.gui_epochs)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from napari_deepcube._widgets._jobs import make_config
 from napari_deepcube._widgets._settings import SettingsForm
+from napari_deepcube.cli import _config, build_parser
 from napari_deepcube.core.config import SegmentConfig
 
 
@@ -22,3 +23,13 @@ def test_the_paper_preset_takes_its_values_from_the_config(qtbot):
     form.preset.value = "paper"
     paper = SegmentConfig.paper()
     assert form.values()["model"] == paper.model and form.values()["latent_dim"] == paper.latent_dim
+
+
+def test_the_widget_runs_with_the_command_lines_config(qtbot, tmp_path):
+    # The same work as `deepcube segment`: every setting, the preview cadence included.
+    form = SettingsForm()
+    qtbot.addWidget(form.widget)
+    args = build_parser().parse_args(["segment", str(tmp_path / "cube.npy"), "-o", "labels.tif"])
+
+    assert make_config(form.values()).to_dict() == _config(args).to_dict()
+

@@ -116,18 +116,31 @@ def make_config(settings: dict[str, Any]) -> SegmentConfig:
     return SegmentConfig.from_preset(**settings)
 
 
+#: Fewest cores on which a run leaves one to the viewer. On fewer, one core less
+#: is a third to a half of the compute (on 2 cores the widget ran on 1 thread
+#: where `deepcube segment` used 2, and took 2.4-3.6x its time), while the
+#: viewer mostly needs the GIL, which torch's and numpy's kernels release.
+SPARE_A_CORE_FROM = 4
+
+
+def compute_threads() -> int:
+    """Threads a run computes on: every core, or all but one from :data:`SPARE_A_CORE_FROM` cores."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if cores >= SPARE_A_CORE_FROM else cores
+
+
 @contextlib.contextmanager
 def _leave_a_core_to_the_viewer() -> Iterator[None]:
-    """Compute on all cores but one while the block runs, so the viewer always finds a core.
+    """Compute on :func:`compute_threads` threads while the block runs.
 
     Covers torch's threads and the BLAS/OpenMP pools that numpy and scipy use
-    (a matrix product on every core starved the viewer for ~200 ms); the
-    previous limits come back afterwards.
+    (a matrix product on every core of a large machine starved the viewer for
+    ~200 ms); the previous limits come back afterwards.
     """
     import torch
     from threadpoolctl import threadpool_limits
 
-    cores = max(1, (os.cpu_count() or 2) - 1)
+    cores = compute_threads()
     previous = torch.get_num_threads()
     torch.set_num_threads(cores)
     try:

@@ -15,9 +15,6 @@ from qtpy.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QWidget
 
 from ..core.config import SegmentConfig, settings
 
-#: Previews of the cluster map shown during a run (about).
-_PREVIEWS_PER_RUN = 10
-
 #: The one source of every default shown in the form.
 _DEFAULTS = SegmentConfig()
 
@@ -145,13 +142,13 @@ class SettingsForm:
 
     def values(self) -> dict[str, Any]:
         """The settings as ``SegmentConfig`` keyword arguments plus ``preset``."""
+        # The preview cadence is the config's, as for `deepcube segment`: the same work.
         fixed = self.k_mode.value == "fixed"
-        epochs = int(self.epochs.value)
         return {
             "preset": self.preset.value,
             "model": self.model.value,
             "latent_dim": int(self.latent_dim.value),
-            "epochs": epochs,
+            "epochs": int(self.epochs.value),
             "k": int(self.k.value) if fixed else None,
             "k_min": min(int(self.k_min.value), int(self.k_max.value)),
             "k_max": max(int(self.k_min.value), int(self.k_max.value)),
@@ -159,7 +156,6 @@ class SettingsForm:
             "seed": int(self.seed.value),
             "device": self.device.value,
             "kind": self.kind.value,
-            "preview_every": max(1, epochs // _PREVIEWS_PER_RUN),
         }
 
     def set_values(self, **values: Any) -> None:
