@@ -2,7 +2,9 @@
 
 Opens napari with the MA-XRF painting sample, trains a small model through the
 "Deep spectral segmentation" widget, selects a cluster, draws a region and
-clicks a pixel in the "Cluster spectra" widget, and saves PNGs in
+clicks a pixel in the "Cluster spectra" widget, shows the window at a laptop's
+1366 x 768, then a nebula pixel's spectrum with its emission lines and Jasper
+Ridge's .npz (when ../shared/data exists), and saves PNGs in
 ``docs/images/``. Needs a display (``make docs-screenshots`` starts Xvfb when
 there is none). Takes a few minutes on a laptop CPU.
 
@@ -36,6 +38,10 @@ PLOT_HEIGHT = 400
 ALL_CLUSTERS_SIZE = (1000, 620)
 #: Energy (keV) shown on the slider: lead's Lα line, the strongest in the painting.
 PB_L_ALPHA_KEV = 10.55
+#: The smallest common laptop screen (pixels).
+LAPTOP = (1366, 768)
+#: Real data beside the repository (Jasper Ridge), shown when present.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def wait(condition: Callable[[], bool], timeout: float = 1800.0) -> None:
@@ -135,6 +141,45 @@ def main() -> None:
     plot.all_clusters.setChecked(True)
     plot.log_y.setChecked(True)
     grab(plot, out / "06-all-clusters.png")
+    plot_dock.setFloating(False)
+    plot.all_clusters.setChecked(False)
+    plot.log_y.setChecked(False)
+
+    # Both docks on a laptop screen: they scroll rather than push the window off it.
+    window.resize(*LAPTOP)
+    segment.details_button.setChecked(True)
+    window_shot(viewer, out / "07-laptop-layout.png")
+    viewer.close()
+    emission_lines(out)
+    if SHARED_DATA.is_dir():
+        jasper(out)
+
+
+def emission_lines(out: Path) -> None:
+    """A nebula pixel's spectrum, its optical emission lines marked."""
+    viewer = napari.Viewer(title="napari-deepcube")
+    viewer.open_sample("napari-deepcube", "nebula")
+    plot = SpectrumPlotWidget(viewer)
+    dock = viewer.window.add_dock_widget(plot, name="Cluster spectra", area="bottom")
+    dock.setFloating(True)
+    dock.resize(*ALL_CLUSTERS_SIZE)
+    truth = viewer.layers["nebula ground truth"]
+    rows, cols = np.nonzero(truth.data == 1)
+    plot.pick_pixel(int(rows[len(rows) // 2]), int(cols[len(cols) // 2]))
+    grab(plot, out / "08-emission-lines.png")
+    viewer.close()
+
+
+def jasper(out: Path) -> None:
+    """Jasper Ridge's .npz: the cube, its labels as Labels and its abundances as a stack."""
+    viewer = napari.Viewer(title="napari-deepcube")
+    viewer.window._qt_window.resize(*WINDOW)
+    viewer.open(SHARED_DATA / "jasper_ridge" / "jasper_ridge.npz", plugin="napari-deepcube")
+    labels = viewer.layers["jasper_ridge [labels]"]
+    labels.visible = True
+    segment = SegmentationWidget(viewer)
+    viewer.window.add_dock_widget(segment, name="Deep spectral segmentation", area="right")
+    window_shot(viewer, out / "09-jasper-npz.png")
     viewer.close()
 
 
