@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qtpy.QtCore import QPoint, QRect
-from qtpy.QtWidgets import QWidget
+from qtpy.QtWidgets import QScrollArea, QWidget
 
 from napari_deepcube._reader import cube_layer_data
 from napari_deepcube._widgets._segment import SegmentationWidget
@@ -46,4 +46,8 @@ def test_both_docks_fit_a_1366_by_768_screen_and_nothing_overlaps(
         assert segment.result_label.height() >= segment.result_label.heightForWidth(
             segment.result_label.width()
         )
+        # Only the height scrolls: each dock is as wide as its content needs.
+        for dock in (segment, plot):
+            area = dock.findChild(QScrollArea)
+            assert area.viewport().width() >= area.widget().minimumSizeHint().width()
     qtbot.waitUntil(lambda: not segment.criteria_plot.drawing)
