@@ -24,7 +24,7 @@ import napari
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from qtpy.QtCore import QRect, Qt
-from qtpy.QtWidgets import QApplication, QWidget
+from qtpy.QtWidgets import QApplication, QScrollArea, QWidget
 
 from napari_deepcube._widgets._layers import spectral_axis
 from napari_deepcube._widgets._segment import SegmentationWidget
@@ -64,10 +64,16 @@ def settle(seconds: float = 0.5) -> None:
 
 
 def grab(widget: QWidget, path: Path, *, crop: bool = False) -> None:
-    """Save a picture of one widget (a dock); ``crop`` cuts the empty space below its content."""
+    """Save a picture of one widget (a dock); ``crop`` cuts the empty space below its content.
+
+    A dock whose content scrolls is pictured whole: its content, not the part in view.
+    """
     settle()
     for canvas in widget.findChildren(FigureCanvasQTAgg):
         canvas.draw()  # a grab paints the last drawn buffer: make it current
+    area = widget.findChild(QScrollArea)
+    if area is not None and area.widget() is not None:
+        widget = area.widget()
     height = widget.height()
     if crop:
         height = min(height, widget.layout().sizeHint().height())
@@ -175,8 +181,9 @@ def jasper(out: Path) -> None:
     viewer = napari.Viewer(title="napari-deepcube")
     viewer.window._qt_window.resize(*WINDOW)
     viewer.open(SHARED_DATA / "jasper_ridge" / "jasper_ridge.npz", plugin="napari-deepcube")
-    labels = viewer.layers["jasper_ridge [labels]"]
-    labels.visible = True
+    # The ground truth in view; the cube (on top) hidden for it.
+    viewer.layers["jasper_ridge [labels]"].visible = True
+    viewer.layers["jasper_ridge"].visible = False
     segment = SegmentationWidget(viewer)
     viewer.window.add_dock_widget(segment, name="Deep spectral segmentation", area="right")
     window_shot(viewer, out / "09-jasper-npz.png")
