@@ -179,10 +179,10 @@ def test_jasper_ridge_gets_its_four_materials(shared_data):
 def test_a_model_remembers_how_well_it_fits_its_own_cube(painting_result):
     result, _ = painting_result
     assert result.model.training_confidence == pytest.approx(result.mean_confidence())
-    assert result.fit_warnings() == []
+    assert result.fit_warnings(result.model) == []
 
     # The same model, far less sure of another cube's pixels.
     doubtful = replace(result, confidence=result.confidence * 0.5)
 
-    (warning,) = doubtful.fit_warnings()
+    (warning,) = doubtful.fit_warnings(result.model)
     assert "worse than the one it was trained on" in warning

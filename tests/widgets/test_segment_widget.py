@@ -155,9 +155,10 @@ def test_saved_model_applies_to_another_cube_without_training(session, qtbot, tm
         one_spectrum.copy(), name="uniform", metadata=session.cube_layer.metadata
     )
     segment.cube_combo.set_layer(uniform)
+    applied = segment.model
     session.run(segment.apply_model)
 
-    warnings = segment.segmentation.fit_warnings()
+    warnings = segment.segmentation.fit_warnings(applied)
     assert any("no pixel of this cube" in warning for warning in warnings)
     assert all(warning in segment.stage_label.text() for warning in warnings)
 

@@ -117,12 +117,15 @@ class Run:
         The preview and confidence layers made when it started (train and
         apply): removed when it ends without a result. None for a re-cluster,
         which updates the existing result's layers.
+    applied
+        The model it applies without training (None: it trains or re-clusters).
     """
 
     worker: GeneratorWorker
     cube_layer: Image
     activity: progress
     layers: ResultLayers | None
+    applied: FittedModel | None = None
 
 
 class SegmentationWidget(QWidget):
@@ -158,6 +161,8 @@ class SegmentationWidget(QWidget):
         # Only the latest preview of a run is drawn, and the metrics of its events.
         self._pending_preview: tuple[np.ndarray, int] | None = None
         self._metrics: dict[str, str] = {}
+        # What the result being shown says about how the model it applied fits (see _show_result).
+        self._fit_warnings: list[str] = []
         self._inbox: deque[Callable[[], None]] = deque()
         self._draining = False
         self._later = _Later(self, self._post)
@@ -422,7 +427,7 @@ class SegmentationWidget(QWidget):
         layers = start_results(self.viewer, layer, preview_labels=most_k)
         self._start(
             create_worker(_jobs.segment_job, source, settings, model, _start_thread=False),
-            f"{description}: {layer.name}", layer, layers,
+            f"{description}: {layer.name}", layer, layers, applied=model,
         )
 
     def pick_k(self, k: int) -> None:
@@ -444,10 +449,11 @@ class SegmentationWidget(QWidget):
             self._run.worker.quit()
 
     def _start(
-        self, worker: GeneratorWorker, description: str, layer: Image, layers: ResultLayers | None
+        self, worker: GeneratorWorker, description: str, layer: Image, layers: ResultLayers | None,
+        *, applied: FittedModel | None = None,
     ) -> None:
         """Run ``worker``, its events handled in order (see :meth:`_post`) as this run's."""
-        run = Run(worker, layer, progress(total=_STEPS, desc=description), layers)
+        run = Run(worker, layer, progress(total=_STEPS, desc=description), layers, applied)
         worker.yielded.connect(partial(self._post_for, run, self._on_progress))
         worker.returned.connect(partial(self._post_for, run, self._on_returned))
         worker.aborted.connect(partial(self._post_for, run, self._on_aborted))
@@ -542,6 +548,9 @@ class SegmentationWidget(QWidget):
         One turn doing all of it would stall the viewer for a few hundred
         milliseconds (each layer update and canvas redraw costs napari tens).
         """
+        self._fit_warnings = (
+            [] if run.applied is None else outcome.segmentation.fit_warnings(run.applied)
+        )
         self.model = outcome.segmentation.model
         clusters, _ = _result_of(self.viewer, run.cube_layer.name)
         existing = next((r for r in self._shown if r.clusters is clusters), None)
@@ -578,8 +587,7 @@ class SegmentationWidget(QWidget):
         if found is not None:
             segmentation = found.segmentation
             done = f"Done in {sum(segmentation.timings.values()):.1f} s."
-            # A model applied without training (no history) may not suit this cube.
-            warnings = segmentation.fit_warnings() if not segmentation.history else []
+            warnings, self._fit_warnings = self._fit_warnings, []
             self.stage_label.setText(" ".join([done, *(f"Beware: {w}." for w in warnings)]))
             for warning in warnings:
                 show_warning(warning)

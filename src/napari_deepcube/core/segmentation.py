@@ -141,20 +141,21 @@ class Segmentation:
         segmented = self.labels > 0
         return float(self.confidence[segmented].mean()) if segmented.any() else 0.0
 
-    def fit_warnings(self) -> list[str]:
-        """How a model applied to this cube fits it badly, one sentence a problem (none: fine).
+    def fit_warnings(self, applied: FittedModel) -> list[str]:
+        """How the model ``applied`` to this cube fits it badly, one sentence a problem (none: fine).
 
-        A cluster of the model that no pixel of this cube joins, and a mean
-        confidence well below the one on the model's training cube.
+        Clusters of the model that no pixel of this cube joins (empty, or
+        dropped from the map), and a mean confidence well below the one on the
+        model's training cube.
         """
         warnings = []
-        empty = [str(i) for i, size in enumerate(self.cluster_sizes, start=1) if size == 0]
-        if empty:
-            which = f"clusters {', '.join(empty)} get" if len(empty) > 1 else f"cluster {empty[0]} gets"
+        missing = applied.k - self.k + sum(size == 0 for size in self.cluster_sizes)
+        if missing > 0:
             warnings.append(
-                f"{which} no pixel of this cube: the model's classes are not all here"
+                f"{missing} of the model's {applied.k} clusters get no pixel of this cube: "
+                "its classes are not all here"
             )
-        trained = self.model.training_confidence
+        trained = applied.training_confidence
         here = self.mean_confidence()
         if trained is not None and here < trained - WORSE_FIT_CONFIDENCE_DROP:
             warnings.append(
