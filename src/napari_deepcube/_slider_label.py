@@ -51,11 +51,15 @@ def follow_spectral_slider(viewer: napari.viewer.Viewer) -> None:
 
 
 def write_label(viewer: napari.viewer.Viewer) -> None:
-    """Write the spectral coordinate of the channel shown into the slider's label."""
-    text = slider_text(viewer)
-    if text is None:
+    """Write the spectral coordinate of the channel shown into the slider's label.
+
+    Without a calibrated cube in view the label is the layers' own again.
+    """
+    own = viewer.layers.axis_labels
+    if viewer.dims.ndim < 3 or len(own) != viewer.dims.ndim:
         return
     position = viewer.dims.ndim - 3
+    text = slider_text(viewer) or own[position]
     labels = list(viewer.dims.axis_labels)
     if labels[position] != text:
         labels[position] = text

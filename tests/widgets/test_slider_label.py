@@ -40,3 +40,19 @@ def test_a_cube_added_by_code_is_labelled_once_a_widget_opens(make_napari_viewer
     viewer.dims.set_current_step(0, 100)
 
     assert _slider_label(viewer) == f"Energy {painting.cube.spectral_values[100]:.4g} keV"
+
+
+def test_without_a_calibrated_cube_in_view_the_label_is_the_layers_own(make_napari_viewer, painting):
+    viewer = make_napari_viewer()
+    data, kwargs, _ = cube_layer_data(painting.cube, name="scan")
+    calibrated = viewer.add_image(data, **kwargs)
+    plain = viewer.add_image(data.copy(), name="plain", axis_labels=("band", "y", "x"))
+    SegmentationWidget(viewer)
+    viewer.layers.selection.active = calibrated
+    viewer.dims.set_current_step(0, 100)
+    assert _slider_label(viewer).startswith("Energy ")
+
+    calibrated.visible = False
+    viewer.layers.selection.active = plain
+
+    assert _slider_label(viewer) == "band"
