@@ -124,7 +124,8 @@ class BlockResult:
 
 def _at(stage: str, share: float) -> float:
     start, end = _STAGE_SPAN[stage]
-    return start + (end - start) * min(max(share, 0.0), 1.0)
+    # min(): rounding must not carry a stage's end past the next stage's start.
+    return min(start + (end - start) * min(max(share, 0.0), 1.0), end)
 
 
 class _StageTimer:
