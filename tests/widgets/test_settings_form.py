@@ -26,10 +26,13 @@ def test_the_paper_preset_takes_its_values_from_the_config(qtbot):
 
 
 def test_the_widget_runs_with_the_command_lines_config(qtbot, tmp_path):
-    # The same work as `deepcube segment`: every setting, the preview cadence included.
+    # The same work as `deepcube segment`, but for the preview maps only the widget shows.
     form = SettingsForm()
     qtbot.addWidget(form.widget)
     args = build_parser().parse_args(["segment", str(tmp_path / "cube.npy"), "-o", "labels.tif"])
 
-    assert make_config(form.values()).to_dict() == _config(args).to_dict()
+    widget, command_line = make_config(form.values()).to_dict(), _config(args).to_dict()
 
+    assert widget.pop("preview_every") == SegmentConfig().preview_every > 0
+    assert command_line.pop("preview_every") == 0
+    assert widget == command_line

@@ -22,9 +22,8 @@ and reaches napari's error reporting with its traceback.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -131,40 +130,6 @@ def make_config(settings: dict[str, Any]) -> SegmentConfig:
     return SegmentConfig.from_preset(**settings)
 
 
-#: Fewest cores on which a run leaves one to the viewer. On fewer, one core less
-#: is a third to a half of the compute (on 2 cores the widget ran on 1 thread
-#: where `deepcube segment` used 2, and took 2.4-3.6x its time), while the
-#: viewer mostly needs the GIL, which torch's and numpy's kernels release.
-SPARE_A_CORE_FROM = 4
-
-
-def compute_threads() -> int:
-    """Threads a run computes on: every core, or all but one from :data:`SPARE_A_CORE_FROM` cores."""
-    cores = os.cpu_count() or 1
-    return cores - 1 if cores >= SPARE_A_CORE_FROM else cores
-
-
-@contextlib.contextmanager
-def _leave_a_core_to_the_viewer() -> Iterator[None]:
-    """Compute on :func:`compute_threads` threads while the block runs.
-
-    Covers torch's threads and the BLAS/OpenMP pools that numpy and scipy use
-    (a matrix product on every core of a large machine starved the viewer for
-    ~200 ms); the previous limits come back afterwards.
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    cores = compute_threads()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(cores)
-    try:
-        with threadpool_limits(limits=cores):
-            yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def segment_job(
     source: CubeSource, settings: dict[str, Any], model: FittedModel | None = None
 ) -> Generator[Progress, None, Outcome]:
@@ -187,9 +152,9 @@ def segment_job(
             config = make_config(settings)
         else:
             config = model.config.with_changes(device=settings["device"], seed=settings["seed"])
-        with _leave_a_core_to_the_viewer():
-            cube = source.build()
-            segmentation = yield from segment_steps(cube, config, model=model)
+        # The core computes on the cores other programs leave free, as for `deepcube segment`.
+        cube = source.build()
+        segmentation = yield from segment_steps(cube, config, model=model)
     except InputError as error:
         return Failed(str(error))
     return SegmentationRun(segmentation, cube)
@@ -200,10 +165,11 @@ def recluster_job(
 ) -> Generator[Progress, None, Outcome]:
     """Cluster the trained embedding again into ``k`` clusters (no training)."""
     from ..core.pipeline import Progress, recluster
+    from ..core.threads import computing_on, free_cores
 
     yield Progress("recluster", 0.05, f"clustering into k={k}", k=k)
     try:
-        with _leave_a_core_to_the_viewer():
+        with computing_on(free_cores()):  # as a run does (see core.threads)
             result = recluster(segmentation, cube, k)
     except InputError as error:
         return Failed(str(error))
