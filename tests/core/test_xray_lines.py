@@ -238,5 +238,6 @@ def test_the_lines_of_picked_elements_on_an_axis() -> None:
     names = [line.display_name for line in lines]
     assert {"Pb Mα", "Pb Lα", "Pb Lβ", "Pb Lγ", "Cu Lα", "Cu Kα", "Cu Kβ"} <= set(names)
     assert "Pb Kα" not in names  # 75 keV, off this axis
+    assert not [line for line in element_lines(["Al"], -0.5, 20.0) if line.energy_kev < 0.1]  # Al L
     assert [line.energy_kev for line in lines] == sorted(line.energy_kev for line in lines)
     assert all(line.relative_intensity >= 0.1 for line in lines)

@@ -113,6 +113,23 @@ def test_element_lines_are_named_on_an_energy_axis(session):
     assert any(t.endswith(("Kα", "Lα")) for t in texts)
 
 
+def test_typed_elements_mark_their_lines(session, errors, qtbot):
+    """Typing "Sn, pb" marks Pb's L and M lines and Sn's K and L lines on the painting's 0-40 keV axis."""
+    session.plot.pick_pixel(5, 5)
+    session.plot.elements.setText("Sn, pb")
+    session.plot.elements.editingFinished.emit()
+    assert session.plot.picked_elements == ("Sn", "Pb")
+    axes = session.plot.plot.figure.axes[0]
+    texts = {t.get_text().strip() for t in axes.texts}
+    assert {"Pb Lα", "Pb Mα", "Sn Kα"} <= texts
+    dashed = [line for line in axes.lines if line.get_linestyle() == "--"]
+    assert any(abs(line.get_xdata()[0] - 10.551) < 0.005 for line in dashed)  # Pb Lα
+    session.plot.elements.setText("Pb, Xq")
+    session.plot.elements.editingFinished.emit()
+    assert errors and "Xq: not the symbol of an element" in errors[-1]
+    assert session.plot.picked_elements == ("Sn", "Pb")  # the last good choice stays
+
+
 def test_clicking_the_plot_moves_the_slider_to_that_channel(session):
     session.plot.pick_pixel(5, 5)
     canvas = session.plot.plot.canvas

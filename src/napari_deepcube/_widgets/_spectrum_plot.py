@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -44,6 +45,7 @@ from qtpy.QtWidgets import (
 from .._slider_label import follow_spectral_slider
 from ..core.errors import InputError
 from ..core.io.results import write_spectra_csv
+from ..core.xray_lines import parse_elements
 from . import _background
 from ._layer_combo import LayerCombo
 from ._layers import (
@@ -126,6 +128,14 @@ class SpectrumPlotWidget(QWidget):
         )
         for box in (self.all_clusters, self.log_y, self.element_lines):
             box.toggled.connect(self.redraw)
+        self.elements = QLineEdit()
+        self.elements.setPlaceholderText("e.g. Pb, Cu, Fe")
+        self.elements.setToolTip(
+            "X-ray energy axes: mark every clear K, L and M line of these elements (xraydb), "
+            "whether the spectrum shows a peak there or not"
+        )
+        self.elements.editingFinished.connect(self._on_elements_typed)
+        self.picked_elements: tuple[str, ...] = ()
         self.status = QLabel()
         self.status.setWordWrap(True)
         new_regions = QPushButton("New regions layer")
@@ -145,6 +155,7 @@ class SpectrumPlotWidget(QWidget):
         regions_row.addWidget(self.regions_combo, 1)
         regions_row.addWidget(new_regions)
         form.addRow("Regions", regions_row)
+        form.addRow("Elements", self.elements)
         options = QHBoxLayout()
         for box in (self.all_clusters, self.log_y, self.element_lines):
             options.addWidget(box)
@@ -254,6 +265,17 @@ class SpectrumPlotWidget(QWidget):
                 emitter.connect(callback)
                 pairs.append((emitter, callback))
         self._connected[role] = (layer, pairs)
+
+    def _on_elements_typed(self) -> None:
+        """Mark the typed elements' lines; a word that is no element symbol is reported and the field kept."""
+        try:
+            picked = tuple(parse_elements(self.elements.text()))
+        except InputError as error:
+            show_error(str(error))
+            return
+        if picked != self.picked_elements:
+            self.picked_elements = picked
+            self.redraw()
 
     def _on_cube_changed(self, layer: Image | None) -> None:
         self._pixel = None
@@ -477,6 +499,7 @@ class SpectrumPlotWidget(QWidget):
         self.lines = draw_spectra(
             axes, axis, curves, self.plot.colors,
             log_y=self.log_y.isChecked(), element_lines=self.element_lines.isChecked(),
+            elements=self.picked_elements,
         )
         self.curves = {curve.name: curve for curve in curves}
         self._marker = axes.axvline(np.nan, color="#4560c4", linewidth=1.0, alpha=0.9)

@@ -62,6 +62,9 @@ PARTNER_FRACTION = 0.3
 #: detector draws no line narrower than ~0.1 keV, while noise makes 1-3 channel bumps.
 MIN_PEAK_WIDTH_KEV = 0.05
 
+#: Lowest energy an X-ray detector records (keV): windows and dead layers absorb the rest.
+LOWEST_RECORDED_KEV = 0.1
+
 _FIRST_Z, _LAST_Z = 5, 92  # boron (the lightest with an X-ray line) to uranium
 
 
@@ -256,8 +259,11 @@ def element_lines(
     """The lines of ``elements`` between two energies, at least ``min_intensity`` of their family's strongest.
 
     For an element picker: the lines a spectrum of these elements can show
-    on an axis from ``low_kev`` to ``high_kev``, by energy.
+    on an axis from ``low_kev`` to ``high_kev``, by energy. Lines below
+    :data:`LOWEST_RECORDED_KEV` (Al's L lines at 0.07 keV) are left out: no
+    detector records them.
     """
+    low_kev = max(low_kev, LOWEST_RECORDED_KEV)
     found = [
         line
         for element in elements
