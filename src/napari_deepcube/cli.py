@@ -25,7 +25,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 #: The settings ``deepcube segment`` offers as options, each with its one default.
 CLI_SETTINGS = (
     "k", "k_min", "k_max", "seed", "model", "preset", "epochs", "latent_dim", "n_train", "kind",
-    "spatial_weight", "device",
+    "spatial_weight", "device", "channels", "spectral_range",
 )
 
 
@@ -54,11 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--spectra", type=Path, help="write the cluster mean spectra as CSV here")
     seg.add_argument("--spectral-axis", type=int, help="axis of the stored array that is spectral")
     seg.add_argument("--dataset", help="dataset inside an HDF5/.mat/zarr file")
+    seg.add_argument(
+        "--mask",
+        type=Path,
+        metavar="FILE",
+        help="segment only the nonzero pixels of this (H, W) label or boolean image "
+        "(.tif .npy .png); the others get label 0",
+    )
     for setting in settings().values():
         if setting.name in CLI_SETTINGS:
-            default = "" if setting.default is None else f" (default {setting.default})"
+            default = "" if setting.default in (None, "") else f" (default {setting.default})"
             seg.add_argument(
                 setting.flag,
+                dest=setting.name,
                 type=setting.type,
                 choices=setting.choices or None,
                 help=setting.help + default,
@@ -165,10 +173,11 @@ def _segment_outputs(args: argparse.Namespace) -> list[Path]:
 def _segment(args: argparse.Namespace) -> int:
     from .core.checkpoint import load_model, save_model
     from .core.io import input_files, read_cube
+    from .core.io.masks import read_mask
     from .core.io.outputs import check_outputs, output_transaction
 
     config = _config(args)
-    inputs = [path for path in (args.input, args.load_model) if path is not None]
+    inputs = [path for path in (args.input, args.load_model, args.mask) if path is not None]
     outputs = _segment_outputs(args)
     check_outputs(outputs, inputs)
     block_map = _block_map(args.scheduler)  # a bad --scheduler is reported before the cube is read
@@ -177,11 +186,18 @@ def _segment(args: argparse.Namespace) -> int:
     read_seconds = time.perf_counter() - start
     inputs += input_files(cube)  # an ENVI raw file, the zarr store around the array
     check_outputs(outputs, inputs)
+    mask = None
+    if args.mask is not None:
+        mask = read_mask(args.mask, cube.image_shape)
+        cube = cube.with_mask(mask)
     model = load_model(args.load_model) if args.load_model else None
     segmentation = _run(cube, config, model, quiet=args.quiet, block_map=block_map)
     segmentation.timings = {"read": read_seconds, **segmentation.timings}
+    report = _report(args, cube, segmentation)
+    if mask is not None:
+        report["mask"] = {"file": str(args.mask), "n_pixels": int(mask.sum())}
     with output_transaction(inputs=inputs):
-        _write_outputs(args, cube, segmentation, _report(args, cube, segmentation))
+        _write_outputs(args, cube, segmentation, report)
         if args.save_model:
             save_model(args.save_model, segmentation.model)
     if not args.quiet:

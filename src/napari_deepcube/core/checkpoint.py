@@ -28,6 +28,7 @@ from .model import SpectralAutoencoder
 from .network_config import ModelConfig
 from .preprocess import PreprocessConfig, Preprocessor
 from .segmentation import FittedModel
+from .selection import MIN_CHANNELS
 from .typed_fields import shown, typed_values
 
 #: Element types a model file's arrays may have, and the most values one may hold.
@@ -70,6 +71,7 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
         "sigma": _tensor(state["sigma"]),
         "noise_directions": _tensor(state["noise_directions"]),
         "noise_variances": _tensor(state["noise_variances"]),
+        "channels": _tensor(state["channels"]),
         "weights": {name: value.detach().cpu() for name, value in model.autoencoder.state_dict().items()},
         "centers": {str(k): _tensor(c) for k, c in model.centers.items()},
         "k": int(model.k),
@@ -243,12 +245,21 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
         isinstance(n_channels, int) and not isinstance(n_channels, bool) and n_channels >= 1,
         f"the channel count {shown(n_channels)} is not a positive whole number",
     )
+    # Written since the channel selection; a file without it learnt from every channel.
+    channels = fields.array("channels", optional=True)
+    if channels is not None:
+        _expect(
+            channels.ndim == 1 and channels.size >= MIN_CHANNELS and channels.dtype.kind in "iu"
+            and bool(np.all(np.diff(channels) > 0)) and channels[0] >= 0 and channels[-1] < n_channels,
+            f"the chosen channels are not {MIN_CHANNELS} or more increasing indices below {n_channels}",
+        )
+    n_used = n_channels if channels is None else channels.size
     starts = fields.array("starts")
     assert starts is not None
     _expect(
         starts.ndim == 1 and starts.size >= 1 and starts.dtype.kind in "iu" and starts[0] == 0
-        and bool(np.all(np.diff(starts) > 0)) and starts[-1] < n_channels,
-        f"the bin starts are not increasing channel indices from 0 below {n_channels}",
+        and bool(np.all(np.diff(starts) > 0)) and starts[-1] < n_used,
+        f"the bin starts are not increasing channel indices from 0 below {n_used}",
     )
     selected, sigma = fields.array("selected", optional=True), fields.array("sigma", optional=True)
     if config.transform == "noise" and DATA_KINDS[kind].whitened:
@@ -284,6 +295,7 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
             "sigma": sigma,
             "noise_directions": directions,
             "noise_variances": variances,
+            "channels": channels,
         }
     )
 

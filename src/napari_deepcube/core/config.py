@@ -7,9 +7,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any, get_args, get_type_hints
 
+import numpy as np
+
 from .errors import InputError
 from .network_config import MAX_WIDTH, ModelConfig
 from .preprocess import KINDS, PreprocessConfig
+from .selection import parse_ranges, selected_channels
+from .spectral import SpectralAxis
 from .training_config import DEVICES, TrainConfig
 from .typed_fields import typed_values
 
@@ -39,6 +43,8 @@ class Setting:
         The allowed values of a text setting.
     low, high
         Inclusive range of a numeric setting (None: unbounded).
+    option
+        The command-line option when it is not the name's (``--range`` for ``spectral_range``).
     """
 
     name: str
@@ -48,11 +54,12 @@ class Setting:
     choices: tuple[str, ...] = ()
     low: float | None = None
     high: float | None = None
+    option: str = ""
 
     @property
     def flag(self) -> str:
         """The command-line option, e.g. ``--k-min``."""
-        return "--" + self.name.replace("_", "-")
+        return self.option or "--" + self.name.replace("_", "-")
 
     def check(self, value: Any) -> None:
         """Raise InputError unless ``value`` is allowed (None is allowed where the default is None)."""
@@ -80,9 +87,13 @@ def _setting(
     choices: tuple[str, ...] = (),
     low: float | None = None,
     high: float | None = None,
+    option: str = "",
 ) -> Any:
     """A dataclass field that also carries what :class:`Setting` needs."""
-    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high})
+    return field(
+        default=default,
+        metadata={"help": help, "choices": choices, "low": low, "high": high, "option": option},
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,11 @@ class SegmentConfig:
         ``"default"`` or ``"paper"`` (the reference method of Bombini et al.).
     preview_every
         Epochs between two preview cluster maps during training; 0 for none.
+    channels, spectral_range
+        The channels the features are built from (see :mod:`~napari_deepcube.core.selection`):
+        channel index ranges, half-open (``"100:400,600:700"``), or ranges of the
+        spectral axis in its unit, ends included (``"1.2:9.5"``); at most one, ""
+        for every channel. The reported spectra stay whole.
     """
 
     k: int | None = _setting(None, "number of clusters (default: chosen in the k range)", low=1)
@@ -151,10 +167,23 @@ class SegmentConfig:
         "default", "'paper' reproduces the reference method of Bombini et al.", choices=PRESETS
     )
     preview_every: int = _setting(5, "epochs between two preview maps; 0 for none", low=0)
+    channels: str = _setting(
+        "", "learn only from these channels: index ranges A:B[,C:D], half-open (default: all)"
+    )
+    spectral_range: str = _setting(
+        "",
+        "learn only from these spectral ranges A:B[,C:D] in the cube's unit (keV, nm, Å...), "
+        "ends included (default: all)",
+        option="--range",
+    )
 
     def __post_init__(self) -> None:
         for setting in settings().values():
             setting.check(getattr(self, setting.name))
+        parse_ranges(self.channels, whole=True, flag="--channels")
+        parse_ranges(self.spectral_range, whole=False, flag="--range")
+        if self.channels.strip() and self.spectral_range.strip():
+            raise InputError("--channels and --range both choose the channels; give only one")
         if self.k is None and self.k_min > self.k_max:
             raise InputError(f"the k range {self.k_min}..{self.k_max} is empty; need 2 <= k-min <= k-max")
         # Build the parts once so that their own checks run now, not mid-run.
@@ -186,6 +215,16 @@ class SegmentConfig:
         """The preprocessing part."""
         transform = "paper" if self.preset == "paper" else "noise"
         return PreprocessConfig(kind=self.kind, transform=transform, max_features=self.max_features)
+
+    def channel_selection(self, axis: SpectralAxis) -> np.ndarray | None:
+        """The channels of a cube with ``axis`` that the features are built from; None for all.
+
+        Raises
+        ------
+        InputError
+            If a range is not inside ``axis`` or chooses too few channels.
+        """
+        return selected_channels(self.channels, self.spectral_range, axis)
 
     def train_config(self) -> TrainConfig:
         """The training part."""

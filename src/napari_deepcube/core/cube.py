@@ -167,8 +167,23 @@ class Datacube:
         return self.axis.title
 
     def with_mask(self, mask: np.ndarray) -> Datacube:
-        """A copy whose mask is the current one AND ``mask``."""
-        return replace(self, mask=self.mask & np.asarray(mask, dtype=bool))
+        """A copy whose mask is the current one AND ``mask`` (H, W): only those pixels are segmented.
+
+        Raises
+        ------
+        InputError
+            If ``mask`` is not of the image's shape, or leaves no valid pixel.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.image_shape:
+            raise InputError(f"the mask has shape {mask.shape} but the image is {self.image_shape}")
+        combined = self.mask & mask
+        if not combined.any():
+            raise InputError(
+                f"the mask's {int(mask.sum())} pixels are all empty (all zero) or NaN in the cube; "
+                "mark pixels that hold spectra"
+            )
+        return replace(self, mask=combined)
 
     def iter_blocks(self, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield (row slice, block) pairs covering the cube, block of shape (r, W, C).

@@ -187,6 +187,8 @@ def segment_steps(
         :func:`segment_block` here, block by block.
     """
     config = _run_config(cube, config, model)
+    # Checked on every run: a reused model's selection must lie inside this cube's axis too.
+    channels = config.channel_selection(cube.axis)
     timer = _StageTimer()
     device = resolve_device(config.device)
     # Decided once, before the run adds its own load: the cores other programs leave free.
@@ -204,7 +206,7 @@ def _run(
 ) -> Generator[Progress, None, Segmentation]:
     """The stages of :func:`segment_steps`, on the threads it chose."""
     with timer("sample"):
-        sample = _draw_sample(cube, config, model)
+        sample = _draw_sample(cube, config, model, channels)
     yield Progress(
         "sample", _at("sample", 1.0), f"sampled {sample.train_picks.size} of {cube.n_valid} pixels"
     )
@@ -302,8 +304,14 @@ class _Sample:
     features: np.ndarray
 
 
-def _draw_sample(cube: Datacube, config: SegmentConfig, model: FittedModel | None) -> _Sample:
-    """Draw the pixel samples and fit (or reuse) the feature transform on the training pixels."""
+def _draw_sample(
+    cube: Datacube, config: SegmentConfig, model: FittedModel | None, channels: np.ndarray | None
+) -> _Sample:
+    """Draw the pixel samples and fit (or reuse) the feature transform on the training pixels.
+
+    A new transform builds features from ``channels`` only (None: every
+    channel); a reused model keeps the channels it was trained on.
+    """
     rng = np.random.default_rng(config.seed)
     valid = np.flatnonzero(cube.mask.ravel())
     n_refine = min(max(config.n_refine, config.n_train), valid.size)
@@ -313,7 +321,11 @@ def _draw_sample(cube: Datacube, config: SegmentConfig, model: FittedModel | Non
     spectra = cube.spectra(rows, cols)
     if model is None:
         preprocessor = fit_preprocessor(
-            config.preprocess_config(), spectra, _neighbour_spectra(cube, rows, cols), seed=config.seed
+            config.preprocess_config(),
+            spectra,
+            _neighbour_spectra(cube, rows, cols),
+            seed=config.seed,
+            channels=channels,
         )
     else:
         preprocessor = model.preprocessor

@@ -203,6 +203,10 @@ class Preprocessor:
 
     Build with :func:`fit_preprocessor`; the fitted arrays are what a saved
     model needs to apply the same transform to another cube.
+
+    ``n_channels`` is the raw spectra's length C; ``channels``, when set, are
+    the channels the features are built from (the user's selection, see
+    :mod:`.selection`), and ``starts`` index those.
     """
 
     config: PreprocessConfig
@@ -212,6 +216,7 @@ class Preprocessor:
     selected: np.ndarray | None = None
     sigma: np.ndarray | None = None
     shared_noise: SharedNoise | None = None
+    channels: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -230,7 +235,8 @@ class Preprocessor:
 
     def feature_channels(self) -> np.ndarray:
         """Index of the first original channel of each feature, shape (F,)."""
-        return self.starts if self.selected is None else self.starts[self.selected]
+        starts = self.starts if self.selected is None else self.starts[self.selected]
+        return starts if self.channels is None else self.channels[starts]
 
     def transform(self, spectra: np.ndarray) -> np.ndarray:
         """Features of raw spectra (n, C) -> (n, F) float32."""
@@ -241,7 +247,7 @@ class Preprocessor:
                 f"cube has {spectra.shape[1]}; use a cube from the same instrument setting "
                 "or train a new model"
             )
-        spectra = finite_or_zero(spectra)
+        spectra = finite_or_zero(spectra if self.channels is None else spectra[:, self.channels])
         if self.config.transform == "paper":
             binned = _bin(spectra, self.starts, mean=False)
             logged = np.log1p(np.maximum(binned, 0.0))
@@ -304,6 +310,7 @@ class Preprocessor:
             "sigma": self.sigma,
             "noise_directions": None if self.shared_noise is None else self.shared_noise.directions,
             "noise_variances": None if self.shared_noise is None else self.shared_noise.variances,
+            "channels": self.channels,
         }
 
     @classmethod
@@ -324,6 +331,7 @@ class Preprocessor:
             selected=optional("selected"),
             sigma=optional("sigma"),
             shared_noise=shared_noise,
+            channels=optional("channels"),
         )
 
 
@@ -333,6 +341,7 @@ def fit_preprocessor(
     neighbours: np.ndarray,
     *,
     seed: int = 0,
+    channels: np.ndarray | None = None,
 ) -> Preprocessor:
     """Fit the transform on a sample of spectra.
 
@@ -347,28 +356,34 @@ def fit_preprocessor(
         estimate the noise of flux spectra.
     seed
         Seed of the clustering that the shared noise of fluxes is read from.
+    channels
+        Sorted indices of the channels to build features from; None for all.
     """
-    spectra = finite_or_zero(np.asarray(spectra, dtype=np.float32))
-    n_channels = spectra.shape[1]
+    n_channels = np.shape(spectra)[1]
+    picked = slice(None) if channels is None else channels
+    spectra = finite_or_zero(np.asarray(spectra, dtype=np.float32)[:, picked])
+    neighbours = finite_or_zero(np.asarray(neighbours, dtype=np.float32)[:, picked])
+    n_used = spectra.shape[1]
     kind: Kind = (
         detect_kind(spectra, neighbours) if config.kind == "auto" else config.kind  # type: ignore[assignment]
     )
     if config.transform == "paper":
-        starts = bin_edges(n_channels, max(config.max_features, 1024))
-        return Preprocessor(config, kind, n_channels, starts)
+        starts = bin_edges(n_used, max(config.max_features, 1024))
+        return Preprocessor(config, kind, n_channels, starts, channels=channels)
     if not DATA_KINDS[kind].whitened:
-        return Preprocessor(config, kind, n_channels, bin_edges(n_channels, config.max_features))
-    starts = bin_edges(n_channels, MAX_FLUX_BINS)
-    partial = Preprocessor(config, kind, n_channels, starts)
+        starts = bin_edges(n_used, config.max_features)
+        return Preprocessor(config, kind, n_channels, starts, channels=channels)
+    starts = bin_edges(n_used, MAX_FLUX_BINS)
+    partial = Preprocessor(config, kind, n_channels, starts, channels=channels)
     signal = partial._signal_spectra(spectra)
-    sigma = noise_sigma(signal, partial._signal_spectra(finite_or_zero(np.asarray(neighbours, np.float32))))
+    sigma = noise_sigma(signal, partial._signal_spectra(neighbours))
     # Mean excess of squared signal-to-noise over pure noise (which gives 1):
     # a channel carried by a few bright pixels (a compact nebula) still scores.
     excess = np.mean((signal / sigma) ** 2, axis=0) - 1.0
     n_keep = min(config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
-    whitened = Preprocessor(config, kind, n_channels, starts, selected, kept_sigma)
+    whitened = Preprocessor(config, kind, n_channels, starts, selected, kept_sigma, channels=channels)
     if not DATA_KINDS[kind].shared_noise_removed:
         return whitened
     features = (signal[:, selected] / kept_sigma).astype(np.float32)  # whitened.transform(spectra)

@@ -11,6 +11,7 @@ from .. import __version__
 from .config import SegmentConfig
 from .mixture import Mixture
 from .preprocess import Preprocessor
+from .selection import channel_runs
 from .spectral import SpectralAxis
 from .training_config import EpochEvent
 
@@ -195,6 +196,17 @@ class Segmentation:
             "spectral_axis": {"label": self.axis.label, "unit": self.axis.unit},
             "config": self.config.to_dict(),
             "data_kind": self.model.preprocessor.kind,
+            "channels": self.channel_report(),
+        }
+
+    def channel_report(self) -> dict[str, Any]:
+        """The channels the model learnt from: how many, of how many, as half-open index runs."""
+        preprocessor = self.model.preprocessor
+        chosen = preprocessor.channels
+        return {
+            "n_used": preprocessor.n_channels if chosen is None else int(chosen.size),
+            "n_channels": preprocessor.n_channels,
+            "ranges": channel_runs(chosen, preprocessor.n_channels),
         }
 
 
