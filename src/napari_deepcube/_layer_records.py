@@ -47,11 +47,16 @@ class CubeRecord:
         The file the cube was read from ("" when made in memory).
     format
         The reader that read it (``"fits"``, ``"tiff"``...).
+    spectral_range
+        The ranges of the spectral axis a run learns from (``"1.2:9.5"``, see
+        :mod:`~.core.selection`), as dragged on the spectrum plot or typed in the
+        settings; "" for every channel. Kept here so that both widgets show it.
     """
 
     axis: SpectralAxis
     source: str = ""
     format: str = ""
+    spectral_range: str = ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from .._layer_records import SegmentationRun
 from ..core.cube import Datacube
 from ..core.errors import InputError
@@ -48,16 +50,21 @@ _engine_done = threading.Event()
 
 @dataclass(frozen=True)
 class CubeSource:
-    """What a job needs of a cube layer, captured on the GUI thread."""
+    """What a job needs of a cube layer, captured on the GUI thread.
+
+    ``mask`` (H, W), when given, restricts the run to its True pixels
+    (checked with :func:`~napari_deepcube.core.selection.pixel_mask`).
+    """
 
     data: Any
     axis: SpectralAxis
     name: str
     source: str
+    mask: np.ndarray | None = None
 
     def build(self) -> Datacube:
-        """The Datacube (a full pass to find the valid pixels)."""
-        return Datacube.from_array(
+        """The Datacube (a full pass to find the valid pixels), restricted to the mask."""
+        cube = Datacube.from_array(
             spectral_last(self.data),
             spectral_values=self.axis.values,
             spectral_unit=self.axis.unit,
@@ -65,6 +72,7 @@ class CubeSource:
             name=self.name,
             metadata={"source": self.source},
         )
+        return cube if self.mask is None else cube.with_mask(self.mask)
 
 
 @dataclass(frozen=True)

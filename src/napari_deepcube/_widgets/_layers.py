@@ -9,12 +9,21 @@ indices.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from .._layer_records import LabelsRecord, cube_record, is_maps, labels_record, layer_axis
+from .._layer_records import (
+    CubeRecord,
+    LabelsRecord,
+    cube_record,
+    is_maps,
+    labels_record,
+    layer_axis,
+    with_record,
+)
 from ..core.spectral import SpectralAxis
 
 
@@ -35,6 +44,20 @@ def source_file(layer: Image) -> str:
     """The file a cube layer was read from ("" when unknown)."""
     record = cube_record(layer.metadata, layer.data.shape[0])
     return record.source if record is not None else ""
+
+
+def training_range(layer: Image) -> str:
+    """The spectral ranges a run on this cube learns from ("" for every channel)."""
+    record = cube_record(layer.metadata, layer.data.shape[0])
+    return record.spectral_range if record is not None else ""
+
+
+def set_training_range(layer: Image, text: str) -> None:
+    """Store the spectral ranges a run on this cube learns from; both widgets follow the layer's record."""
+    if text == training_range(layer):
+        return
+    record = cube_record(layer.metadata, layer.data.shape[0]) or CubeRecord(spectral_axis(layer))
+    layer.metadata = with_record(layer.metadata, replace(record, spectral_range=text))
 
 
 def labels_info(layer: Layer | None) -> LabelsRecord | None:

@@ -147,3 +147,13 @@ def add_regions_layer(viewer: object, name: str = "regions") -> Shapes:
     )
     layer.mode = "add_rectangle"
     return layer
+
+
+def covered_pixels(layer: Labels | Shapes, image_shape: tuple[int, int]) -> np.ndarray:
+    """What a mask layer covers: a Labels layer's values (0 = outside), or the union of its shapes."""
+    if isinstance(layer, Labels):
+        return np.asarray(layer.data)
+    covered = np.zeros(image_shape, dtype=bool)
+    for region in _shape_regions(layer, image_shape):
+        covered |= region.mask
+    return covered

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Layer, Shapes
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -59,10 +59,20 @@ from superqt import QCollapsible
 from .._layer_records import SegmentationRun
 from .._slider_label import follow_spectral_slider
 from ..core.errors import InputError
+from ..core.selection import pixel_mask
 from . import _background, _jobs
 from ._criteria_plot import CriteriaPlot
 from ._layer_combo import LayerCombo
-from ._layers import is_cube_layer, labels_info, source_file, spectral_axis
+from ._layers import (
+    image_shape,
+    is_cube_layer,
+    labels_info,
+    set_training_range,
+    source_file,
+    spectral_axis,
+    training_range,
+)
+from ._regions import covered_pixels
 from ._results import (
     ResultLayers,
     discard,
@@ -170,7 +180,15 @@ class SegmentationWidget(QWidget):
 
         self.cube_combo = LayerCombo(napari_viewer, is_cube_layer)
         self.cube_combo.setToolTip("The spectral cube to segment (a 3-D image layer)")
+        self.mask_combo = LayerCombo(napari_viewer, self._is_mask_layer, allow_none=True)
+        self.mask_combo.setToolTip(
+            "Segment only the pixels this Labels layer paints or this Shapes layer's shapes cover; "
+            "the others get label 0"
+        )
+        # The cube layer whose record the Range setting mirrors (see _follow_training_range).
+        self._range_layer: Image | None = None
         self.settings = SettingsForm()
+        self.settings.spectral_range.changed.connect(self._on_range_typed)
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train the autoencoder on this cube and cluster its pixels")
         self.train_button.clicked.connect(self.train)
@@ -229,6 +247,7 @@ class SegmentationWidget(QWidget):
             self._describe_model(found.segmentation)
         self._describe_result()
         self._update_buttons()
+        self._follow_training_range(self.cube_combo.layer)
         self.cube_combo.layer_changed.connect(self._on_cube_changed)
         # A clusters layer removed or added changes what the chosen cube has.
         napari_viewer.layers.events.removed.connect(self._on_layers_changed)
@@ -256,6 +275,7 @@ class SegmentationWidget(QWidget):
     def _build_layout(self) -> None:
         top = QFormLayout()
         top.addRow("Cube", self.cube_combo)
+        top.addRow("Mask", self.mask_combo)
         run_row = QHBoxLayout()
         run_row.addWidget(self.train_button)
         run_row.addWidget(self.cancel_button)
@@ -352,6 +372,7 @@ class SegmentationWidget(QWidget):
         have_result = idle and self.result is not None
         self.settings.enabled = idle
         self.cube_combo.setEnabled(idle)
+        self.mask_combo.setEnabled(idle)
         self.train_button.setEnabled(idle)
         self.cancel_button.setEnabled(self.phase is Phase.RUNNING)
         self.criteria_plot.setEnabled(have_result)
@@ -363,9 +384,58 @@ class SegmentationWidget(QWidget):
         self.load_model_button.setEnabled(idle)
 
     def _on_cube_changed(self, layer: Image | None) -> None:
+        self.mask_combo.refresh()  # the layers that fit this cube's image
+        self._follow_training_range(layer)
         if self.phase is Phase.IDLE:
             self._describe_result()
             self._update_buttons()
+
+    # ------------------------------------------------------------ restriction
+
+    def _is_mask_layer(self, layer: Layer) -> bool:
+        """A Shapes layer, or a 2-D Labels layer of the chosen cube's image size."""
+        if isinstance(layer, Shapes):
+            return True
+        cube = self.cube_combo.layer
+        return (
+            isinstance(layer, Labels) and layer.ndim == 2 and cube is not None
+            and tuple(layer.data.shape) == image_shape(cube)
+        )
+
+    def mask_pixels(self) -> np.ndarray | None:
+        """The pixels the chosen Mask layer restricts a run to (H, W), or None for every pixel.
+
+        Raises
+        ------
+        InputError
+            If the mask covers no pixel or does not fit the cube.
+        """
+        mask_layer, cube = self.mask_combo.layer, self.cube_combo.layer
+        if mask_layer is None or cube is None:
+            return None
+        shape = image_shape(cube)
+        return pixel_mask(covered_pixels(mask_layer, shape), shape, f"layer {mask_layer.name!r}")
+
+    def _follow_training_range(self, layer: Image | None) -> None:
+        """Show the chosen cube's training range in the settings, and follow its changes."""
+        if self._range_layer is not None:
+            self._range_layer.events.metadata.disconnect(self._show_training_range)
+        self._range_layer = layer
+        if layer is not None:
+            layer.events.metadata.connect(self._show_training_range)
+            unit = spectral_axis(layer).unit
+            self.settings.spectral_range.native.setPlaceholderText(f"all channels ({unit})")
+        self._show_training_range()
+
+    def _show_training_range(self, event: object = None) -> None:
+        layer = self._range_layer
+        text = training_range(layer) if layer is not None else ""
+        if self.settings.spectral_range.value != text:
+            self.settings.spectral_range.value = text
+
+    def _on_range_typed(self, text: str) -> None:
+        if self._range_layer is not None:
+            set_training_range(self._range_layer, text)
 
     def _on_layers_changed(self, event: object = None) -> None:
         # Mid-run the result's layers come and go as they are made; the end of the run updates.
@@ -395,6 +465,7 @@ class SegmentationWidget(QWidget):
         while self._showing is not None and self._next_step():
             pass
         self._enter(Phase.CLOSED)
+        self._follow_training_range(None)
         self.viewer.layers.events.removed.disconnect(self._on_layers_changed)
         self.viewer.layers.events.inserted.disconnect(self._on_layers_changed)
 
@@ -418,7 +489,12 @@ class SegmentationWidget(QWidget):
             return
         if self.phase is not Phase.IDLE:
             return
-        source = _jobs.CubeSource(layer.data, spectral_axis(layer), layer.name, source_file(layer))
+        try:
+            mask = self.mask_pixels()
+        except InputError as error:
+            show_error(str(error))
+            return
+        source = _jobs.CubeSource(layer.data, spectral_axis(layer), layer.name, source_file(layer), mask)
         description = "Applying the model" if model is not None else "Training"
         settings = self.settings.values()
         # The preview's colours cover every k the run may try, and no more: a

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, LineEdit, SpinBox
 from qtpy.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QWidget
 
 from ..core.config import SegmentConfig, settings
@@ -93,6 +93,15 @@ class SettingsForm:
             label="Device", choices=list(settings()["device"].choices), value=_DEFAULTS.device,
             tooltip="auto: the GPU when there is one",
         )
+        self.spectral_range = LineEdit(
+            label="Range", value=_DEFAULTS.spectral_range,
+            tooltip=(
+                "Learn only from these spectral ranges, in the cube's unit: START:END[,START:END]. "
+                "Drag across the Cluster spectra plot to choose one; empty: every channel. "
+                "The cluster spectra are still shown whole"
+            ),
+        )
+        self.spectral_range.native.setPlaceholderText("all channels")
         self.latent_layers = CheckBox(
             text="latent layers", value=False,
             tooltip="One image layer per latent dimension (hidden at first)",
@@ -109,7 +118,7 @@ class SettingsForm:
             [("Clusters", self.k_mode.native), ("", k_range)],
             [("Pixel sample", self.n_train.native), ("Seed", self.seed.native)],
             [("Data", self.kind.native), ("Device", self.device.native)],
-            [("", self.latent_layers.native)],
+            [("Range", self.spectral_range.native), ("", self.latent_layers.native)],
         ]
         self.widget = QWidget()
         grid = QGridLayout(self.widget)
@@ -156,6 +165,7 @@ class SettingsForm:
             "seed": int(self.seed.value),
             "device": self.device.value,
             "kind": self.kind.value,
+            "spectral_range": self.spectral_range.value.strip(),
         }
 
     def set_values(self, **values: Any) -> None:

@@ -15,18 +15,24 @@ energy axis the main peaks are named after the element lines nearby, on a
 wavelength axis the optical emission lines are marked at rest. The
 current slider channel is marked, and clicking the plot moves the slider to
 that channel, so a peak's element map is one click away.
+
+Dragging across the plot chooses the spectral range a segmentation run learns
+from (shown shaded; "Clear range" forgets it). It is stored in the cube
+layer's record, where the segmentation widget's settings read and edit it.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Generator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backend_bases import MouseEvent
+from matplotlib.backend_bases import MouseButton, MouseEvent
+from matplotlib.widgets import SpanSelector
 from napari.layers import Image, Labels, Layer, Shapes
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
@@ -45,6 +51,8 @@ from qtpy.QtWidgets import (
 from .._slider_label import follow_spectral_slider
 from ..core.errors import InputError
 from ..core.io.results import write_spectra_csv
+from ..core.selection import parse_ranges
+from ..core.spectral import SpectralAxis
 from ..core.xray_lines import parse_elements
 from . import _background
 from ._layer_combo import LayerCombo
@@ -54,8 +62,10 @@ from ._layers import (
     is_lazy,
     label_colors,
     labels_info,
+    set_training_range,
     spectral_axis,
     spectral_last,
+    training_range,
     world_to_pixel,
 )
 from ._mpl import FONT_SIZE, ThemedCanvas
@@ -69,6 +79,9 @@ if TYPE_CHECKING:
 
 #: Screen pixels a press may move and still count as a click (not a drag).
 _CLICK_TOLERANCE = 4
+#: Colour and opacity of the training range's shading (the slider marker's blue).
+_RANGE_COLOR = "#4560c4"
+_RANGE_ALPHA = 0.18
 
 
 class SpectrumPlotWidget(QWidget):
@@ -85,6 +98,8 @@ class SpectrumPlotWidget(QWidget):
         The curves last drawn, by name (``"cluster 3"``, ``"R1"``, ``"pixel y=12 x=40"``).
     lines
         The matplotlib line of each curve, by the same names.
+    range_patches
+        The shaded spans of the training range, as last drawn.
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
@@ -92,6 +107,8 @@ class SpectrumPlotWidget(QWidget):
         self.viewer = napari_viewer
         self.curves: dict[str, Curve] = {}
         self.lines: dict[str, Any] = {}
+        self.range_patches: list[Any] = []
+        self._span: SpanSelector | None = None
         self._label_stats: dict[int, SpectrumStats] = {}
         self._region_curves: list[Curve] = []
         self._pixel: tuple[int, int, np.ndarray] | None = None
@@ -147,6 +164,11 @@ class SpectrumPlotWidget(QWidget):
         export_figure = QPushButton("Export figure…")
         export_figure.setToolTip("Save the plot as PNG or SVG")
         export_figure.clicked.connect(self._ask_export_figure)
+        self.clear_range_button = QPushButton("Clear range")
+        self.clear_range_button.setToolTip(
+            "Forget the spectral range dragged on the plot: runs learn from every channel"
+        )
+        self.clear_range_button.clicked.connect(self.clear_training_range)
 
         form = QFormLayout()
         form.addRow("Cube", self.cube_combo)
@@ -164,6 +186,7 @@ class SpectrumPlotWidget(QWidget):
         exports.addWidget(export_csv)
         exports.addWidget(export_figure)
         exports.addStretch(1)
+        exports.addWidget(self.clear_range_button)
         layout = QVBoxLayout()
         layout.addLayout(form)
         layout.addLayout(options)
@@ -217,6 +240,9 @@ class SpectrumPlotWidget(QWidget):
     def _on_metadata(self, event: Any) -> None:
         """A layer became a clusters layer (a preview turned result), or its record changed."""
         layer = event.source
+        if layer is self.cube_layer:  # its training range may have changed
+            self.redraw()
+            return
         info = labels_info(layer)
         if info is None or info.kind != "clusters":
             return
@@ -502,7 +528,8 @@ class SpectrumPlotWidget(QWidget):
             elements=self.picked_elements,
         )
         self.curves = {curve.name: curve for curve in curves}
-        self._marker = axes.axvline(np.nan, color="#4560c4", linewidth=1.0, alpha=0.9)
+        self._draw_training_range(axes, axis, training_range(cube))
+        self._marker = axes.axvline(np.nan, color=_RANGE_COLOR, linewidth=1.0, alpha=0.9)
         self._move_marker()
         mismatch = self.shape_mismatch()
         if curves:
@@ -541,8 +568,47 @@ class SpectrumPlotWidget(QWidget):
             parts.append(f"pixel y={self._pixel[0]} x={self._pixel[1]}")
         if self._region_curves:
             parts.append(f"{len(self._region_curves)} region(s)")
-        parts.append("click the plot to show that channel")
+        cube = self.cube_layer
+        chosen = training_range(cube) if cube is not None else ""
+        if chosen:
+            parts.append(f"runs learn from {chosen} {spectral_axis(cube).unit} (shaded)")
+        parts.append("click the plot to show that channel, drag to choose what a run learns from")
         return " · ".join(parts)
+
+    # -------------------------------------------------------- training range
+
+    def _draw_training_range(self, axes: Axes, axis: SpectralAxis, text: str) -> None:
+        """Shade the training range and let a drag across the axes choose a new one."""
+        limits = axes.get_xlim()
+        try:
+            ranges = parse_ranges(text, whole=False, flag="the range")
+        except InputError:  # being typed in the settings: the run will say what is wrong
+            ranges = ()
+        self.range_patches = [
+            axes.axvspan(start, end, color=_RANGE_COLOR, alpha=_RANGE_ALPHA, linewidth=0, zorder=0)
+            for start, end in ranges
+        ]
+        axes.set_xlim(limits)  # a range typed beyond the axis does not widen the plot
+        self.clear_range_button.setEnabled(bool(ranges))
+        spacing = float(np.median(np.abs(np.diff(axis.values)))) if axis.size > 1 else 1.0
+        # The toolbar's zoom and pan lock the canvas's widgets, so a zoom is never a range.
+        self._span = SpanSelector(
+            axes, partial(self._on_span, spacing), "horizontal", button=MouseButton.LEFT,
+            minspan=spacing, useblit=False,
+            props={"facecolor": _RANGE_COLOR, "alpha": _RANGE_ALPHA},
+        )
+
+    def _on_span(self, spacing: float, start: float, end: float) -> None:
+        """A drag across the plot: the new training range (a click is left to the slider)."""
+        cube = self.cube_layer
+        if cube is None or end - start < spacing:
+            return
+        set_training_range(cube, f"{_bound(start, spacing)}:{_bound(end, spacing)}")
+
+    def clear_training_range(self) -> None:
+        """Let runs on the cube learn from every channel again."""
+        if self.cube_layer is not None:
+            set_training_range(self.cube_layer, "")
 
     # ---------------------------------------------------- slider <-> plot
 
@@ -608,6 +674,12 @@ class SpectrumPlotWidget(QWidget):
         )
         if path:
             self.export_figure(path)
+
+
+def _bound(value: float, spacing: float) -> str:
+    """``value`` with the decimals that tell one channel from the next, and no more."""
+    decimals = max(0, int(np.ceil(-np.log10(spacing))) + 1) if spacing > 0 else 3
+    return f"{value:.{decimals}f}"
 
 
 def _size(shape: tuple[int, ...]) -> str:
