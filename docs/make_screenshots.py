@@ -3,8 +3,9 @@
 Opens napari with the MA-XRF painting sample, trains a small model through the
 "Deep spectral segmentation" widget, selects a cluster, draws a region and
 clicks a pixel in the "Cluster spectra" widget, shows the window at a laptop's
-1366 x 768, then a nebula pixel's spectrum with its emission lines and Jasper
-Ridge's .npz (when ../shared/data exists), and saves PNGs in
+1366 x 768, trains again on a masked area and an energy range, then shows a
+nebula pixel's spectrum with its emission lines and Jasper Ridge's .npz (when
+../shared/data exists), and saves PNGs in
 ``docs/images/``. Needs a display (``make docs-screenshots`` starts Xvfb when
 there is none). Takes a few minutes on a laptop CPU.
 
@@ -155,6 +156,22 @@ def main() -> None:
     window.resize(*LAPTOP)
     segment.details_button.setChecked(True)
     window_shot(viewer, out / "07-laptop-layout.png")
+
+    # Restrict a run: only a painted area, learning only from 5.5-14 keV (Cu, Pb and Hg lines).
+    window.resize(*WINDOW)
+    segment.details_button.setChecked(False)
+    regions.visible = False
+    plot.regions_combo.set_layer(None)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 10 : height * 6 // 10, width // 10 : width * 9 // 10] = 1
+    mask_layer = viewer.add_labels(mask, name="mask", opacity=0.25)
+    segment.mask_combo.set_layer(mask_layer)
+    segment.settings.spectral_range.value = "5.5:14"  # what a drag across the plot writes
+    segment.train()
+    wait(lambda: not segment.is_busy and not segment.criteria_plot.drawing)
+    viewer.layers.selection.active = clusters
+    clusters.selected_label = 1
+    window_shot(viewer, out / "10-restricted.png")
     viewer.close()
     emission_lines(out)
     if SHARED_DATA.is_dir():
