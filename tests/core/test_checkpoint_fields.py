@@ -73,6 +73,11 @@ EDITS = {
     "unknown likelihood": (_mixture_edit("likelihood", lambda _: "laplace"), "likelihood"),
     "centres with NaN": (
         lambda p: p["centers"].update({"3": torch.full_like(p["centers"]["3"], float("nan"))}), "NaN"),
+    "chosen channels not increasing": (
+        lambda p: p.update(channels=torch.tensor([5, 3, 9])), "chosen channels"),
+    "chosen channels beyond the spectrum": (
+        lambda p: p.update(channels=torch.arange(200, 300)), "chosen channels"),
+    "fewer chosen channels than bins": (lambda p: p.update(channels=torch.arange(10)), "below 10"),
     "weights missing": (lambda p: p["weights"].pop(next(iter(p["weights"]))), "weights"),
     "weights of another shape": (
         lambda p: p["weights"].update({k: v[..., :1] for k, v in list(p["weights"].items())[:1]}), "shape"),
