@@ -77,6 +77,7 @@ def test_dragging_on_the_spectrum_plot_sets_the_range_the_run_learns_from(sessio
     np.testing.assert_array_equal(learnt, np.flatnonzero((values >= start) & (values <= end)))
     assert session.segment.segmentation.config.spectral_range == chosen
     assert session.segment.segmentation.mean_spectra.shape[1] == values.size  # shown whole
+    assert f"Learns from {chosen} only." in session.segment.model_label.text()
 
     plot.clear_range_button.click()
     assert training_range(session.cube_layer) == "" and settings.spectral_range.value == ""

@@ -88,6 +88,7 @@ from ._settings import KIND_NAMES, SettingsForm
 if TYPE_CHECKING:
     import napari
 
+    from ..core.config import SegmentConfig
     from ..core.pipeline import Progress
     from ..core.segmentation import FittedModel, Segmentation
 
@@ -726,7 +727,7 @@ class SegmentationWidget(QWidget):
         self.model_label.setText(
             f"{config.model.upper()}, latent size {config.latent_dim}, k = {segmentation.k}, "
             f"{provenance} {segmentation.cube_name or 'a cube'}; data: "
-            f"{KIND_NAMES.get(kind, kind)} ({how})."
+            f"{KIND_NAMES.get(kind, kind)} ({how}).{_selection_note(config)}"
         )
 
     # ----------------------------------------------------------------- models
@@ -760,8 +761,8 @@ class SegmentationWidget(QWidget):
         self.model = result
         config = result.config
         self.model_label.setText(
-            f"Loaded: {config.model.upper()}, latent size {config.latent_dim}, k = {result.k}. "
-            "Choose a cube and Apply model."
+            f"Loaded: {config.model.upper()}, latent size {config.latent_dim}, k = {result.k}."
+            f"{_selection_note(config)} Choose a cube and Apply model."
         )
         if self.phase is not Phase.CLOSED:
             self._update_buttons()
@@ -845,6 +846,15 @@ def k_details(segmentation: Segmentation) -> str:
     ]
     at_k = f" At k={k}: {', '.join(values)}." if values else ""
     return f"{segmentation.k_reason.rstrip('.')}.{at_k}"
+
+
+def _selection_note(config: SegmentConfig) -> str:
+    """A sentence naming the channels a model learns from (its own, also when applied); "" for all."""
+    if config.channels:
+        return f" Learns from channels {config.channels} only."
+    if config.spectral_range:
+        return f" Learns from {config.spectral_range} only."
+    return ""
 
 
 def _status_label(text: str) -> QLabel:
