@@ -187,3 +187,18 @@ def test_selections_are_checked_against_the_axis():
 def test_bad_masks_are_refused_with_the_fix(values, words):
     with pytest.raises(InputError, match=words):
         pixel_mask(values, (4, 5), "mask.npy")
+
+
+def test_a_real_eds_map_masked_and_restricted_to_an_energy_window(shared_data):
+    """SEM-EDS of a rare-earth mineral: only the top half, learning only from 0.5-10 keV."""
+    path = shared_data / "eds_bruker_sem" / "bruker_sem_eds_30x30_REE_mineral.npz"
+    scan = np.load(path, allow_pickle=False)
+    energy = scan["energy_keV"]
+    cube = Datacube.from_array(scan["cube"], spectral_values=energy, spectral_unit="keV", name="REE")
+    mask = np.zeros(cube.image_shape, dtype=bool)
+    mask[:15] = True
+    result = segment(cube.with_mask(mask), SegmentConfig(spectral_range="0.5:10", **FAST))
+    np.testing.assert_array_equal(result.labels > 0, mask & cube.mask)
+    inside = np.flatnonzero((energy >= 0.5 - 1e-9) & (energy <= 10 + 1e-9))
+    np.testing.assert_array_equal(result.model.preprocessor.channels, inside)
+    assert result.mean_spectra.shape == (2, energy.size)
