@@ -187,8 +187,6 @@ def segment_steps(
         :func:`segment_block` here, block by block.
     """
     config = _run_config(cube, config, model)
-    # Checked on every run: a reused model's selection must lie inside this cube's axis too.
-    channels = config.channel_selection(cube.axis)
     timer = _StageTimer()
     device = resolve_device(config.device)
     # Decided once, before the run adds its own load: the cores other programs leave free.
@@ -205,6 +203,8 @@ def _run(
     device: object,
 ) -> Generator[Progress, None, Segmentation]:
     """The stages of :func:`segment_steps`, on the threads it chose."""
+    # Checked on every run: a reused model's selection must lie inside this cube's axis too.
+    channels = config.channel_selection(cube.axis)
     with timer("sample"):
         sample = _draw_sample(cube, config, model, channels)
     yield Progress(
