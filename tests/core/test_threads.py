@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,7 +15,7 @@ from threadpoolctl import threadpool_info
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.pipeline import segment_steps
 from napari_deepcube.core.synthetic import make_painting
-from napari_deepcube.core.threads import computing_on, free_cores, usable_cores
+from napari_deepcube.core.threads import _busy_cores, computing_on, free_cores, usable_cores
 
 
 @pytest.fixture
@@ -34,6 +35,25 @@ def busy_machine() -> Iterator[None]:
 
 def test_a_busy_machine_leaves_one_core(busy_machine: None) -> None:
     assert free_cores() == 1
+
+
+def test_this_processs_own_work_is_not_other_programs_load() -> None:
+    """A viewer drawing in this process while its run starts leaves the run its cores."""
+    baseline = _busy_cores()
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        with_own_work = _busy_cores()
+    finally:
+        stop.set()
+        spinner.join()
+    assert with_own_work < baseline + 0.5  # one core's work, were it counted
 
 
 def test_the_thread_pools_follow_and_come_back() -> None:

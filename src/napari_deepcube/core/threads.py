@@ -26,27 +26,39 @@ def usable_cores() -> int:
 
 
 def _busy_cores() -> float:
-    """Cores other processes keep busy now: /proc/stat over a short watch, else the load average."""
+    """Cores other processes keep busy now: /proc/stat over a short watch, else the load average.
+
+    This process's own work in the watch (a viewer drawing while its run
+    starts) is not counted: the run shares those cores with itself anyway.
+    """
     try:
-        first = _cpu_times()
+        first, own_first = _cpu_times(), _own_cpu_time()
         time.sleep(_WATCH_SECONDS)
-        second = _cpu_times()
+        second, own_second = _cpu_times(), _own_cpu_time()
     except (OSError, ValueError, IndexError):
         try:
             return os.getloadavg()[0]
         except OSError:  # no load average on this system
             return 0.0
     total = second[0] - first[0]
-    idle = second[1] - first[1]
+    busy = total - (second[1] - first[1]) - (own_second - own_first)
     machine = os.cpu_count() or 1
-    return machine * (1.0 - idle / total) if total > 0 else 0.0
+    return max(0.0, machine * busy / total) if total > 0 else 0.0
 
 
 def _cpu_times() -> tuple[int, int]:
-    """(all, idle) jiffies of the machine since boot, from the first line of /proc/stat."""
+    """(all, idle) clock ticks of the machine since boot, from the first line of /proc/stat."""
     with open("/proc/stat", encoding="ascii") as stat:
         fields = [int(value) for value in stat.readline().split()[1:]]
     return sum(fields), fields[3] + fields[4]  # idle + iowait
+
+
+def _own_cpu_time() -> int:
+    """Clock ticks this process has run (user + system), from /proc/self/stat."""
+    with open("/proc/self/stat", encoding="ascii") as stat:
+        # The command name in parentheses may hold spaces: count the fields after it.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def free_cores() -> int:
