@@ -24,6 +24,8 @@ Suites (``--suite``):
   gui       the segmentation widget's run against `deepcube segment` on the same
             painting and settings (benchmarks/gui.py; needs a display);
             ``--gui-size`` and ``--gui-epochs`` shrink it for a quick check
+  gpu       the same runs on the CPU and on a CUDA GPU, stage by stage
+            (benchmarks/gpu.py); ``--gpu-cubes`` names the cubes
   default   standard, then scale (what `make bench` runs)
   all       all of the above
 
@@ -55,7 +57,8 @@ class CubeSpec:
     family: str
     seed: int = 0
     hard: bool = False
-    size: int = 256
+    #: height and width (None: the generator's own)
+    size: int | None = None
     variant: str = ""
 
 
@@ -79,11 +82,12 @@ def _load(spec: CubeSpec):
     from napari_deepcube.core.cube import Datacube
     from napari_deepcube.core.synthetic import make_nebula, make_painting
 
+    dims = {} if spec.size is None else {"height": spec.size, "width": spec.size}
     if spec.family == "painting":
-        synthetic = make_painting(height=spec.size, width=spec.size, hard=spec.hard, seed=spec.seed)
+        synthetic = make_painting(**dims, hard=spec.hard, seed=spec.seed)
         return synthetic.cube, synthetic.labels, synthetic
     if spec.family == "nebula":
-        synthetic = make_nebula(hard=spec.hard, seed=spec.seed)
+        synthetic = make_nebula(**dims, hard=spec.hard, seed=spec.seed)
         return synthetic.cube, synthetic.labels, synthetic
     if spec.family == "stress":
         from stress import VARIANTS
@@ -387,11 +391,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--suite", choices=("default", "standard", "scale", "hard", "stress", "gui", "all"),
+        "--suite", choices=("default", "standard", "scale", "hard", "stress", "gui", "gpu", "all"),
         default="default",
     )
     parser.add_argument("--gui-size", type=int, default=256, help="gui: the painting's height and width")
     parser.add_argument("--gui-epochs", type=int, default=None, help="gui: epochs (default: the config's)")
+    parser.add_argument(
+        "--gpu-cubes", nargs="+", default=["nebula:40", "painting:256", "nebula:160", "painting:512"],
+        help="gpu: cubes as family:size (painting has 1024 channels, nebula 3681)",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per family (hard: 10, stress: 5)")
     parser.add_argument("--variants", default="", help="stress: only the variants whose name contains this")
     args = parser.parse_args(argv)
@@ -411,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         gui(args.gui_size, args.gui_epochs)
+    if args.suite in ("gpu", "all"):
+        from gpu import gpu
+
+        print()
+        gpu(args.gpu_cubes)
     return 0
 
 

@@ -253,7 +253,6 @@ def _write_outputs(
 ) -> None:
     from .core.io.labels import write_labels_tiff
     from .core.io.results import write_report, write_spectra_csv
-    from .core.overview import save_overview
     from .core.palette import label_colors
 
     write_labels_tiff(
@@ -269,6 +268,8 @@ def _write_outputs(
             curves[f"cluster {label} std"] = segmentation.std_spectra[label - 1]
         write_spectra_csv(args.spectra, cube.spectral_values, cube.axis_title, curves)
     if getattr(args, "overview", None):
+        from .core.overview import save_overview  # matplotlib: 0.7 s to import, only for this
+
         save_overview(args.overview, cube, segmentation, truth)
     if args.report:
         write_report(args.report, report)

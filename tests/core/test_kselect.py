@@ -43,6 +43,16 @@ def test_the_split_path_finds_a_small_class_and_stops_at_the_truth(rng):
     assert criteria["log_likelihood"][3] > criteria["log_likelihood"][2]
 
 
+def test_no_candidate_past_the_refused_k_changes_the_choice(rng):
+    latents, features, _ = _counts_with_a_small_class(rng)
+    candidates = {c.k: c for c in fit_candidates(latents, features, [2, 3, 4, 5, 6], "multinomial", seed=0)}
+    whole = choose_k(candidates, features.shape[0])
+    assert whole.refused == whole.k + 1
+    upto_refused = {k: c for k, c in candidates.items() if k <= whole.refused}
+    assert choose_k(upto_refused, features.shape[0]) == whole
+    assert choose_k({k: c for k, c in candidates.items() if k <= whole.k}, features.shape[0]).refused is None
+
+
 def test_merge_gain_weighs_the_evidence_for_the_weakest_class(rng):
     _, features, truth = _counts_with_a_small_class(rng)
     penalty = bic_penalty(features.shape[1], features.shape[0])

@@ -7,10 +7,10 @@ from sklearn.metrics import adjusted_rand_score
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.errors import InputError
-from napari_deepcube.core.pipeline import recluster, segment, segment_steps
+from napari_deepcube.core.pipeline import KS_PAST_REFUSAL, recluster, segment, segment_steps
 from napari_deepcube.core.synthetic import make_painting
 
-FAST = {"epochs": 8, "n_train": 2000, "k_max": 8, "preview_every": 2}
+FAST = {"epochs": 8, "n_train": 2000, "k_max": 10, "preview_every": 2}
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,14 @@ def test_finds_the_true_k_and_matches_ground_truth(painting_result, small_painti
     result, _ = painting_result
     assert result.k == small_painting.k
     assert adjusted_rand_score(small_painting.labels.ravel(), result.labels.ravel()) > 0.9
+
+
+def test_the_search_of_k_stops_past_the_refused_split(painting_result):
+    result, _ = painting_result
+    tried = sorted(result.criteria["bic"])
+    # The candidates stop one past the refused k (result.k + 1), short of k_max.
+    assert tried == list(range(2, result.k + 2 + KS_PAST_REFUSAL))
+    assert tried[-1] < FAST["k_max"]
 
 
 def test_labels_follow_the_numbering_convention(painting_result, small_painting):

@@ -144,7 +144,7 @@ class SegmentConfig:
 
     k: int | None = _setting(None, "number of clusters (default: chosen in the k range)", low=1)
     k_min: int = _setting(2, "smallest k tried", low=2)
-    k_max: int = _setting(12, "largest k tried", low=2)
+    k_max: int = _setting(12, "largest k considered (the search stops one past the first k refused)", low=2)
     seed: int = _setting(0, "random seed", low=0, high=2**32 - 1)
     model: str = _setting("ae", "autoencoder: plain (ae) or MMD-VAE (vae)", choices=MODELS)
     latent_dim: int = _setting(8, "latent size (paper: 3)", low=1, high=256)

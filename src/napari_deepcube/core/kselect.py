@@ -145,11 +145,16 @@ class KChoice:
         Why, with the numbers the rule compared (for reports and details).
     summary
         Why, in plain words, without the statistics' vocabulary (for the widget).
+    refused
+        The k whose split the rule refused (None: every k tried was kept, or
+        the silhouette chose). The rule reads no candidate above it, so more
+        candidates cannot change the choice.
     """
 
     k: int
     reason: str
     summary: str
+    refused: int | None = None
 
 
 def fit_candidates(
@@ -466,7 +471,9 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     largest = 0.0
     stop_note = f"no split beyond k={ks[-1]} was tried"
     stop_plain = f"no k above {ks[-1]} was tried (raise the largest k to try more)"
+    refused = None
     for k in ks[1:]:
+        refused = k
         gain = candidates[k].fit.log_likelihood - candidates[k - 1].fit.log_likelihood  # type: ignore[union-attr]
         largest = max(largest, gain)
         if gain <= penalty:
@@ -487,7 +494,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
             )
             stop_plain = "a cluster more would cut one material in two, with no gap between the halves"
             break
-        chosen = k
+        chosen, refused = k, None
     summary = f"{chosen} clusters: each describes the spectra clearly better than fewer; {stop_plain}"
     if candidates[chosen].silhouette < OVERLAPPING_SILHOUETTE:
         summary += (
@@ -499,6 +506,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
         f"k={chosen}: every split up to {chosen} is well supported by the data; {stop_note}; "
         f"silhouette {candidates[chosen].silhouette:.3f}",
         summary,
+        refused,
     )
 
 

@@ -48,6 +48,9 @@ _PREVIEW_K_POINTS = 2000
 _SUB_COMPONENTS = 3
 #: Mean-field sweeps of the spatial term.
 _SPATIAL_SWEEPS = 10
+#: Candidates built past the k whose split the rule refused (for the criteria
+#: curves and re-clustering), before the search of k stops.
+KS_PAST_REFUSAL = 1
 #: Share of the run's progress bar given to each stage: its share of the time of
 #: `deepcube segment` on the painting sample with the default settings (train
 #: 27 %, choose k 64 %, refine 5 %, assign 3 % in its report's timings), so that
@@ -222,7 +225,9 @@ def _run(
         reason = f"k={model.k} from the reused model"
         summary = f"{model.k} clusters, those of the model"
     else:
-        with timer("choose k"):
+        # Many small fits, each shorter than waking a thread pool: one thread is
+        # faster, 4x so on 16 cores (docs/big-data.md).
+        with timer("choose k"), computing_on(1):
             candidates, centers = yield from _score_candidates(sample, autoencoder, config, device)
             choice, criteria = _pick_k(candidates, config, sample.features.shape[0])
         k, reason, summary = choice.k, choice.reason, choice.summary
@@ -390,7 +395,25 @@ def _score_candidates(
             k=candidate.k,
             silhouette=candidate.silhouette,
         )
+        if _choice_settled(candidates, config, scored, latents.shape[0]):
+            break
     return candidates, {c.k: latent_centers(latents, c.labels, c.k) for c in candidates.values()}
+
+
+def _choice_settled(
+    candidates: dict[int, Candidate], config: SegmentConfig, scored: bool, n_sample: int
+) -> bool:
+    """Whether the k rule has refused a split at least :data:`KS_PAST_REFUSAL` candidates ago.
+
+    The rule is sequential: no candidate above the refused k changes its
+    choice. The few built past it show the criteria curves beyond the choice;
+    the rest of the k range would cost as much again as the choice itself.
+    The silhouette (the paper preset) compares every k, so it sees them all.
+    """
+    if config.k is not None or not scored:
+        return False
+    refused = choose_k(candidates, n_sample).refused
+    return refused is not None and max(candidates) >= refused + KS_PAST_REFUSAL
 
 
 def _pick_k(

@@ -1,0 +1,99 @@
+"""The same segmentation on the CPU and on a CUDA GPU: time per stage, and whether the maps agree.
+
+For each cube, three runs in fresh processes: PCA(10)+k-means with the true k
+(the baseline every benchmark of the project is measured against), our
+pipeline with ``device="cpu"`` and with ``device="cuda"`` (default settings
+otherwise, no previews). The table gives the total time, the ratio to the
+baseline, the stages that use the device (training, and the pass over every
+pixel: ``assign``) and those that do not (choosing k and refining fit
+mixtures on the CPU), the ARI against ground truth, and the ARI between the
+CPU and GPU maps (1.000: the same partition).
+
+Run with ``python benchmarks/run.py --suite gpu``; the GPU rows are skipped
+where torch sees no CUDA device.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from run import CubeSpec, _load, _method
+
+STAGES = ("sample", "train", "choose k", "refine", "assign", "summarise")
+
+
+@dataclass
+class GpuRow:
+    cube: str
+    method: str
+    k: int
+    seconds: float
+    timings: dict[str, float]
+    labels: np.ndarray
+
+
+def _worker(spec: CubeSpec, method: str, queue: mp.Queue) -> None:
+    from napari_deepcube.core.config import SegmentConfig
+    from napari_deepcube.core.pipeline import segment
+
+    loaded = _load(spec)
+    truth = loaded[1]
+    start = time.perf_counter()
+    if method == "PCA(10)+k-means":
+        labels, k, _ = _method(method, spec, int(truth.max()), loaded)
+        timings: dict[str, float] = {}
+    else:
+        result = segment(loaded[0], SegmentConfig(seed=spec.seed, device=method, preview_every=0))
+        labels, k, timings = result.labels.ravel(), result.k, result.timings
+    queue.put((np.asarray(labels), k, time.perf_counter() - start, timings))
+
+
+def _run(spec: CubeSpec, method: str) -> GpuRow:
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_worker, args=(spec, method, queue))
+    process.start()
+    labels, k, seconds, timings = queue.get()
+    process.join()
+    return GpuRow(spec.name, method, k, seconds, timings, labels)
+
+
+def gpu(sizes: list[str]) -> list[GpuRow]:
+    """Run every cube named in ``sizes`` (``painting:N``, ``nebula:N``) on CPU and GPU."""
+    import torch
+    from sklearn.metrics import adjusted_rand_score
+
+    methods = ["PCA(10)+k-means", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if torch.cuda.is_available():
+        print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
+    else:
+        print("no CUDA device: CPU rows only")
+    print(
+        "| cube | method | k / true | ARI | vs CPU map | time (s) | x PCA+km | "
+        + " | ".join(STAGES) + " |"
+    )
+    print("|---" * (7 + len(STAGES)) + "|", flush=True)
+    rows = []
+    for item in sizes:
+        family, size = item.split(":")
+        n_channels = "1024" if family == "painting" else "3681"
+        spec = CubeSpec(f"{family} {size}x{size}x{n_channels}", family, size=int(size))
+        truth = _load(spec)[1].ravel()
+        scored = truth > 0
+        cube_rows = [_run(spec, method) for method in methods]
+        baseline, on_cpu = cube_rows[0], cube_rows[1]
+        for row in cube_rows:
+            ari = adjusted_rand_score(truth[scored], row.labels[scored])
+            agreement = adjusted_rand_score(on_cpu.labels[scored], row.labels[scored])
+            stages = " | ".join(f"{row.timings[s]:.2f}" if s in row.timings else "" for s in STAGES)
+            print(
+                f"| {row.cube} | {row.method} | {row.k} / {truth.max()} | {ari:.3f} | "
+                f"{agreement:.3f} | {row.seconds:.1f} | {row.seconds / baseline.seconds:.1f} | {stages} |",
+                flush=True,
+            )
+        rows += cube_rows
+    return rows
