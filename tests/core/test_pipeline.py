@@ -34,6 +34,17 @@ def test_the_search_of_k_stops_past_the_refused_split(painting_result):
     assert tried[-1] < FAST["k_max"]
 
 
+def test_previews_keep_to_their_share_of_the_training_time(small_painting):
+    # A preview is due after every epoch, but each costs more than an epoch of this small sample.
+    config = SegmentConfig(k=3, epochs=12, n_train=600, preview_every=1, patience=100)
+    events = list(segment_steps(small_painting.cube, config))
+    epochs = [event for event in events if event.epoch is not None]
+    previews = [event for event in epochs if event.preview is not None]
+    assert len(epochs) == 12
+    assert previews[0].epoch.epoch == 1
+    assert 1 <= len(previews) < len(epochs) / 2
+
+
 def test_labels_follow_the_numbering_convention(painting_result, small_painting):
     result, _ = painting_result
     assert result.labels.dtype == np.uint8

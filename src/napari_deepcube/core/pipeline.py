@@ -44,6 +44,10 @@ from .training_config import EpochEvent
 PREVIEW_PIXELS = 16384
 #: Points used to choose k for a preview (speed over precision).
 _PREVIEW_K_POINTS = 2000
+#: Most share of the training time (previews included) spent making previews: a
+#: preview falls due every `preview_every` epochs but waits while they are over it.
+#: They were half of the widget's training time on the painting sample.
+PREVIEW_SHARE = 0.2
 #: Sub-components per class in the final fit of flux data (see mixture.fit_classes).
 _SUB_COMPONENTS = 3
 #: Mean-field sweeps of the spatial term.
@@ -355,7 +359,7 @@ def _train(
             f"epoch {event.epoch}/{event.n_epochs}  loss {event.validation_loss:.4g}",
             epoch=event,
         )
-        if config.preview_every and event.epoch % config.preview_every == 0:
+        if previewer.due(event):
             progress = previewer.update(progress, autoencoder, device)
         yield progress
     return autoencoder
@@ -795,11 +799,25 @@ class _Previewer:
         )
         self.config = config
         self.last_k: int | None = None
+        #: Time spent making previews so far.
+        self.seconds = 0.0
+
+    def due(self, event: EpochEvent) -> bool:
+        """Whether to show a preview after this epoch: every few epochs, within the time budget."""
+        every = self.config.preview_every
+        return bool(every) and event.epoch % every == 0 and self.seconds <= PREVIEW_SHARE * event.elapsed
 
     def update(self, progress: Progress, autoencoder: SpectralAutoencoder, device: object) -> Progress:
         """``progress`` with a preview map and the current k and silhouette."""
         if self.features.shape[0] < 3:
             return progress
+        start = time.perf_counter()
+        try:
+            return self._previewed(progress, autoencoder, device)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _previewed(self, progress: Progress, autoencoder: SpectralAutoencoder, device: object) -> Progress:
         latents = embed(autoencoder, self.features, device)  # type: ignore[arg-type]
         rng = np.random.default_rng(self.config.seed)
         subset = rng.choice(latents.shape[0], size=min(_PREVIEW_K_POINTS, latents.shape[0]), replace=False)
