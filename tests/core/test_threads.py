@@ -15,7 +15,14 @@ from threadpoolctl import threadpool_info
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.pipeline import segment_steps
 from napari_deepcube.core.synthetic import make_painting
-from napari_deepcube.core.threads import _busy_cores, computing_on, free_cores, usable_cores
+from napari_deepcube.core.threads import (
+    MAX_RUN_THREADS,
+    _busy_cores,
+    computing_on,
+    free_cores,
+    run_threads,
+    usable_cores,
+)
 
 
 @pytest.fixture
@@ -35,6 +42,12 @@ def busy_machine() -> Iterator[None]:
 
 def test_a_busy_machine_leaves_one_core(busy_machine: None) -> None:
     assert free_cores() == 1
+
+
+def test_a_run_takes_the_free_cores_up_to_its_most() -> None:
+    assert run_threads(1) == 1
+    assert run_threads(MAX_RUN_THREADS) == MAX_RUN_THREADS
+    assert run_threads(16) == MAX_RUN_THREADS < 16
 
 
 def test_this_processs_own_work_is_not_other_programs_load() -> None:

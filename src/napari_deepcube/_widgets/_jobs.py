@@ -173,11 +173,11 @@ def recluster_job(
 ) -> Generator[Progress, None, Outcome]:
     """Cluster the trained embedding again into ``k`` clusters (no training)."""
     from ..core.pipeline import Progress, recluster
-    from ..core.threads import computing_on, free_cores
+    from ..core.threads import computing_on, run_threads
 
     yield Progress("recluster", 0.05, f"clustering into k={k}", k=k)
     try:
-        with computing_on(free_cores()):  # as a run does (see core.threads)
+        with computing_on(run_threads()):  # as a run does (see core.threads)
             result = recluster(segmentation, cube, k)
     except InputError as error:
         return Failed(str(error))

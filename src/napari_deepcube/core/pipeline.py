@@ -36,7 +36,7 @@ from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
-from .threads import computing_on, free_cores
+from .threads import computing_on, run_threads
 from .train import embed, resolve_device, train_autoencoder
 from .training_config import EpochEvent
 
@@ -197,7 +197,7 @@ def segment_steps(
     timer = _StageTimer()
     device = resolve_device(config.device)
     # Decided once, before the run adds its own load: the cores other programs leave free.
-    with computing_on(free_cores()):
+    with computing_on(run_threads()):
         return (yield from _run(cube, config, model, block_map, timer, device))
 
 

@@ -4,7 +4,9 @@ Thread pools spin while they wait for work. On a machine other programs keep
 busy, a pool as wide as the machine spins against them: a 1600-pixel MUSE cube
 took 268 s with two threads beside CPU-bound work where one thread took 21 s
 (docs/big-data.md). A run therefore computes on the cores that are free when
-it starts, at least one.
+it starts, at least one, and at most :data:`MAX_RUN_THREADS`: its operations are
+small (batches of 1024 spectra, k-means on a few thousand points), and on a
+16-core machine sixteen threads made them slower than four (docs/big-data.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from contextlib import contextmanager
 
 #: How long the machine is watched to see how busy it is (seconds).
 _WATCH_SECONDS = 0.1
+#: Most threads a run computes on, however many cores are free.
+MAX_RUN_THREADS = 4
 
 
 def usable_cores() -> int:
@@ -65,6 +69,11 @@ def free_cores() -> int:
     """The cores a run should compute on: those of this process that no other keeps busy, at least one."""
     machine = os.cpu_count() or 1
     return max(1, min(usable_cores(), round(machine - _busy_cores())))
+
+
+def run_threads(free: int | None = None) -> int:
+    """The threads a run computes on: ``free`` cores (default :func:`free_cores`), at most the cap."""
+    return min(free_cores() if free is None else free, MAX_RUN_THREADS)
 
 
 @contextmanager
