@@ -19,10 +19,15 @@ selector, which lives in that cube's clusters layer (its
 :class:`~.._layer_records.LabelsRecord`): a widget opened later, or another
 cube chosen, finds it there.
 
-The worker's signals go through one ordered inbox (:meth:`_post`): napari's
-progress bars run a nested event loop when they update, which would
+The worker's signals go through one ordered inbox (:meth:`_post`): a nested
+event loop (a dialog or notification opened while handling one) would
 otherwise deliver the next event (or the result) in the middle of handling
 the previous one.
+
+A run has no entry in napari's activity dock: the dock's own bar shows its
+progress, and any napari progress bar keeps the status bar's "in progress"
+animation running, which under a software OpenGL renderer redrew the window
+for the whole run (a sixth of the widget's run time on the painting sample).
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from napari.layers import Image, Labels, Layer, Shapes
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
@@ -122,8 +126,6 @@ class Run:
         The thread worker computing it.
     cube_layer
         The cube layer it segments.
-    activity
-        Its entry in napari's activity dock.
     layers
         The preview and confidence layers made when it started (train and
         apply): removed when it ends without a result. None for a re-cluster,
@@ -134,7 +136,6 @@ class Run:
 
     worker: GeneratorWorker
     cube_layer: Image
-    activity: progress
     layers: ResultLayers | None
     applied: FittedModel | None = None
 
@@ -354,14 +355,13 @@ class SegmentationWidget(QWidget):
                showing: Generator[None, None, None] | None = None) -> None:
         """Change phase: the only place where the phase, the run and its display change.
 
-        Leaving a run closes its activity entry, and removes its layers unless
-        its result is in them (a run that ends without one).
+        Leaving a run removes its layers unless its result is in them (a run
+        that ends without one).
         """
         previous = self._run
         if previous is not None and run is not previous:
             if self.phase is Phase.RUNNING and previous.layers is not None:
                 discard(self.viewer, previous.layers)
-            previous.activity.close()
             self._pending_preview = None
         self.phase, self._run, self._showing = phase, run, showing
         if phase is not Phase.CLOSED:
@@ -455,9 +455,8 @@ class SegmentationWidget(QWidget):
     def close_widget(self) -> None:
         """Stop the run, if any, and go quiet: the dock was closed.
 
-        A run still computing is stopped and leaves neither layers nor an
-        activity entry; a result being shown is shown to the end, since it is
-        complete. Nothing the worker sends afterwards is handled.
+        A run still computing is stopped and leaves no layers; a result being
+        shown is shown to the end, since it is complete. Nothing the worker sends afterwards is handled.
         """
         if self.phase is Phase.CLOSED:
             return
@@ -530,7 +529,7 @@ class SegmentationWidget(QWidget):
         *, applied: FittedModel | None = None,
     ) -> None:
         """Run ``worker``, its events handled in order (see :meth:`_post`) as this run's."""
-        run = Run(worker, layer, progress(total=_STEPS, desc=description), layers, applied)
+        run = Run(worker, layer, layers, applied)
         worker.yielded.connect(partial(self._post_for, run, self._on_progress))
         worker.returned.connect(partial(self._post_for, run, self._on_returned))
         worker.aborted.connect(partial(self._post_for, run, self._on_aborted))
@@ -567,14 +566,8 @@ class SegmentationWidget(QWidget):
             self._draining = False
 
     def _on_progress(self, event: Progress) -> None:
-        """Show a progress event: text now; the preview and the activity bar each later.
-
-        The preview's redraw and napari's activity bar (which runs a nested
-        event loop) each get their own turn of the event loop, so that no
-        single turn holds the viewer long.
-        """
+        """Show a progress event: text now; the preview later, in a turn of the event loop of its own."""
         self.progress_bar.setValue(round(event.fraction * _STEPS))
-        self._later.call(self._update_activity)
         self.stage_label.setText(f"{event.stage}: {event.message}")
         if event.epoch is not None:
             self._metrics["loss"] = (
@@ -590,11 +583,6 @@ class SegmentationWidget(QWidget):
         if event.preview is not None:
             self._pending_preview = (event.preview, event.preview_stride)
             self._later.call(self._show_preview)
-
-    def _update_activity(self) -> None:
-        run, done = self._run, self.progress_bar.value()
-        if run is not None and self.phase is Phase.RUNNING and done > run.activity.n:
-            run.activity.update(done - run.activity.n)
 
     def _show_preview(self) -> None:
         """Show the latest preview map (only the latest, when several came at once)."""
@@ -875,9 +863,9 @@ def _status_label(text: str) -> QLabel:
 class _Later:
     """Calls put off to later turns of the event loop: one call per turn, each queued once.
 
-    Work that may hold the GUI thread (a preview's redraw, napari's activity
-    bar and its nested event loop, a step of showing a result) each gets a
-    turn of its own, so that no single turn stalls the viewer.
+    Work that may hold the GUI thread (a preview's redraw, a step of showing
+    a result) each gets a turn of its own, so that no single turn stalls the
+    viewer.
 
     Parameters
     ----------
