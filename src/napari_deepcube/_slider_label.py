@@ -1,10 +1,13 @@
-"""The spectral slider named in the cube's units: "Energy 10.55 keV", not a channel number.
+"""The spectral slider named in the cube's units: "10.55 keV", not a channel number.
 
 napari 0.9's dims slider shows the channel index and its count; the only
 text of its own is the axis label beside it (``viewer.dims.axis_labels``).
 So the label carries the spectral coordinate of the channel shown, taken
 from the cube layer's :class:`~._layer_records.CubeRecord`: the active
-layer when it is a cube, else the topmost visible one. napari writes the
+layer when it is a cube, else the topmost visible one. The value and unit
+only: napari gives the label at most a fifth of the slider's width, which on
+a 1366-pixel laptop screen with the docks open cut "Energy 10.55 keV" to
+"Energy 10.5…"; the unit says which quantity it is. napari writes the
 layers' own label ("Energy") back whenever layers change; the label is
 written again after it.
 
@@ -67,7 +70,7 @@ def write_label(viewer: napari.viewer.Viewer) -> None:
 
 
 def slider_text(viewer: napari.viewer.Viewer) -> str | None:
-    """"Energy 10.55 keV" for the channel the slider shows, None without a calibrated cube."""
+    """"10.55 keV" for the channel the slider shows, None without a calibrated cube."""
     if viewer.dims.ndim < 3:
         return None
     cube = _shown_cube(viewer)
@@ -79,7 +82,8 @@ def slider_text(viewer: napari.viewer.Viewer) -> str | None:
     channel = int(np.round(cube.world_to_data(viewer.dims.point)[0]))
     if not 0 <= channel < axis.size:
         return None
-    return f"{axis.label} {axis.values[channel]:.4g} {axis.unit}"
+    value = f"{axis.values[channel]:.4g}"
+    return f"{value} {axis.unit}" if axis.unit else f"{axis.label} {value}"
 
 
 def _shown_cube(viewer: napari.viewer.Viewer) -> Image | None:

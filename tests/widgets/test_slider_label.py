@@ -5,6 +5,7 @@ from __future__ import annotations
 from napari_deepcube._reader import cube_layer_data
 from napari_deepcube._widgets._layers import spectral_axis
 from napari_deepcube._widgets._segment import SegmentationWidget
+from napari_deepcube._widgets._spectrum_plot import SpectrumPlotWidget
 
 
 def _slider_label(viewer) -> str:
@@ -19,15 +20,15 @@ def test_the_slider_names_the_energy_and_wavelength_it_shows(make_napari_viewer,
 
     viewer.dims.set_current_step(0, 263)
 
-    assert _slider_label(viewer) == f"Energy {energies[263]:.4g} keV"
+    assert _slider_label(viewer) == f"{energies[263]:.4g} keV"
     viewer.dims.set_current_step(0, 512)
-    assert _slider_label(viewer) == f"Energy {energies[512]:.4g} keV"
+    assert _slider_label(viewer) == f"{energies[512]:.4g} keV"
 
     # Another cube on top, on a wavelength axis: the slider follows the cube shown.
     viewer.open_sample("napari-deepcube", "nebula")
     viewer.dims.set_current_step(0, 1000)
     wavelengths = spectral_axis(viewer.layers["nebula"]).values
-    assert _slider_label(viewer) == f"Wavelength {wavelengths[1000]:.4g} Å"
+    assert _slider_label(viewer) == f"{wavelengths[1000]:.4g} Å"
 
 
 def test_a_cube_added_by_code_is_labelled_once_a_widget_opens(make_napari_viewer, painting):
@@ -39,7 +40,7 @@ def test_a_cube_added_by_code_is_labelled_once_a_widget_opens(make_napari_viewer
     SegmentationWidget(viewer)
     viewer.dims.set_current_step(0, 100)
 
-    assert _slider_label(viewer) == f"Energy {painting.cube.spectral_values[100]:.4g} keV"
+    assert _slider_label(viewer) == f"{painting.cube.spectral_values[100]:.4g} keV"
 
 
 def test_without_a_calibrated_cube_in_view_the_label_is_the_layers_own(make_napari_viewer, painting):
@@ -50,9 +51,26 @@ def test_without_a_calibrated_cube_in_view_the_label_is_the_layers_own(make_napa
     SegmentationWidget(viewer)
     viewer.layers.selection.active = calibrated
     viewer.dims.set_current_step(0, 100)
-    assert _slider_label(viewer).startswith("Energy ")
+    assert _slider_label(viewer).endswith(" keV")
 
     calibrated.visible = False
     viewer.layers.selection.active = plain
 
     assert _slider_label(viewer) == "band"
+
+
+def test_the_label_is_whole_on_a_laptop_screen_with_both_docks(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-deepcube", "nebula")  # the widest: "6563 Å" over 3681 channels
+    viewer.window.add_dock_widget(SegmentationWidget(viewer), name="Deep spectral segmentation")
+    viewer.window.add_dock_widget(SpectrumPlotWidget(viewer), name="Cluster spectra")
+    window = viewer.window._qt_window
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.width() == 1366)
+    viewer.dims.set_current_step(0, 3000)
+    qtbot.wait(50)
+
+    label = viewer.window._qt_viewer.dims.slider_widgets[0].axis_label
+    text_width = label.fontMetrics().horizontalAdvance(label.text())
+    assert label.text().endswith(" Å")
+    assert text_width <= label.width() - label.textMargins().left() - label.textMargins().right() - 4
