@@ -24,6 +24,7 @@ from .._layer_records import ClusterSpectra, LabelsRecord, SegmentationRun
 from .._reader import label_colormap, labels_layer_data
 from .._writer import write_label_map
 from ..core.io.results import write_spectra_csv
+from ..core.pixel_maps import PixelMap
 from ._layers import image_shape, source_file
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 CLUSTERS_NAME = "clusters"
 PREVIEW_NAME = "clusters (preview)"
 CONFIDENCE_NAME = "confidence"
+#: Pixels read to set a map's contrast limits.
+_LIMIT_PIXELS = 2**20
 
 
 @dataclass
@@ -202,7 +205,7 @@ def _pick(viewer: napari.viewer.Viewer, existing: Layer | None, fresh: Layer | N
 
 
 def _image(
-    viewer: napari.viewer.Viewer, layer: Image | None, data: np.ndarray, **kwargs: Any
+    viewer: napari.viewer.Viewer, layer: Image | None, data: PixelMap, **kwargs: Any
 ) -> Image:
     """Put ``data`` in ``layer``, or in a new hidden image layer when there is none."""
     if layer is not None:
@@ -212,8 +215,11 @@ def _image(
     return viewer.add_image(data, visible=False, axis_labels=("y", "x"), **kwargs)
 
 
-def _limits(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
+def _limits(values: PixelMap) -> tuple[float, float]:
+    """1st and 99th percentiles, from at most about a million pixels (a map on disk reads only those)."""
+    step = max(1, int(np.sqrt(values.shape[0] * values.shape[1] / _LIMIT_PIXELS)))
+    sample = np.asarray(values[::step, ::step])
+    finite = sample[np.isfinite(sample)]
     if finite.size == 0:
         return 0.0, 1.0
     low, high = (float(v) for v in np.percentile(finite, [1.0, 99.0]))

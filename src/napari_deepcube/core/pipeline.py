@@ -34,6 +34,7 @@ from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
 from .kselect import Candidate, KChoice, choose_k, criteria_of, fit_candidates
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
+from .pixel_maps import PixelMap, new_map, readable
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
@@ -112,9 +113,12 @@ class BlockResult:
     labels
         (r, W) clusters 1..k in the fitted model's numbering, 0 = left out.
     posteriors
-        (r, W, k) float32 cluster probabilities, 0 where left out.
+        (r, W, k) float32 cluster probabilities, 0 where left out. Gathered
+        for a cube read lazily: a dask array over an on-disk store
+        (:mod:`.pixel_maps`).
     latents
-        (r, W, D) float32 embedding, NaN where left out.
+        (r, W, D) float32 embedding, NaN where left out; stored like the
+        posteriors.
     sums, squares
         (k, C) float64 per-cluster sums and sums of squares of raw spectra.
     counts
@@ -122,8 +126,8 @@ class BlockResult:
     """
 
     labels: np.ndarray
-    posteriors: np.ndarray
-    latents: np.ndarray
+    posteriors: PixelMap
+    latents: PixelMap
     sums: np.ndarray
     squares: np.ndarray
     counts: np.ndarray
@@ -477,7 +481,8 @@ def _without_empty(maps: BlockResult, fitted: FittedModel) -> tuple[BlockResult,
     k = int(present.sum())
     posteriors = maps.posteriors[..., present]
     total = posteriors.sum(axis=-1, keepdims=True)
-    posteriors = np.divide(posteriors, total, out=np.zeros_like(posteriors), where=total > 0)
+    # Lazy for a map on disk; a pixel with no total has no posterior to scale.
+    posteriors = posteriors / np.where(total > 0, total, 1.0).astype(np.float32)
     kept = BlockResult(
         labels=maps.labels,
         posteriors=posteriors,
@@ -600,8 +605,8 @@ def _assign_all(
     k = fitted.k
     maps = BlockResult(
         labels=np.zeros((height, width), dtype=np.uint8 if k < 256 else np.uint16),
-        posteriors=np.zeros((height, width, k), dtype=np.float32),
-        latents=np.full((height, width, fitted.autoencoder.config.latent_dim), np.nan, dtype=np.float32),
+        posteriors=new_map(cube, k, 0.0, "posteriors"),
+        latents=new_map(cube, fitted.autoencoder.config.latent_dim, np.nan, "latents"),
         sums=np.zeros((k, cube.n_channels)),
         squares=np.zeros((k, cube.n_channels)),
         counts=np.zeros(k, dtype=np.int64),
@@ -616,7 +621,7 @@ def _assign_all(
         maps.counts[...] += result.counts
         done += rows.stop - rows.start
         yield Progress("assign", _at("assign", done / height), f"assigned {done}/{height} rows", k=k)
-    return maps
+    return replace(maps, posteriors=readable(maps.posteriors), latents=readable(maps.latents))
 
 
 def _smooth(cube: Datacube, fitted: FittedModel, maps: BlockResult, weight: float) -> BlockResult:
@@ -626,8 +631,9 @@ def _smooth(cube: Datacube, fitted: FittedModel, maps: BlockResult, weight: floa
     neighbours to its log-posterior; the data term is the pass's posterior.
     """
     mask = cube.mask
-    log_data = np.log(np.maximum(maps.posteriors, 1e-30))
-    posteriors = maps.posteriors
+    # The whole image at once: a map kept on disk is read into memory here.
+    posteriors = np.asarray(maps.posteriors)
+    log_data = np.log(np.maximum(posteriors, 1e-30))
     present = uniform_filter(mask.astype(np.float32), size=3, mode="constant") * 9.0 - mask
     for _ in range(_SPATIAL_SWEEPS):
         summed = uniform_filter(posteriors, size=(3, 3, 1), mode="constant") * 9.0 - posteriors
@@ -679,7 +685,7 @@ def _segmentation(cube: Datacube, maps: BlockResult, fitted: FittedModel) -> Seg
     std = np.sqrt(np.maximum(maps.squares / counts - mean**2, 0.0))
     return Segmentation(
         labels=maps.labels,
-        confidence=maps.posteriors.max(axis=-1),
+        confidence=np.asarray(maps.posteriors.max(axis=-1)),
         probabilities=maps.posteriors,
         latents=maps.latents,
         mean_spectra=mean,
@@ -717,7 +723,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     picks = np.sort(
         rng.choice(valid, size=min(max(config.n_refine, config.n_train), valid.size), replace=False)
     )
-    latents = segmentation.latents.reshape(-1, segmentation.latents.shape[-1])[picks]
+    latents = np.asarray(segmentation.latents.reshape(-1, segmentation.latents.shape[-1])[picks])
     candidates = {**fitted.candidates}
     if fitted.mixture is not None:
         candidates[fitted.k] = fitted.mixture

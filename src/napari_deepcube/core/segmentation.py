@@ -10,6 +10,7 @@ import numpy as np
 from .. import __version__
 from .config import SegmentConfig
 from .mixture import Mixture
+from .pixel_maps import PixelMap
 from .preprocess import Preprocessor
 from .selection import channel_runs
 from .spectral import SpectralAxis
@@ -73,9 +74,12 @@ class Segmentation:
         (H, W) float32 posterior probability of the assigned cluster (0 where
         left out).
     probabilities
-        (H, W, k) float32 posterior probability of each cluster.
+        (H, W, k) float32 posterior probability of each cluster: a numpy
+        array, or for a cube read lazily a dask array over an on-disk store
+        (:mod:`.pixel_maps`).
     latents
-        (H, W, D) float32 embedding (NaN where left out).
+        (H, W, D) float32 embedding (NaN where left out), kept like the
+        probabilities.
     mean_spectra, std_spectra
         (k, C) mean and standard deviation of the raw spectra of each cluster.
     axis
@@ -102,8 +106,8 @@ class Segmentation:
 
     labels: np.ndarray
     confidence: np.ndarray
-    probabilities: np.ndarray
-    latents: np.ndarray
+    probabilities: PixelMap
+    latents: PixelMap
     mean_spectra: np.ndarray
     std_spectra: np.ndarray
     axis: SpectralAxis
