@@ -24,8 +24,9 @@ Suites (``--suite``):
   gui       the segmentation widget's run against `deepcube segment` on the same
             painting and settings (benchmarks/gui.py; needs a display);
             ``--gui-size`` and ``--gui-epochs`` shrink it for a quick check
-  gpu       the same runs on the CPU and on a CUDA GPU, stage by stage
-            (benchmarks/gpu.py); ``--gpu-cubes`` names the cubes
+  stages    time per stage against PCA + k-means, on the CPU and on a CUDA
+            GPU when there is one (benchmarks/stages.py); ``--stage-cubes``
+            names the cubes
   default   standard, then scale (what `make bench` runs)
   all       all of the above
 
@@ -59,6 +60,8 @@ class CubeSpec:
     hard: bool = False
     #: height and width (None: the generator's own)
     size: int | None = None
+    #: channels of a painting (None: the generator's own)
+    channels: int | None = None
     variant: str = ""
 
 
@@ -84,7 +87,8 @@ def _load(spec: CubeSpec):
 
     dims = {} if spec.size is None else {"height": spec.size, "width": spec.size}
     if spec.family == "painting":
-        synthetic = make_painting(**dims, hard=spec.hard, seed=spec.seed)
+        channels = {} if spec.channels is None else {"n_channels": spec.channels}
+        synthetic = make_painting(**dims, **channels, hard=spec.hard, seed=spec.seed)
         return synthetic.cube, synthetic.labels, synthetic
     if spec.family == "nebula":
         synthetic = make_nebula(**dims, hard=spec.hard, seed=spec.seed)
@@ -391,14 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--suite", choices=("default", "standard", "scale", "hard", "stress", "gui", "gpu", "all"),
+        "--suite", choices=("default", "standard", "scale", "hard", "stress", "gui", "stages", "all"),
         default="default",
     )
     parser.add_argument("--gui-size", type=int, default=256, help="gui: the painting's height and width")
     parser.add_argument("--gui-epochs", type=int, default=None, help="gui: epochs (default: the config's)")
     parser.add_argument(
-        "--gpu-cubes", nargs="+", default=["nebula:40", "painting:256", "nebula:160", "painting:512"],
-        help="gpu: cubes as family:size (painting has 1024 channels, nebula 3681)",
+        "--stage-cubes", nargs="+",
+        default=["nebula:40", "painting:192:2048", "nebula:160", "painting:512"],
+        help="stages: cubes as family:size[:channels] (default channels: painting 1024, nebula 3681)",
     )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per family (hard: 10, stress: 5)")
     parser.add_argument("--variants", default="", help="stress: only the variants whose name contains this")
@@ -419,11 +424,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         gui(args.gui_size, args.gui_epochs)
-    if args.suite in ("gpu", "all"):
-        from gpu import gpu
+    if args.suite in ("stages", "all"):
+        from stages import stages
 
         print()
-        gpu(args.gpu_cubes)
+        stages(args.stage_cubes)
     return 0
 
 

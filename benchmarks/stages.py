@@ -1,16 +1,15 @@
-"""The same segmentation on the CPU and on a CUDA GPU: time per stage, and whether the maps agree.
+"""Time per stage against PCA + k-means, on the CPU and, where there is one, on a CUDA GPU.
 
-For each cube, three runs in fresh processes: PCA(10)+k-means with the true k
-(the baseline every benchmark of the project is measured against), our
-pipeline with ``device="cpu"`` and with ``device="cuda"`` (default settings
-otherwise, no previews). The table gives the total time, the ratio to the
-baseline, the stages that use the device (training, and the pass over every
-pixel: ``assign``) and those that do not (choosing k and refining fit
+For each cube, runs in fresh processes: PCA(10)+k-means with the true k (the
+baseline every benchmark of the project is measured against), our pipeline
+with ``device="cpu"`` and, when torch sees a CUDA device, ``device="cuda"``
+(default settings otherwise, no previews). The table gives the total time,
+the ratio to the baseline, the time of each stage (the GPU serves training
+and the pass over every pixel, ``assign``; choosing k and refining fit
 mixtures on the CPU), the ARI against ground truth, and the ARI between the
 CPU and GPU maps (1.000: the same partition).
 
-Run with ``python benchmarks/run.py --suite gpu``; the GPU rows are skipped
-where torch sees no CUDA device.
+Run with ``python benchmarks/run.py --suite stages [--stage-cubes nebula:40 painting:192:2048]``.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ STAGES = ("sample", "train", "choose k", "refine", "assign", "summarise")
 
 
 @dataclass
-class GpuRow:
+class StageRow:
     cube: str
     method: str
     k: int
@@ -52,18 +51,18 @@ def _worker(spec: CubeSpec, method: str, queue: mp.Queue) -> None:
     queue.put((np.asarray(labels), k, time.perf_counter() - start, timings))
 
 
-def _run(spec: CubeSpec, method: str) -> GpuRow:
+def _run(spec: CubeSpec, method: str) -> StageRow:
     context = mp.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_worker, args=(spec, method, queue))
     process.start()
     labels, k, seconds, timings = queue.get()
     process.join()
-    return GpuRow(spec.name, method, k, seconds, timings, labels)
+    return StageRow(spec.name, method, k, seconds, timings, labels)
 
 
-def gpu(sizes: list[str]) -> list[GpuRow]:
-    """Run every cube named in ``sizes`` (``painting:N``, ``nebula:N``) on CPU and GPU."""
+def stages(cubes: list[str]) -> list[StageRow]:
+    """Run every cube named in ``cubes`` (``family:size[:channels]``) on the CPU, and the GPU if any."""
     import torch
     from sklearn.metrics import adjusted_rand_score
 
@@ -78,10 +77,13 @@ def gpu(sizes: list[str]) -> list[GpuRow]:
     )
     print("|---" * (7 + len(STAGES)) + "|", flush=True)
     rows = []
-    for item in sizes:
-        family, size = item.split(":")
-        n_channels = "1024" if family == "painting" else "3681"
-        spec = CubeSpec(f"{family} {size}x{size}x{n_channels}", family, size=int(size))
+    for item in cubes:
+        family, size, *channels = item.split(":")
+        n_channels = int(channels[0]) if channels else (1024 if family == "painting" else 3681)
+        spec = CubeSpec(
+            f"{family} {size}x{size}x{n_channels}", family, size=int(size),
+            channels=int(channels[0]) if channels else None,
+        )
         truth = _load(spec)[1].ravel()
         scored = truth > 0
         cube_rows = [_run(spec, method) for method in methods]
