@@ -87,14 +87,18 @@ def fit_kmeans(
 
 
 def size_order(labels: np.ndarray, k: int) -> np.ndarray:
-    """New index of each cluster so that clusters are numbered by decreasing size.
+    """New index of each cluster of ``labels`` (0..k-1) so that clusters are numbered by decreasing size."""
+    return rank_by_size(np.bincount(labels, minlength=k))
+
+
+def rank_by_size(sizes: np.ndarray) -> np.ndarray:
+    """New index of each cluster of these ``sizes``, the largest first.
 
     Ties keep the old order, which makes the numbering deterministic.
     """
-    sizes = np.bincount(labels, minlength=k)
-    ranking = np.argsort(-sizes, kind="stable")
-    order = np.empty(k, dtype=np.int64)
-    order[ranking] = np.arange(k)
+    ranking = np.argsort(-np.asarray(sizes), kind="stable")
+    order = np.empty(ranking.size, dtype=np.int64)
+    order[ranking] = np.arange(ranking.size)
     return order
 
 

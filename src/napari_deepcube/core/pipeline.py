@@ -30,7 +30,7 @@ from scipy.special import logsumexp
 from .config import RUN_SETTINGS, SegmentConfig
 from .cube import Datacube, finite_or_zero
 from .errors import InputError
-from .kmeans import KMeansFit, assign, fit_kmeans, silhouette, size_order
+from .kmeans import KMeansFit, assign, fit_kmeans, rank_by_size, silhouette
 from .kselect import Candidate, KChoice, choose_k, criteria_of, fit_candidates
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
@@ -663,7 +663,8 @@ def _sums_of_labels(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndar
 def _renumber_by_size(maps: BlockResult, fitted: FittedModel) -> tuple[BlockResult, FittedModel]:
     """Number clusters 1..k by decreasing size, in the maps and in the model."""
     k = fitted.k
-    order = size_order(maps.labels[maps.labels > 0].astype(np.int64) - 1, k)
+    # The pass counted each cluster's pixels: no copy of the label map needed.
+    order = rank_by_size(maps.counts)
     inverse = np.argsort(order)
     lookup = np.r_[0, order + 1].astype(maps.labels.dtype)
     renumbered = BlockResult(
