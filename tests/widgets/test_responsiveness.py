@@ -1,10 +1,11 @@
 """The viewer keeps serving its event loop while a model trains on a 256 × 256 cube.
 
-Measured from the end of the click on Train until the result is shown (at most
-100 ms between two turns of the event loop), and from before the click until
-the last result is drawn (at most 250 ms: the click itself adds the run's
-layers, which costs napari a few hundred milliseconds on the GUI thread; from
-then on the GUI thread only receives events and changes layer data).
+Measured from the end of the click on Train until the computation is over (at
+most 100 ms between two turns of the event loop: the GUI thread only receives
+events and changes layer data), and from before the click until the last
+result is drawn (at most 250 ms: the click adds the preview layer and showing
+the result the confidence layer, each costing napari 0.1-0.25 s on the GUI
+thread, each in a turn of its own).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot)
 
     segment.train()
     ticks.clear()
+    computed: list[float] = []  # when the worker returned: the training and clustering are over
+    segment.worker.returned.connect(lambda _: computed.append(time.perf_counter()))
     try:
         qtbot.waitUntil(
             lambda: not segment.is_busy and not segment.criteria_plot.drawing,
@@ -65,7 +68,8 @@ def test_event_loop_never_waits_100_ms_while_training(make_napari_viewer, qtbot)
             qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
 
     assert CLUSTERS_NAME in viewer.layers
-    gaps = np.diff(ticks)
+    # Showing the result adds the confidence layer in a turn of its own (the next test's 250 ms).
+    gaps = np.diff([tick for tick in ticks if tick <= computed[0]])
     assert gaps.size > 50
     worst = int(np.argmax(gaps))
     assert gaps.max() < MAX_GAP, (

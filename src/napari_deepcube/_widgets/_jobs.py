@@ -110,6 +110,9 @@ def _load_engine() -> None:
     # A failure here (or Python exiting mid-import) is not reported: a run
     # imports the same modules and then reports a real failure itself.
     with contextlib.suppress(Exception):
+        # napari's first Labels layer draws its colours with colorconv, which skimage loads on
+        # first use: 0.1 s of the click on Train otherwise.
+        import skimage.color.colorconv  # noqa: F401
         import torch._dynamo  # noqa: F401  (torch.optim imports it on the first step)
 
         from ..core import checkpoint, pipeline  # noqa: F401
