@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +56,49 @@ def address() -> Iterator[str]:
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
     ) as cluster:
         yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def separate_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`dask scheduler` and two `dask worker` processes, started as an HPC job script starts them."""
+    scheduler_file = tmp_path_factory.mktemp("cluster") / "scheduler.json"
+    dask = str(Path(sys.executable).with_name("dask"))
+    # The dask command loads every installed dask entry point; none may need a display.
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    common = ["--no-dashboard", "--scheduler-file", str(scheduler_file)]
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *common]
+    processes = [subprocess.Popen(scheduler, **quiet)]
+    try:
+        deadline = time.monotonic() + 120
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker = [dask, "worker", "--nthreads", "1", "--memory-limit", "0", *common]
+        processes += [subprocess.Popen(worker, **quiet) for _ in range(2)]
+        with distributed.Client(scheduler_file=str(scheduler_file), timeout=120) as client:
+            client.wait_for_workers(2, timeout=120)
+            yield client.scheduler.address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=60)
+
+
+@pytest.mark.parametrize("kind", ["in memory", "memory-mapped file"])
+def test_a_cluster_of_separate_processes_gives_the_same_result(
+    tmp_path: Path,
+    painting: SyntheticCube,
+    fitted: FittedModel,
+    single: Segmentation,
+    separate_processes: str,
+    kind: str,
+) -> None:
+    cube = painting.cube
+    if kind == "memory-mapped file":
+        write_cube(tmp_path / "painting.npy", cube)
+        cube = read_cube(tmp_path / "painting.npy", lazy=True)
+    spread = segment(cube, REUSE, model=fitted, block_map=dist.dask_block_map(separate_processes))
+    _assert_same(single, spread)
 
 
 def _assert_same(one: Segmentation, other: Segmentation) -> None:
