@@ -13,6 +13,7 @@ import tifffile
 
 from napari_deepcube.cli import main
 from napari_deepcube.core.io.outputs import TEMPORARY_SUFFIX
+from napari_deepcube.core.synthetic import make_painting
 
 FAST = ["--epochs", "2", "--n-train", "400", "--k-max", "4"]
 
@@ -120,12 +121,14 @@ def test_a_run_writes_every_output_with_the_umask_and_a_late_failure_changes_non
 
 def test_sigterm_stops_a_run_and_leaves_no_temporary(tmp_path):
     cube = tmp_path / "cube.npy"
-    np.save(cube, np.random.default_rng(0).poisson(20, (64, 64, 128)).astype(np.uint16))
+    # Structured data keeps training, and a fixed k of 12 builds every candidate up to it:
+    # the run lasts well past the signal (pure noise stopped training, and the run, in 2 s).
+    np.save(cube, np.asarray(make_painting(96, 96, 512, seed=0).cube.data).astype(np.uint16))
     labels = tmp_path / "labels.tif"
     labels.write_bytes(b"an earlier result")
     process = subprocess.Popen(
         [sys.executable, "-m", "napari_deepcube.cli", "segment", str(cube), "-o", str(labels),
-         "--epochs", "500", "--quiet"],
+         "--epochs", "500", "--k", "12", "--quiet"],
         stderr=subprocess.PIPE, text=True,
     )
     time.sleep(6)  # past the imports, into training
