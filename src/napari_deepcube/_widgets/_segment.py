@@ -46,7 +46,6 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -64,8 +63,6 @@ from superqt import QCollapsible
 from .._layer_records import SegmentationRun
 from .._slider_label import follow_spectral_slider
 from ..core.errors import InputError
-from ..core.io.results import write_probabilities_tiff
-from ..core.segmentation import DEFAULT_CONFIDENCE_THRESHOLD
 from ..core.selection import pixel_mask
 from . import _background, _jobs
 from ._criteria_plot import CriteriaPlot
@@ -79,7 +76,6 @@ from ._layers import (
     spectral_axis,
     training_range,
 )
-from ._membership import show_probability_maps, show_uncertain
 from ._regions import covered_pixels
 from ._results import (
     ResultLayers,
@@ -244,23 +240,6 @@ class SegmentationWidget(QWidget):
             "Save the chosen cube's mean and std spectrum of each cluster as CSV"
         )
         self.export_csv_button.clicked.connect(self._ask_export_csv)
-        self.export_probabilities_button = QPushButton("Probabilities TIFF…")
-        self.export_probabilities_button.setToolTip(
-            "Save each cluster's probability map of the chosen cube as a float32 TIFF page"
-        )
-        self.export_probabilities_button.clicked.connect(self._ask_export_probabilities)
-        self.probabilities_button = QPushButton("Probability maps")
-        self.probabilities_button.setToolTip(
-            "Show each cluster's probability as an image layer (black to the cluster's colour)"
-        )
-        self.probabilities_button.clicked.connect(self.show_probabilities)
-        self.uncertain_button = QPushButton("Uncertain below")
-        self.uncertain_button.setToolTip("Mark the pixels whose cluster's probability is below this")
-        self.uncertain_button.clicked.connect(self.show_uncertain)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.05, 1.0)
-        self.threshold_spin.setSingleStep(0.05)
-        self.threshold_spin.setValue(DEFAULT_CONFIDENCE_THRESHOLD)
 
         self._build_layout()
         # A result shown before the widget opened (it was closed and opened again).
@@ -321,11 +300,6 @@ class SegmentationWidget(QWidget):
         k_row.addWidget(self.details_button)
         results_layout.addLayout(k_row)
         results_layout.addWidget(self.details_label)
-        membership_row = QHBoxLayout()
-        membership_row.addWidget(self.probabilities_button)
-        membership_row.addWidget(self.uncertain_button)
-        membership_row.addWidget(self.threshold_spin)
-        results_layout.addLayout(membership_row)
 
         model = QGroupBox("Model")
         model_layout = QVBoxLayout(model)
@@ -339,7 +313,6 @@ class SegmentationWidget(QWidget):
         export_row = QHBoxLayout(export)
         export_row.addWidget(self.export_tiff_button)
         export_row.addWidget(self.export_csv_button)
-        export_row.addWidget(self.export_probabilities_button)
 
         layout = QVBoxLayout()
         layout.addLayout(top)
@@ -405,8 +378,7 @@ class SegmentationWidget(QWidget):
         self.cancel_button.setEnabled(self.phase is Phase.RUNNING)
         self.criteria_plot.setEnabled(have_result)
         for widget in (self.k_spin, self.recluster_button, self.export_tiff_button,
-                       self.export_csv_button, self.export_probabilities_button,
-                       self.probabilities_button, self.uncertain_button, self.threshold_spin):
+                       self.export_csv_button):
             widget.setEnabled(have_result)
         self.save_model_button.setEnabled(idle and self.model is not None)
         self.apply_button.setEnabled(idle and self.model is not None)
@@ -800,28 +772,6 @@ class SegmentationWidget(QWidget):
             raise InputError("no clusters of the chosen cube to export: train first")
         return export_spectra_csv(path, segmentation)
 
-    def export_probabilities(self, path: str | Path) -> Path:
-        """Write the chosen cube's probability maps as a float32 TIFF, a page per cluster; returns it."""
-        segmentation = self.segmentation
-        if segmentation is None:
-            raise InputError("no clusters of the chosen cube to export: train first")
-        facts = {"k": segmentation.k, "cube": segmentation.cube_name}
-        return write_probabilities_tiff(path, segmentation.probabilities, facts)
-
-    # ------------------------------------------------------------ memberships
-
-    def show_probabilities(self) -> None:
-        """Show each cluster's probability map of the chosen cube as an image layer."""
-        segmentation, layer = self.segmentation, self.cube_combo.layer
-        if segmentation is not None and layer is not None:
-            show_probability_maps(self.viewer, segmentation, layer)
-
-    def show_uncertain(self) -> None:
-        """Mark the chosen cube's pixels whose cluster's probability is below the threshold."""
-        segmentation, layer = self.segmentation, self.cube_combo.layer
-        if segmentation is not None and layer is not None:
-            show_uncertain(self.viewer, segmentation, layer, self.threshold_spin.value())
-
     def _ask_save_model(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.pt", "Model (*.pt)")
         if path:
@@ -845,13 +795,6 @@ class SegmentationWidget(QWidget):
         )
         if path:
             self._export(self.export_csv, path)
-
-    def _ask_export_probabilities(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export probability maps", "probabilities.tif", "TIFF (*.tif *.tiff)"
-        )
-        if path:
-            self._export(self.export_probabilities, path)
 
     def _export(self, write: Callable[[str], Path], path: str) -> None:
         try:
