@@ -41,19 +41,6 @@ def test_segment_writes_labels_and_report(painting_file, small_painting, tmp_pat
     assert f"k = {content['k']}" in stdout
 
 
-def test_probability_maps_are_written_a_page_per_cluster(painting_file, tmp_path, capsys):
-    out, maps = tmp_path / "labels.tif", tmp_path / "probabilities.tif"
-    status, _, _ = _run(["segment", str(painting_file), "-o", str(out), "--probabilities", str(maps),
-                         "--k", "4", *FAST], capsys)
-    assert status == 0
-    labels, pages = tifffile.imread(out), tifffile.imread(maps)
-    assert pages.shape == (4, 48, 48) and pages.dtype == np.float32
-    assert np.allclose(pages.sum(axis=0), 1.0, atol=1e-5)
-    assert np.array_equal(pages.argmax(axis=0) + 1, labels)
-    with tifffile.TiffFile(maps) as tiff:
-        assert json.loads(tiff.pages[0].description)["k"] == 4
-
-
 def test_saved_model_segments_again_without_training(painting_file, tmp_path, capsys):
     model = tmp_path / "model.pt"
     first = tmp_path / "first.tif"
@@ -90,16 +77,13 @@ def _bad_inputs(tmp_path):
         "k larger than pixels": ([str(small), "--k", "20"], "larger than the 9 valid pixels"),
         "bad option": ([str(small), "--model", "transformer"], "invalid choice"),
         "empty k range": ([str(small), "--k-min", "6", "--k-max", "3"], "k range"),
-        "probabilities not a TIFF": (
-            [str(small), "--probabilities", str(tmp_path / "p.png")], "probability maps must go to a .tif"
-        ),
     }
 
 
 @pytest.mark.parametrize(
     "case",
     ["missing file", "wrong dimensions", "all NaN", "non-numeric", "corrupt", "unknown format",
-     "k larger than pixels", "bad option", "empty k range", "probabilities not a TIFF"],
+     "k larger than pixels", "bad option", "empty k range"],
 )
 def test_bad_input_exits_2_with_one_message_and_writes_nothing(case, tmp_path, capsys):
     argv, words = _bad_inputs(tmp_path)[case]

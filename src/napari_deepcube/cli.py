@@ -51,10 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("-o", "--output", type=Path, required=True, help="label map TIFF to write")
     seg.add_argument("--report", type=Path, help="write a JSON report here")
     seg.add_argument("--overview", type=Path, help="write an overview PNG here")
-    seg.add_argument(
-        "--probabilities", type=Path,
-        help="write each cluster's probability map here: a float32 TIFF, page i for cluster i",
-    )
     seg.add_argument("--spectra", type=Path, help="write the cluster mean spectra as CSV here")
     seg.add_argument("--spectral-axis", type=int, help="axis of the stored array that is spectral")
     seg.add_argument("--dataset", help="dataset inside an HDF5/.mat/zarr file")
@@ -167,9 +163,7 @@ def _segment_outputs(args: argparse.Namespace) -> list[Path]:
 
     if args.output.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"the label map must be a .tif file, got {args.output.name}")
-    outputs = [args.output, args.report, args.overview, args.spectra, args.probabilities]
-    if args.probabilities is not None and args.probabilities.suffix.lower() not in (".tif", ".tiff"):
-        raise InputError(f"the probability maps must go to a .tif file, got {args.probabilities.name}")
+    outputs = [args.output, args.report, args.overview, args.spectra]
     if args.save_model:
         args.save_model = model_file(args.save_model)
         outputs.append(args.save_model)
@@ -258,7 +252,7 @@ def _write_outputs(
     args: argparse.Namespace, cube: Any, segmentation: Any, report: dict[str, Any], truth: Any = None
 ) -> None:
     from .core.io.labels import write_labels_tiff
-    from .core.io.results import write_probabilities_tiff, write_report, write_spectra_csv
+    from .core.io.results import write_report, write_spectra_csv
     from .core.palette import label_colors
 
     write_labels_tiff(
@@ -273,9 +267,6 @@ def _write_outputs(
             curves[f"cluster {label} mean"] = segmentation.mean_spectra[label - 1]
             curves[f"cluster {label} std"] = segmentation.std_spectra[label - 1]
         write_spectra_csv(args.spectra, cube.spectral_values, cube.axis_title, curves)
-    if getattr(args, "probabilities", None):
-        facts = {"k": segmentation.k, "cube": cube.name}
-        write_probabilities_tiff(args.probabilities, segmentation.probabilities, facts)
     if getattr(args, "overview", None):
         from .core.overview import save_overview  # matplotlib: 0.7 s to import, only for this
 

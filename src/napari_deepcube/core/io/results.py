@@ -1,4 +1,4 @@
-"""Writers for a segmentation's report (JSON), cluster spectra (CSV) and probability maps (TIFF)."""
+"""Writers for a segmentation's report (JSON) and cluster spectra (CSV)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 
 from .outputs import atomic_write
 
@@ -51,27 +50,4 @@ def write_spectra_csv(
         writer = csv.writer(handle)
         writer.writerow([axis_title, *names])
         writer.writerows([f"{value:.8g}" for value in row] for row in columns)
-    return path
-
-
-def write_probabilities_tiff(
-    path: str | os.PathLike[str], probabilities: Any, metadata: dict[str, Any] | None = None
-) -> Path:
-    """Write each cluster's probability map as one float32 page of a TIFF, atomically.
-
-    Parameters
-    ----------
-    path
-        Target ``.tif`` file; it reads back as (k, H, W), page i for cluster i + 1.
-    probabilities
-        (H, W, k) probabilities, a numpy array or a dask array (read a page at a time).
-    metadata
-        JSON-serialisable facts written in the first page's description.
-    """
-    path = Path(path)
-    description = json.dumps({**(metadata or {}), "pages": "probability of cluster 1, 2, ..."})
-    with atomic_write(path) as temporary, tifffile.TiffWriter(temporary) as tiff:
-        for cluster in range(probabilities.shape[-1]):
-            page = np.asarray(probabilities[..., cluster], dtype=np.float32)
-            tiff.write(page, description=description if cluster == 0 else None, metadata=None)
     return path
