@@ -54,8 +54,10 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
     """Write ``model`` to :func:`model_file` of ``path``; returns that file.
 
     The file appears whole or not at all: it is written to a temporary file
-    beside the target and renamed.
+    beside the target and renamed. A model that cannot repeat the edits made
+    by hand to its clusters is refused (see :meth:`FittedModel.check_carries_edits`).
     """
+    model.check_carries_edits()
     path = model_file(path)
     state = model.preprocessor.state()
     payload: dict[str, Any] = {

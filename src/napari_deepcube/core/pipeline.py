@@ -276,6 +276,7 @@ def _run_config(cube: Datacube, config: SegmentConfig | None, model: FittedModel
     """
     config = config or SegmentConfig()
     if model is not None:
+        model.check_carries_edits()
         config = model.config.with_changes(**{name: getattr(config, name) for name in RUN_SETTINGS})
     if config.k is not None and config.k > cube.n_valid:
         raise InputError(f"k={config.k} is larger than the {cube.n_valid} valid pixels; choose a smaller k")
@@ -446,14 +447,14 @@ def _fit_model(
     chosen = candidates[k].fit
     mixture = None
     if chosen is not None:
-        features = _gather_features(cube, sample.refine_picks, sample.preprocessor)
+        features = gather_features(cube, sample.refine_picks, sample.preprocessor)
         initial = chosen.mixture.posteriors(features).argmax(axis=1)
-        mixture = _refined(features, initial, k, chosen.mixture.likelihood, config.seed)
+        mixture = refined_mixture(features, initial, k, chosen.mixture.likelihood, config.seed)
     others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
     return FittedModel(config, sample.preprocessor, autoencoder, centers, k, mixture, others)
 
 
-def _refined(features: np.ndarray, initial: np.ndarray, k: int, likelihood: str, seed: int) -> Mixture:
+def refined_mixture(features: np.ndarray, initial: np.ndarray, k: int, likelihood: str, seed: int) -> Mixture:
     """The likelihood mixture of k classes fitted from the initial labels ``initial``."""
     return fit_classes(features, initial, k, likelihood, n_sub=_SUB_COMPONENTS, seed=seed).mixture
 
@@ -521,7 +522,7 @@ def latent_centers(latents: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
     return centers
 
 
-def _gather_features(cube: Datacube, picks: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
+def gather_features(cube: Datacube, picks: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
     """Features of the pixels at flat indices ``picks`` (sorted), in one pass over the cube."""
     width = cube.image_shape[1]
     chosen = np.zeros(cube.image_shape[0] * width, dtype=bool)
@@ -559,7 +560,7 @@ def segment_block(block: np.ndarray, mask: np.ndarray, fitted: FittedModel) -> B
             posteriors[keep] = np.eye(k, dtype=np.float32)[assign(latents[keep], fitted.centers[k])]
         cluster = posteriors[keep].argmax(axis=1)
         labels[keep] = cluster + 1
-        sums, squares, counts = _cluster_sums(spectra[keep], cluster, k)
+        sums, squares, counts = cluster_sums(spectra[keep], cluster, k)
     return BlockResult(
         labels.reshape(n_rows, width),
         posteriors.reshape(n_rows, width, k),
@@ -570,7 +571,7 @@ def segment_block(block: np.ndarray, mask: np.ndarray, fitted: FittedModel) -> B
     )
 
 
-def _cluster_sums(
+def cluster_sums(
     spectra: np.ndarray, cluster: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-cluster sums and sums of squares (k, C) of raw spectra, and counts (k,).
@@ -641,11 +642,11 @@ def _smooth(cube: Datacube, fitted: FittedModel, maps: BlockResult, weight: floa
         posteriors = np.exp(log_joint - logsumexp(log_joint, axis=-1, keepdims=True)).astype(np.float32)
         posteriors[~mask] = 0.0
     labels = np.where(mask, posteriors.argmax(axis=-1) + 1, 0).astype(maps.labels.dtype)
-    sums, squares, counts = _sums_of_labels(cube, labels, fitted.k)
+    sums, squares, counts = sums_of_labels(cube, labels, fitted.k)
     return BlockResult(labels, posteriors, maps.latents, sums, squares, counts)
 
 
-def _sums_of_labels(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sums_of_labels(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-cluster sums of raw spectra for a given label map, in one pass."""
     sums = np.zeros((k, cube.n_channels))
     squares = np.zeros((k, cube.n_channels))
@@ -653,7 +654,7 @@ def _sums_of_labels(cube: Datacube, labels: np.ndarray, k: int) -> tuple[np.ndar
     for rows, block in cube.iter_blocks():
         block_labels = labels[rows].ravel().astype(np.int64)
         members = block_labels > 0
-        part = _cluster_sums(block.reshape(-1, cube.n_channels)[members], block_labels[members] - 1, k)
+        part = cluster_sums(block.reshape(-1, cube.n_channels)[members], block_labels[members] - 1, k)
         sums += part[0]
         squares += part[1]
         counts += part[2]
@@ -733,13 +734,13 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
         centers[k] = fit_kmeans(latents, k, seed=config.seed).centers
     mixture = None
     if fitted.mixture is not None:
-        features = _gather_features(cube, picks, fitted.preprocessor)
+        features = gather_features(cube, picks, fitted.preprocessor)
         initial = (
             candidates[k].posteriors(features).argmax(axis=1)
             if k in candidates
             else assign(latents, centers[k])
         )
-        mixture = _refined(features, initial, k, fitted.mixture.likelihood, config.seed)
+        mixture = refined_mixture(features, initial, k, fitted.mixture.likelihood, config.seed)
         candidates.pop(k, None)
     model = FittedModel(config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates)
     maps = _drain(_assign_all(cube, model, local_block_map()))

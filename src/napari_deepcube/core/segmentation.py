@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from .config import SegmentConfig
+from .errors import InputError
 from .mixture import Mixture
 from .pixel_maps import PixelMap
 from .preprocess import Preprocessor
@@ -49,6 +50,12 @@ class FittedModel:
         Mean confidence of the segmented pixels of the cube the model was
         fitted to, to tell how well it fits another (None: unknown, a model
         saved by an older version).
+    uncarried_edit
+        An edit by hand of the map this model cannot repeat on another cube
+        (a split, a region assigned: see :mod:`.editing`), named; "" when the
+        model makes the map as it is. Such a model is neither saved nor
+        applied (:meth:`check_carries_edits`): it would silently give the
+        unedited clusters.
     """
 
     config: SegmentConfig
@@ -59,6 +66,39 @@ class FittedModel:
     mixture: Mixture | None = None
     candidates: dict[int, Mixture] = field(default_factory=dict)
     training_confidence: float | None = None
+    uncarried_edit: str = ""
+
+    def check_carries_edits(self) -> None:
+        """Raise InputError when the clusters were edited in a way this model cannot repeat."""
+        if self.uncarried_edit:
+            raise InputError(
+                f"the clusters were edited by hand ({self.uncarried_edit}), which the model cannot "
+                "repeat on another cube; undo that edit, or re-cluster, to save or apply the model"
+            )
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edit by hand of a segmentation (see :mod:`.editing`).
+
+    Attributes
+    ----------
+    action
+        ``"merge"``, ``"split"`` or ``"assign"``.
+    description
+        What was done, in the cluster numbers of the map it was done on.
+    k_before, k_after
+        Clusters before and after.
+    """
+
+    action: str
+    description: str
+    k_before: int
+    k_after: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
 
 
 @dataclass
@@ -102,6 +142,8 @@ class Segmentation:
     k_summary
         Why this k, in plain words (what the widget shows; :attr:`k_reason`
         has the numbers).
+    edits
+        The edits by hand that made this map from the run's, in order.
     """
 
     labels: np.ndarray
@@ -120,6 +162,7 @@ class Segmentation:
     cube_name: str = ""
     suggested_k: int | None = None
     k_summary: str = ""
+    edits: tuple[Edit, ...] = ()
 
     @property
     def k(self) -> int:
@@ -201,6 +244,8 @@ class Segmentation:
             "config": self.config.to_dict(),
             "data_kind": self.model.preprocessor.kind,
             "channels": self.channel_report(),
+            "edits": [edit.to_dict() for edit in self.edits],
+            "model_repeats_edits": not self.model.uncarried_edit,
         }
 
     def channel_report(self) -> dict[str, Any]:
