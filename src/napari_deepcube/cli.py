@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--report", type=Path, help="write a JSON report here")
     seg.add_argument("--overview", type=Path, help="write an overview PNG here")
     seg.add_argument("--spectra", type=Path, help="write the cluster mean spectra as CSV here")
+    seg.add_argument(
+        "--probabilities",
+        type=Path,
+        metavar="FILE",
+        help="write each cluster's probability map here: a float32 TIFF of k pages (k, H, W)",
+    )
     seg.add_argument("--spectral-axis", type=int, help="axis of the stored array that is spectral")
     seg.add_argument("--dataset", help="dataset inside an HDF5/.mat/zarr file")
     seg.add_argument(
@@ -160,10 +166,13 @@ def _config(args: argparse.Namespace) -> Any:
 def _segment_outputs(args: argparse.Namespace) -> list[Path]:
     """Every file ``segment`` will write, each checked before the cube is read."""
     from .core.checkpoint import model_file
+    from .core.io.probabilities import check_probabilities_path
 
     if args.output.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"the label map must be a .tif file, got {args.output.name}")
-    outputs = [args.output, args.report, args.overview, args.spectra]
+    if args.probabilities is not None:
+        check_probabilities_path(args.probabilities)
+    outputs = [args.output, args.report, args.overview, args.spectra, args.probabilities]
     if args.save_model:
         args.save_model = model_file(args.save_model)
         outputs.append(args.save_model)
@@ -267,6 +276,10 @@ def _write_outputs(
             curves[f"cluster {label} mean"] = segmentation.mean_spectra[label - 1]
             curves[f"cluster {label} std"] = segmentation.std_spectra[label - 1]
         write_spectra_csv(args.spectra, cube.spectral_values, cube.axis_title, curves)
+    if getattr(args, "probabilities", None):
+        from .core.io.probabilities import write_probabilities_tiff
+
+        write_probabilities_tiff(args.probabilities, segmentation.probabilities, metadata={"cube": cube.name})
     if getattr(args, "overview", None):
         from .core.overview import save_overview  # matplotlib: 0.7 s to import, only for this
 

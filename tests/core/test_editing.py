@@ -37,7 +37,8 @@ def _check_conventions(edited):
     probabilities = np.asarray(edited.probabilities)
     assert probabilities.shape == (*edited.labels.shape, edited.k)
     np.testing.assert_allclose(probabilities.sum(axis=-1)[inside], 1.0, atol=1e-5)
-    own = np.take_along_axis(probabilities, (edited.labels.astype(int) - 1)[..., None].clip(0), axis=-1)[..., 0]
+    index = (edited.labels.astype(int) - 1).clip(0)[..., None]
+    own = np.take_along_axis(probabilities, index, axis=-1)[..., 0]
     np.testing.assert_array_equal(edited.confidence[inside], own[inside])
 
 
