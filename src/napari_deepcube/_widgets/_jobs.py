@@ -187,6 +187,22 @@ def recluster_job(
     return SegmentationRun(result, cube)
 
 
+def edit_job(
+    edit: Callable[[], Segmentation], cube: Datacube, description: str
+) -> Generator[Progress, None, Outcome]:
+    """A segmentation edited by hand (see :mod:`~napari_deepcube.core.editing`), or an earlier one (undo)."""
+    from ..core.pipeline import Progress
+    from ..core.threads import computing_on, run_threads
+
+    yield Progress("edit", 0.05, description)
+    try:
+        with computing_on(run_threads()):  # as a run does (see core.threads)
+            result = edit()
+    except InputError as error:
+        return Failed(str(error))
+    return SegmentationRun(result, cube)
+
+
 def load_model_job(path: str | Path) -> FittedModel | Failed:
     """The fitted model in ``path``, or :class:`Failed`."""
     from ..core.checkpoint import load_model

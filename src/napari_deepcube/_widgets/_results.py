@@ -22,7 +22,6 @@ from napari.layers import Image, Labels, Layer
 
 from .._layer_records import ClusterSpectra, LabelsRecord, SegmentationRun
 from .._reader import label_colormap, labels_layer_data
-from .._writer import write_label_map
 from ..core.io.results import write_spectra_csv
 from ..core.pixel_maps import PixelMap
 from ._layers import image_shape, source_file
@@ -221,15 +220,6 @@ def _limits(values: PixelMap) -> tuple[float, float]:
         return 0.0, 1.0
     low, high = (float(v) for v in np.percentile(finite, [1.0, 99.0]))
     return (low, high) if high > low else (low, low + 1.0)
-
-
-def export_labels_tiff(path: str | Path, layer: Labels) -> Path:
-    """Write a Labels layer as the TIFF label map the napari writer makes; returns the path."""
-    write_label_map(
-        path, np.asarray(layer.data), colormap=layer.colormap, metadata=layer.metadata,
-        name=layer.name,
-    )
-    return Path(path)
 
 
 def export_spectra_csv(path: str | Path, segmentation: Segmentation) -> Path:

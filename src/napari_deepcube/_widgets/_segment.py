@@ -65,6 +65,7 @@ from .._slider_label import follow_spectral_slider
 from ..core.errors import InputError
 from ..core.selection import pixel_mask
 from . import _background, _jobs
+from ._cluster_tools import ClusterTools
 from ._criteria_plot import CriteriaPlot
 from ._layer_combo import LayerCombo
 from ._layers import (
@@ -76,11 +77,11 @@ from ._layers import (
     spectral_axis,
     training_range,
 )
+from ._probability_layers import export_labels_and_probabilities
 from ._regions import covered_pixels
 from ._results import (
     ResultLayers,
     discard,
-    export_labels_tiff,
     export_spectra_csv,
     show_preview,
     show_results,
@@ -132,12 +133,15 @@ class Run:
         which updates the existing result's layers.
     applied
         The model it applies without training (None: it trains or re-clusters).
+    shown
+        Called with its result once shown (an edit records itself for undo).
     """
 
     worker: GeneratorWorker
     cube_layer: Image
     layers: ResultLayers | None
     applied: FittedModel | None = None
+    shown: Callable[[SegmentationRun], None] | None = None
 
 
 class SegmentationWidget(QWidget):
@@ -233,13 +237,17 @@ class SegmentationWidget(QWidget):
         )
         self.apply_button.clicked.connect(self.apply_model)
         self.export_tiff_button = QPushButton("Labels TIFF…")
-        self.export_tiff_button.setToolTip("Save the chosen cube's cluster map as a TIFF label map")
+        self.export_tiff_button.setToolTip(
+            "Save the chosen cube's cluster map as a TIFF label map, and each cluster's probability "
+            "map beside it (NAME_probabilities.tif, one float32 page a cluster)"
+        )
         self.export_tiff_button.clicked.connect(self._ask_export_tiff)
         self.export_csv_button = QPushButton("Spectra CSV…")
         self.export_csv_button.setToolTip(
             "Save the chosen cube's mean and std spectrum of each cluster as CSV"
         )
         self.export_csv_button.clicked.connect(self._ask_export_csv)
+        self.cluster_tools = ClusterTools(napari_viewer, self._chosen, self.start_job)
 
         self._build_layout()
         # A result shown before the widget opened (it was closed and opened again).
@@ -300,6 +308,11 @@ class SegmentationWidget(QWidget):
         k_row.addWidget(self.details_button)
         results_layout.addLayout(k_row)
         results_layout.addWidget(self.details_label)
+        # Folded until wanted: the dock stays short on a laptop screen.
+        self.tools_section = QCollapsible("Maps and edits")
+        self.tools_section.setDuration(0)
+        self.tools_section.addWidget(self.cluster_tools)
+        results_layout.addWidget(self.tools_section)
 
         model = QGroupBox("Model")
         model_layout = QVBoxLayout(model)
@@ -380,6 +393,7 @@ class SegmentationWidget(QWidget):
         for widget in (self.k_spin, self.recluster_button, self.export_tiff_button,
                        self.export_csv_button):
             widget.setEnabled(have_result)
+        self.cluster_tools.set_enabled(have_result)
         self.save_model_button.setEnabled(idle and self.model is not None)
         self.apply_button.setEnabled(idle and self.model is not None)
         self.load_model_button.setEnabled(idle)
@@ -518,6 +532,21 @@ class SegmentationWidget(QWidget):
         )
         self._start(worker, f"Re-clustering into k={k}", layer, None)
 
+    def start_job(
+        self, job: Callable[..., Generator[Progress, None, _jobs.Outcome]], *args: object,
+        description: str, shown: Callable[[SegmentationRun], None],
+    ) -> None:
+        """Run ``job(*args)`` on the chosen cube's result like a re-cluster; ``shown(result)`` once shown."""
+        layer = self.cube_combo.layer
+        if layer is None or self.phase is not Phase.IDLE:
+            return
+        self._start(create_worker(job, *args, _start_thread=False), description, layer, None, shown=shown)
+
+    def _chosen(self) -> tuple[Image | None, Labels | None, SegmentationRun | None]:
+        """The chosen cube layer, its newest clusters layer and that layer's result."""
+        layer = self.cube_combo.layer
+        return (None, None, None) if layer is None else (layer, *_result_of(self.viewer, layer.name))
+
     def cancel(self) -> None:
         """Stop the running job at its next progress event."""
         if self._run is not None and self.phase is Phase.RUNNING:
@@ -526,10 +555,10 @@ class SegmentationWidget(QWidget):
 
     def _start(
         self, worker: GeneratorWorker, description: str, layer: Image, layers: ResultLayers | None,
-        *, applied: FittedModel | None = None,
+        *, applied: FittedModel | None = None, shown: Callable[[SegmentationRun], None] | None = None,
     ) -> None:
         """Run ``worker``, its events handled in order (see :meth:`_post`) as this run's."""
-        run = Run(worker, layer, layers, applied)
+        run = Run(worker, layer, layers, applied, shown)
         worker.yielded.connect(partial(self._post_for, run, self._on_progress))
         worker.returned.connect(partial(self._post_for, run, self._on_returned))
         worker.aborted.connect(partial(self._post_for, run, self._on_aborted))
@@ -626,6 +655,8 @@ class SegmentationWidget(QWidget):
             latent_layers=self.settings.latent_layers.value, existing=existing, fresh=run.layers,
         )
         self._shown = [r for r in self._shown if r.clusters is not shown.clusters] + [shown]
+        if run.shown is not None:
+            run.shown(outcome)
 
     def _step(self) -> None:
         if self._next_step():
@@ -700,6 +731,7 @@ class SegmentationWidget(QWidget):
         ):
             self.criteria_plot.show_criteria(segmentation.criteria, segmentation.k)
         self.k_spin.setValue(segmentation.k)
+        self.cluster_tools.show_result()
 
     def _show_details(self, text: str) -> None:
         self.details_label.setText(text)
@@ -758,12 +790,15 @@ class SegmentationWidget(QWidget):
     # ---------------------------------------------------------------- exports
 
     def export_tiff(self, path: str | Path) -> Path:
-        """Write the chosen cube's cluster map as a TIFF label map; returns the path."""
-        layer = self.cube_combo.layer
-        clusters = None if layer is None else _result_of(self.viewer, layer.name)[0]
-        if clusters is None:
+        """Write the chosen cube's cluster map as a TIFF label map, and its probabilities beside it.
+
+        Returns the label map's path; the probabilities go to
+        :func:`~._probability_layers.probabilities_path` of it.
+        """
+        _, clusters, found = self._chosen()
+        if clusters is None or found is None:
             raise InputError("no cluster map of the chosen cube to export: train first")
-        return export_labels_tiff(path, clusters)
+        return export_labels_and_probabilities(path, clusters, found.segmentation)[0]
 
     def export_csv(self, path: str | Path) -> Path:
         """Write the chosen cube's cluster mean and std spectra as CSV; returns the path."""
