@@ -4,7 +4,8 @@ Opens napari with the MA-XRF painting sample, trains a small model through the
 "Deep spectral segmentation" widget, selects a cluster, draws a region and
 clicks a pixel in the "Cluster spectra" widget, shows the window at a laptop's
 1366 x 768, trains again on a masked area and an energy range, then shows a
-nebula pixel's spectrum with its emission lines and Jasper Ridge's .npz (when
+nebula pixel's spectrum with its emission lines, the painting's probability
+maps and two of its clusters merged, and Jasper Ridge's .npz (when
 ../shared/data exists), and saves PNGs in
 ``docs/images/``. Needs a display (``make docs-screenshots`` starts Xvfb when
 there is none). Takes a few minutes on a laptop CPU.
@@ -28,6 +29,7 @@ from qtpy.QtCore import QRect, Qt
 from qtpy.QtWidgets import QApplication, QScrollArea, QWidget
 
 from napari_deepcube._widgets._layers import spectral_axis
+from napari_deepcube._widgets._probability_layers import UNCERTAIN_NAME
 from napari_deepcube._widgets._segment import SegmentationWidget
 from napari_deepcube._widgets._spectrum_plot import SpectrumPlotWidget
 
@@ -41,6 +43,8 @@ ALL_CLUSTERS_SIZE = (1000, 620)
 PB_L_ALPHA_KEV = 10.55
 #: The smallest common laptop screen (pixels).
 LAPTOP = (1366, 768)
+#: Clusters of the painting's soft-membership screenshot: one more than its six materials.
+SPLIT_K = 7
 #: Real data beside the repository (Jasper Ridge), shown when present.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -174,6 +178,7 @@ def main() -> None:
     window_shot(viewer, out / "10-restricted.png")
     viewer.close()
     emission_lines(out)
+    maps_and_edits(out, args.epochs)
     if SHARED_DATA.is_dir():
         jasper(out)
 
@@ -190,6 +195,64 @@ def emission_lines(out: Path) -> None:
     rows, cols = np.nonzero(truth.data == 1)
     plot.pick_pixel(int(rows[len(rows) // 2]), int(cols[len(cols) // 2]))
     grab(plot, out / "08-emission-lines.png")
+    viewer.close()
+
+
+def maps_and_edits(out: Path, epochs: int) -> None:
+    """The painting in one cluster too many: its soft memberships, then the two halves merged."""
+    viewer = napari.Viewer(title="napari-deepcube")
+    window = viewer.window._qt_window
+    window.resize(*WINDOW)
+    window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+    viewer.open_sample("napari-deepcube", "painting")
+    segment = SegmentationWidget(viewer)
+    plot = SpectrumPlotWidget(viewer)
+    viewer.window.add_dock_widget(segment, name="Deep spectral segmentation", area="right")
+    plot_dock = viewer.window.add_dock_widget(plot, name="Cluster spectra", area="bottom")
+    plot_dock.setMinimumHeight(PLOT_HEIGHT)
+    wait(lambda: segment.engine_ready)
+    segment.settings.set_values(epochs=epochs, n_train=8000, k=None, k_min=2, k_max=9)
+    segment.train()
+    wait(lambda: not segment.is_busy and not segment.criteria_plot.drawing)
+    # Every pixel of the painting is certain at the k the criteria choose; one more
+    # cluster cuts a material in two, and its pixels hesitate between the halves.
+    segment.pick_k(SPLIT_K)
+    wait(lambda: not segment.is_busy and not segment.criteria_plot.drawing)
+    segment.settings_section.collapse(animate=False)
+    segment.tools_section.expand(animate=False)
+    scroll = segment.findChild(QScrollArea)
+    tools = segment.cluster_tools
+    tools.maps_button.click()
+    tools.uncertain_button.click()
+    result = segment.segmentation
+    assert result is not None
+    doubtful = np.bincount(result.labels[result.uncertain()], minlength=result.k + 1)[1:]
+    halves = [int(c) + 1 for c in np.argsort(-doubtful)[:2]]
+    for index, layer in enumerate(tools.probability_layers):
+        layer.visible = index + 1 == halves[0]
+    for name in ("painting", "clusters", UNCERTAIN_NAME):
+        viewer.layers[name].visible = False
+    settle()
+    scroll.ensureWidgetVisible(tools.undo_button)
+    window_shot(viewer, out / "11-probability-maps.png")
+    # The uncertain pixels over the cluster map: only where the material was cut in two.
+    tools.probability_layers[halves[0] - 1].visible = False
+    for name in ("clusters", UNCERTAIN_NAME):
+        viewer.layers[name].visible = True
+    window_shot(viewer, out / "12-uncertain-pixels.png")
+
+    # The two halves merged again by hand, every cluster's spectrum plotted, Undo at hand.
+    for layer in [*tools.probability_layers, tools.uncertain_layer]:
+        viewer.layers.remove(layer)
+    viewer.layers["clusters"].visible = True
+    plot.all_clusters.setChecked(True)
+    tools.merge_field.setText(", ".join(str(c) for c in sorted(halves)))
+    tools.merge_button.click()
+    wait(lambda: not segment.is_busy and not segment.criteria_plot.drawing)
+    settle()
+    scroll.ensureWidgetVisible(segment.result_label)
+    scroll.ensureWidgetVisible(tools.undo_button)
+    window_shot(viewer, out / "13-merged.png")
     viewer.close()
 
 

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -149,6 +150,7 @@ class ClusterTools(QWidget):
         self.threshold.setRange(0.01, 1.0)
         self.threshold.setSingleStep(0.05)
         self.threshold.setValue(DEFAULT_CONFIDENCE_THRESHOLD)
+        self.threshold.setPrefix("confidence < ")
         self.threshold.setToolTip("Confidence under which a pixel is uncertain")
         self.threshold.valueChanged.connect(self._follow_threshold)
 
@@ -188,12 +190,15 @@ class ClusterTools(QWidget):
     def _build_layout(self) -> None:
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # Two or three widgets a row: the dock keeps the width the rest of it needs.
         rows: list[tuple[str, list[QWidget]]] = [
             ("Maps", [self.maps_button, self.uncertain_button]),
-            ("Under", [self.threshold]),
+            ("Uncertain", [self.threshold]),
             ("Merge", [self.merge_field, self.merge_button]),
-            ("Split", [self.split_cluster, self.split_parts, self.split_method, self.split_button]),
-            ("Assign", [self.region_combo, self.assign_cluster, self.assign_button]),
+            ("Split", [self.split_cluster, QLabel("into"), self.split_parts, self.split_button]),
+            ("", [self.split_method]),
+            ("Assign", [self.region_combo]),
+            ("to", [self.assign_cluster, self.assign_button]),
             ("", [self.undo_button, self.redo_button]),
         ]
         for label, widgets in rows:
