@@ -109,6 +109,21 @@ def test_painting_counts_are_poisson_integers_near_the_requested_mean(
     assert totals.std() / totals.mean() > 0.1
 
 
+def test_painting_element_photons_are_the_true_abundances(painting: SyntheticCube) -> None:
+    """Every photon comes from an element or the scatter: their expected photons add up to
+    each pixel's total counts, and lead emits only where a lead pigment is."""
+    photons = painting.element_photons
+    assert photons is not None and {"Pb", "Hg", "Cu", "Fe", "Ca", "scatter"} <= set(photons)
+    expected = sum(photons.values())
+    totals = _data(painting).sum(axis=-1)
+    assert expected.shape == totals.shape
+    assert totals.mean() == pytest.approx(float(expected.mean()), rel=0.01)
+    assert np.corrcoef(expected.ravel(), totals.ravel())[0, 1] > 0.9
+    lead_classes = [i + 1 for i, name in enumerate(painting.class_names) if "lead" in name]
+    has_lead = np.isin(painting.labels, lead_classes)
+    assert photons["Pb"][~has_lead].max() == 0 and photons["Pb"][has_lead].min() > 0
+
+
 def test_hard_painting_classes(hard_painting: SyntheticCube) -> None:
     assert hard_painting.k == 7
     _check_ground_truth(hard_painting, 1024)

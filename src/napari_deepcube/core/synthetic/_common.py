@@ -45,6 +45,10 @@ class SyntheticCube:
         subtraction residuals), as low-rank factors: the cube's noise-free part
         is the class emission plus ``nuisance_maps @ nuisance_spectra``, with
         maps (H, W, r) and spectra (r, C). None for the painting.
+    element_photons
+        The true abundance of each element: the photons it emits at each pixel
+        on average, (H, W) float32, by chemical symbol (``"scatter"`` for the
+        scattered tube spectrum). The painting's; None for the nebula.
     """
 
     cube: Datacube
@@ -56,6 +60,7 @@ class SyntheticCube:
     description: str
     nuisance_maps: np.ndarray | None = None
     nuisance_spectra: np.ndarray | None = None
+    element_photons: dict[str, np.ndarray] | None = None
 
     @property
     def k(self) -> int:

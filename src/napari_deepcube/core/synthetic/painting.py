@@ -10,6 +10,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from ..cube import Datacube
+from ..element_maps import detector_fwhm_kev
 from ..errors import InputError
 from ..xray_lines import lines_of
 from ._common import (
@@ -24,9 +25,6 @@ from ._common import (
 
 # Detector response: Fano-limited silicon drift detector, 140 eV FWHM at Mn Kα.
 _FWHM_MN_KEV = 0.140
-_MN_KA_KEV = 5.899
-_FANO = 0.114
-_PAIR_ENERGY_KEV = 3.85e-3
 # Tube: Rh anode at 40 kV; scatter seen at ~90 degrees.
 _TUBE_KV = 40.0
 _RH_LINES_KEV = (20.216, 22.724)
@@ -98,8 +96,7 @@ _VORONOI_CELLS = 16
 
 def _fwhm_kev(energy_kev: np.ndarray) -> np.ndarray:
     """Detector FWHM (keV): electronic noise plus Fano statistics."""
-    fano = 2.3548**2 * _FANO * _PAIR_ENERGY_KEV
-    return np.sqrt(_FWHM_MN_KEV**2 + fano * (np.asarray(energy_kev) - _MN_KA_KEV))
+    return detector_fwhm_kev(energy_kev, _FWHM_MN_KEV)
 
 
 def _detection(energy_kev: np.ndarray) -> np.ndarray:
@@ -357,7 +354,8 @@ def make_painting(
     shapes = np.stack([_pigment_spectrum(p, edges) for p in pigments])
 
     intensity, fractions = _pixel_mixtures(rng, class_map, paints, pigments, counts)
-    data = _poisson_counts(rng, intensity[:, None] * fractions, shapes).reshape(*shape, n_channels)
+    photons = intensity[:, None] * fractions
+    data = _poisson_counts(rng, photons, shapes).reshape(*shape, n_channels)
 
     labels, names = number_by_size(class_map, [p.name for p in paints])
     class_spectra = class_means(labels, fractions, len(names)) @ shapes
@@ -365,13 +363,31 @@ def make_painting(
         height=height, width=width, n_channels=n_channels, counts_per_pixel=counts,
         hard=hard, seed=seed, max_energy_kev=max_energy_kev,
     )
-    cube = _counts_cube(data, edges, hard, parameters)
-    description = (
-        f"Synthetic MA-XRF scan of a painting, {height}x{width} pixels, {n_channels} channels "
-        f"0-{max_energy_kev:g} keV, ~{counts:g} Poisson counts per pixel; {len(names)} "
-        "pigment classes on a chalk/gypsum ground: " + ", ".join(names) + "." + (_HARD_NOTE if hard else "")
+    return SyntheticCube(
+        _counts_cube(data, edges, hard, parameters), labels, names, class_spectra, "poisson", None,
+        _description(parameters, names), element_photons=_element_photons(photons, pigments, shape),
     )
-    return SyntheticCube(cube, labels, names, class_spectra, "poisson", None, description)
+
+
+def _description(parameters: dict[str, Any], names: tuple[str, ...]) -> str:
+    """What the painting made with ``parameters`` shows, in one paragraph."""
+    p = parameters
+    return (
+        f"Synthetic MA-XRF scan of a painting, {p['height']}x{p['width']} pixels, {p['n_channels']} "
+        f"channels 0-{p['max_energy_kev']:g} keV, ~{p['counts_per_pixel']:g} Poisson counts per pixel; "
+        f"{len(names)} pigment classes on a chalk/gypsum ground: " + ", ".join(names) + "."
+        + (_HARD_NOTE if p["hard"] else "")
+    )
+
+
+def _element_photons(
+    photons: np.ndarray, pigments: list[str], shape: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """Expected photons of each element (and of the scatter) per pixel, from each pigment's (P, M)."""
+    parts = sorted({part for pigment in pigments for part in _PIGMENTS[pigment]})
+    shares = np.array([[_PIGMENTS[pigment].get(part, 0.0) for part in parts] for pigment in pigments])
+    per_part = (photons @ shares).astype(np.float32)
+    return {part: per_part[:, i].reshape(shape) for i, part in enumerate(parts)}
 
 
 def _counts_cube(data: np.ndarray, edges: np.ndarray, hard: bool, parameters: dict[str, Any]) -> Datacube:
