@@ -3,7 +3,7 @@
 A cube layer carries a :class:`CubeRecord` (its spectral axis and the file it
 came from), a label map a :class:`LabelsRecord` (class names, k, the cluster
 spectra of a segmentation and, while napari runs, the segmentation itself),
-a stack of per-pixel maps that describe a cube a :class:`MapsRecord`.
+per-pixel maps that describe a cube a :class:`MapsRecord`.
 Both live under ``layer.metadata["deepcube"]`` and are written and read only
 here. Reading checks what it finds: anything else under the key (a layer
 made by another plugin, a record of an older version, a record that does
@@ -61,21 +61,30 @@ class CubeRecord:
 
 @dataclass(frozen=True, eq=False)
 class MapsRecord:
-    """The record of a stack of per-pixel maps (n, H, W) that describe a cube.
+    """The record of per-pixel maps that describe a cube.
 
-    Abundance or element maps stored beside a cube: shown, but not a cube to
-    segment, although the layer has three dimensions.
+    Abundance or element maps stored beside a cube (a stack (n, H, W)): shown,
+    but not a cube to segment, although the layer has three dimensions. Also
+    the element and window maps the spectrum plot makes: one map (H, W), or
+    an RGB composite (H, W, 3) of up to three maps, which keeps the maps.
 
     Attributes
     ----------
     names
         Name of each map, when known.
     source
-        The file they were read from.
+        The file they were read from, or the cube layer they were computed from.
+    windows
+        What each map measures, as a maps TIFF stores it (line or window, quantity,
+        unit; see :meth:`~.core.element_maps.MapWindow.facts`); empty for maps read from a file.
+    values
+        The maps (n, H, W) float32 behind an RGB composite; None when the layer's data are the map.
     """
 
     names: tuple[str, ...] = ()
     source: str = ""
+    windows: tuple[dict[str, Any], ...] = ()
+    values: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,6 +208,12 @@ def cube_record(metadata: Mapping[str, Any], n_channels: int) -> CubeRecord | No
 def is_maps(metadata: Mapping[str, Any]) -> bool:
     """Whether ``metadata`` is that of a stack of per-pixel maps (:class:`MapsRecord`)."""
     return isinstance(_entry(metadata), MapsRecord)
+
+
+def maps_record(metadata: Mapping[str, Any]) -> MapsRecord | None:
+    """The maps record in ``metadata``, if there is one."""
+    record = _entry(metadata)
+    return record if isinstance(record, MapsRecord) else None
 
 
 def labels_record(metadata: Mapping[str, Any]) -> LabelsRecord | None:

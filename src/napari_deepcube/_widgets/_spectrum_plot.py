@@ -19,6 +19,8 @@ that channel, so a peak's element map is one click away.
 Dragging across the plot chooses the spectral range a segmentation run learns
 from (shown shaded; "Clear range" forgets it). It is stored in the cube
 layer's record, where the segmentation widget's settings read and edit it.
+With "A drag: maps the window" a drag maps the window instead, and the map
+rows (:mod:`._element_maps`) map X-ray lines as net counts.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from ..core.selection import parse_ranges
 from ..core.spectral import SpectralAxis
 from ..core.xray_lines import parse_elements
 from . import _background
+from ._element_maps import ElementMapControls, make_line_names_pickable, named_elements
 from ._layer_combo import LayerCombo
 from ._layers import (
     image_shape,
@@ -125,6 +128,12 @@ class SpectrumPlotWidget(QWidget):
         self.plot = ThemedCanvas(napari_viewer, toolbar=True, height=240)
         self.plot.theme_changed.connect(self.redraw)
         self.plot.canvas.mpl_connect("button_press_event", self._on_plot_click)
+        self.maps = ElementMapControls(
+            napari_viewer, lambda: self.cube_layer,
+            lambda: (*self.picked_elements, *named_elements(self.plot.figure)),
+        )
+        self.maps.drag_mode.currentIndexChanged.connect(self.redraw)
+        self.plot.canvas.mpl_connect("pick_event", self.maps.on_pick)
 
         self.cube_combo = LayerCombo(napari_viewer, is_cube_layer)
         self.labels_combo = LayerCombo(
@@ -189,6 +198,7 @@ class SpectrumPlotWidget(QWidget):
         exports.addWidget(self.clear_range_button)
         layout = QVBoxLayout()
         layout.addLayout(form)
+        layout.addWidget(self.maps)
         layout.addLayout(options)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.status)
@@ -301,6 +311,7 @@ class SpectrumPlotWidget(QWidget):
             return
         if picked != self.picked_elements:
             self.picked_elements = picked
+            self.maps.elements_picked(picked)
             self.redraw()
 
     def _on_cube_changed(self, layer: Image | None) -> None:
@@ -527,6 +538,7 @@ class SpectrumPlotWidget(QWidget):
             log_y=self.log_y.isChecked(), element_lines=self.element_lines.isChecked(),
             elements=self.picked_elements,
         )
+        make_line_names_pickable(figure)
         self.curves = {curve.name: curve for curve in curves}
         self._draw_training_range(axes, axis, training_range(cube))
         self._marker = axes.axvline(np.nan, color=_RANGE_COLOR, linewidth=1.0, alpha=0.9)
@@ -572,7 +584,8 @@ class SpectrumPlotWidget(QWidget):
         chosen = training_range(cube) if cube is not None else ""
         if chosen:
             parts.append(f"runs learn from {chosen} {spectral_axis(cube).unit} (shaded)")
-        parts.append("click the plot to show that channel, drag to choose what a run learns from")
+        dragged = "map that window" if self.maps.drag_maps_window else "choose what a run learns from"
+        parts.append(f"click the plot to show that channel, drag to {dragged}")
         return " · ".join(parts)
 
     # -------------------------------------------------------- training range
@@ -599,11 +612,15 @@ class SpectrumPlotWidget(QWidget):
         )
 
     def _on_span(self, spacing: float, start: float, end: float) -> None:
-        """A drag across the plot: the new training range (a click is left to the slider)."""
+        """A drag across the plot: the training range, or that window's map (a click moves the slider)."""
         cube = self.cube_layer
         if cube is None or end - start < spacing:
             return
-        set_training_range(cube, f"{_bound(start, spacing)}:{_bound(end, spacing)}")
+        low, high = _bound(start, spacing), _bound(end, spacing)
+        if self.maps.drag_maps_window:
+            self.maps.map_window(float(low), float(high))
+        else:
+            set_training_range(cube, f"{low}:{high}")
 
     def clear_training_range(self) -> None:
         """Let runs on the cube learn from every channel again."""

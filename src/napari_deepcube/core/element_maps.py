@@ -40,7 +40,7 @@ import numpy as np
 from .cube import finite_or_zero
 from .errors import InputError
 from .spectral import SpectralAxis
-from .xray_lines import RESOLUTION_KEV, XrayLine, lines_of
+from .xray_lines import LOWEST_RECORDED_KEV, MAIN_LINE_INTENSITY, RESOLUTION_KEV, XrayLine, lines_of
 
 #: Mn Kα energy (keV), where detector resolutions are quoted.
 MN_KA_KEV = 5.899
@@ -173,6 +173,45 @@ def _parse_line(entry: str) -> XrayLine:
             return line
     known = ", ".join(line.name for line in lines)
     raise InputError(f"{element.capitalize()} has no line {name!r}; its lines are {known}")
+
+
+def main_lines(elements: Sequence[str], axis: SpectralAxis) -> list[XrayLine]:
+    """Each element's main line on an X-ray axis: the strongest of its most energetic family there.
+
+    Only a family whose main lines (:data:`~.xray_lines.MAIN_LINE_INTENSITY`)
+    lie on the axis counts, so that a faint Pb Lℓ at the end of a 0-10 keV
+    axis does not stand for lead.
+
+    K before L before M: a source that excites a family excites it best
+    above its edge, air absorbs its lines least, and fewer lines overlap
+    them (Pb Lα rather than Pb Mα on a 0-40 keV axis). Elements with no
+    line on the axis are left out; an axis that is no X-ray energy axis
+    gives none.
+    """
+    energies = axis.kev
+    if energies is None:
+        return []
+    found = []
+    for element in elements:
+        on_axis = [
+            line for line in lines_of(element)
+            if max(energies.min(), LOWEST_RECORDED_KEV) <= line.energy_kev <= energies.max()
+        ]
+        for family in "KLM":
+            members = [
+                line for line in on_axis
+                if line.family == family and line.relative_intensity >= MAIN_LINE_INTENSITY
+            ]
+            if members:
+                found.append(max(members, key=lambda line: line.relative_intensity))
+                break
+    return found
+
+
+def window_statistic(axis: SpectralAxis) -> Statistic:
+    """How a window map combines its channels: the sum of counts on an X-ray energy or channel
+    axis, the mean elsewhere (a flux or reflectance keeps its unit)."""
+    return "sum" if axis.kev is not None or not axis.calibrated else "mean"
 
 
 def _energies_kev(axis: SpectralAxis) -> np.ndarray:
