@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from ._cli_maps import add_maps_parser, run_maps
 from .core.config import SegmentConfig, settings
 from .core.errors import InputError
 
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
+    add_maps_parser(commands)
+
     demo = commands.add_parser(
         "demo", help="segment the built-in MA-XRF sample and compare to its ground truth"
     )
@@ -140,6 +143,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _segment(args)
         if args.command == "convert":
             return _convert(args)
+        if args.command == "maps":
+            return run_maps(args)
         return _demo(args)
     except InputError as error:
         print(f"deepcube: error: {error}", file=sys.stderr)
