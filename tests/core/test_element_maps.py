@@ -12,9 +12,11 @@ from napari_deepcube.core.element_maps import (
     detector_fwhm_kev,
     display_limits,
     line_window,
+    main_lines,
     parse_lines,
     range_window,
     rgb_composite,
+    window_statistic,
 )
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.spectral import SpectralAxis
@@ -231,3 +233,30 @@ def test_robust_limits_and_the_rgb_composite(rng):
         rgb_composite([first] * 4)
     with pytest.raises(InputError, match="one shape"):
         rgb_composite([first, second[:10]])
+
+
+def test_each_elements_main_line_is_that_of_its_most_energetic_family_on_the_axis():
+    def names(top: float) -> list[str]:
+        axis = SpectralAxis(np.linspace(0, top, 512), "keV", "Energy")
+        return [line.display_name for line in main_lines(["Pb", "Fe", "Sn", "Au"], axis)]
+
+    assert names(40.0) == ["Pb Lα", "Fe Kα", "Sn Kα", "Au Lα"]
+    assert names(10.0) == ["Pb Mα", "Fe Kα", "Sn Lα", "Au Lα"]  # not Pb's faint Lℓ at 9.18 keV
+    assert main_lines(["Pb"], SpectralAxis(np.linspace(4750, 9350, 50), "Å", "Wavelength")) == []
+    assert window_statistic(KEV) == "sum" and window_statistic(SpectralAxis.channels(9)) == "sum"
+    assert window_statistic(SpectralAxis(np.linspace(4750, 9350, 50), "Å", "Wavelength")) == "mean"
+
+
+def test_silver_and_aluminium_maps_of_a_real_eds_scan_are_complementary(shared_data):
+    """A Bruker SEM-EDS scan of an Ag / Al / Cu sample: Ag Lα is high where Al Kα is low."""
+    from napari_deepcube.core import io
+
+    path = shared_data / "eds_bruker_sem" / "bruker_sem_eds_50x50_AgAlCu.npz"
+    if not path.is_file():
+        pytest.skip(f"{path.name} is absent")
+    cube = io.read_cube(path)
+    lines = parse_lines("Ag La, Al Ka")
+    windows = [line_window(cube.axis, line, present=["Ag", "Al", "Cu"]) for line in lines]
+    silver, aluminium = compute_maps(cube.data, windows)
+    assert _correlation(silver, aluminium) < -0.8
+    assert np.median(aluminium) > 100 and np.percentile(silver, 90) > 40
