@@ -13,7 +13,6 @@ from matplotlib.backend_bases import MouseButton, MouseEvent
 from conftest import RUN_TIMEOUT_MS
 from napari_deepcube._layer_records import maps_record
 from napari_deepcube._reader import cube_layer_data
-from napari_deepcube._widgets._element_maps import DRAG_MAPS_WINDOW
 from napari_deepcube._widgets._layers import spectral_axis, training_range
 from napari_deepcube._widgets._spectrum_plot import SpectrumPlotWidget
 from napari_deepcube.core.element_maps import (
@@ -127,7 +126,7 @@ def test_a_drag_in_map_mode_maps_the_window_and_leaves_the_training_range(sample
     plot = sample.plot
     plot.pick_pixel(10, 10)
     qtbot.waitUntil(lambda: bool(plot.curves), timeout=RUN_TIMEOUT_MS)
-    plot.maps.drag_mode.setCurrentText(DRAG_MAPS_WINDOW)
+    plot.maps.drag_maps.setChecked(True)
     assert "drag to map that window" in plot.status.text()
     _drag(plot, 6.2, 6.6)
     layers = [layer.name for layer in sample.viewer.layers if layer.name.endswith(" sum")]
@@ -140,7 +139,7 @@ def test_a_drag_in_map_mode_maps_the_window_and_leaves_the_training_range(sample
     np.testing.assert_allclose(layer.data, sample.cube.data[inside].sum(axis=0), rtol=1e-6)
     assert training_range(sample.cube) == ""
 
-    plot.maps.drag_mode.setCurrentIndex(0)  # back to choosing the training range
+    plot.maps.drag_maps.setChecked(False)  # back to choosing the training range
     _drag(plot, 6.2, 6.6)
     assert training_range(sample.cube) != ""
 

@@ -1,12 +1,13 @@
 """Element and window maps from the "Cluster spectra" dock: image layers of a few channels.
 
-The controls sit under the spectrum plot. Typed lines (``Pb La, Fe Ka``,
-filled with the main line of each element typed in the Elements field) give
-one "Pb Lα net counts" image layer each, or one RGB composite of the first
-three; a click on a line's name on the plot maps that line; in the
-"maps a window" drag mode a drag across the plot maps the dragged window of
-any cube. The background windows avoid the lines of every element the plot
-names or the user typed (see :func:`~..core.element_maps.line_window`).
+The controls are a row of the dock's form and a check box of its options.
+Typed lines (``Pb La, Fe Ka``, filled with the main line of each element
+typed in the Elements field) give one "Pb Lα net counts" image layer each,
+or one RGB composite of the first three; a click on a line's name on the
+plot maps that line; with "drag maps" checked a drag across the plot maps
+the dragged window of any cube rather than choosing the training range.
+The background windows avoid the lines of every element the plot names or
+the user typed (see :func:`~..core.element_maps.line_window`).
 
 The maps are computed by :mod:`~..core.element_maps`, off the GUI thread
 when the cube is lazy or big; each layer keeps what it measures in its
@@ -26,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from napari.layers import Image
 from napari.utils.notifications import show_error
-from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from qtpy.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
 from .._layer_records import MapsRecord, maps_record, with_record
 from ..core.element_maps import (
@@ -51,15 +52,14 @@ if TYPE_CHECKING:
 
 #: Colormap of a single map: dark where the element is absent.
 MAP_COLORMAP = "inferno"
-#: The two things a drag across the spectrum plot can do.
-DRAG_SETS_RANGE = "sets the range runs learn from"
-DRAG_MAPS_WINDOW = "maps the window"
 #: Most maps an RGB composite shows.
 RGB_MAPS = 3
 
 
 class ElementMapControls(QWidget):
-    """The map rows of the spectrum dock: lines to map, the drag mode, the export.
+    """The map row of the spectrum dock (lines to map, RGB, export) and its drag-mode check box.
+
+    The owner places the widget in its form and :attr:`drag_maps` among its options.
 
     Parameters
     ----------
@@ -94,33 +94,26 @@ class ElementMapControls(QWidget):
         self.rgb_button = QPushButton("RGB")
         self.rgb_button.setToolTip("The first three lines as the red, green and blue of one image layer")
         self.rgb_button.clicked.connect(lambda: self.map_rgb())
-        self.drag_mode = QComboBox()
-        self.drag_mode.addItems([DRAG_SETS_RANGE, DRAG_MAPS_WINDOW])
-        self.drag_mode.setToolTip(
-            "What a drag across the plot does: choose the spectral range a segmentation run "
-            "learns from, or map the dragged window (sum of counts, mean of fluxes)"
+        self.drag_maps = QCheckBox("drag maps")
+        self.drag_maps.setToolTip(
+            "Checked: a drag across the plot maps the dragged window (sum of counts, mean of "
+            "fluxes). Unchecked: it chooses the spectral range a segmentation run learns from"
         )
         export = QPushButton("Export maps…")
         export.setToolTip("Save every element and window map of this cube as a float32 TIFF stack")
         export.clicked.connect(self._ask_export)
 
-        line_row = QHBoxLayout()
-        line_row.addWidget(self.lines, 1)
-        line_row.addWidget(self.map_button)
-        line_row.addWidget(self.rgb_button)
-        drag_row = QHBoxLayout()
-        drag_row.addWidget(self.drag_mode, 1)
-        drag_row.addWidget(export)
-        layout = QFormLayout()
+        layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addRow("Map lines", line_row)
-        layout.addRow("A drag", drag_row)
+        layout.addWidget(self.lines, 1)
+        for button in (self.map_button, self.rgb_button, export):
+            layout.addWidget(button)
         self.setLayout(layout)
 
     @property
     def drag_maps_window(self) -> bool:
         """True when a drag across the plot maps the window rather than setting the training range."""
-        return self.drag_mode.currentText() == DRAG_MAPS_WINDOW
+        return self.drag_maps.isChecked()
 
     def elements_picked(self, elements: Sequence[str]) -> None:
         """Fill the lines with the main line of each picked element, unless the user typed others."""

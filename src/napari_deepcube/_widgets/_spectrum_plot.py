@@ -19,8 +19,8 @@ that channel, so a peak's element map is one click away.
 Dragging across the plot chooses the spectral range a segmentation run learns
 from (shown shaded; "Clear range" forgets it). It is stored in the cube
 layer's record, where the segmentation widget's settings read and edit it.
-With "A drag: maps the window" a drag maps the window instead, and the map
-rows (:mod:`._element_maps`) map X-ray lines as net counts.
+With "drag maps" checked a drag maps the window instead, and the "Map lines"
+row (:mod:`._element_maps`) maps X-ray lines as net counts.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class SpectrumPlotWidget(QWidget):
             napari_viewer, lambda: self.cube_layer,
             lambda: (*self.picked_elements, *named_elements(self.plot.figure)),
         )
-        self.maps.drag_mode.currentIndexChanged.connect(self.redraw)
+        self.maps.drag_maps.toggled.connect(self.redraw)
         self.plot.canvas.mpl_connect("pick_event", self.maps.on_pick)
 
         self.cube_combo = LayerCombo(napari_viewer, is_cube_layer)
@@ -187,8 +187,9 @@ class SpectrumPlotWidget(QWidget):
         regions_row.addWidget(new_regions)
         form.addRow("Regions", regions_row)
         form.addRow("Elements", self.elements)
+        form.addRow("Map lines", self.maps)
         options = QHBoxLayout()
-        for box in (self.all_clusters, self.log_y, self.element_lines):
+        for box in (self.all_clusters, self.log_y, self.element_lines, self.maps.drag_maps):
             options.addWidget(box)
         options.addStretch(1)
         exports = QHBoxLayout()
@@ -198,7 +199,6 @@ class SpectrumPlotWidget(QWidget):
         exports.addWidget(self.clear_range_button)
         layout = QVBoxLayout()
         layout.addLayout(form)
-        layout.addWidget(self.maps)
         layout.addLayout(options)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.status)
