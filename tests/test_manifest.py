@@ -35,7 +35,9 @@ def test_installed_entry_point_finds_the_manifest():
     assert manifest.name == "napari-deepcube"
     commands = {c.id for c in manifest.contributions.commands}
     widgets = {w.display_name for w in manifest.contributions.widgets}
-    assert widgets == {"Deep spectral segmentation", "Cluster spectra"}
+    assert {"Deep spectral segmentation", "Cluster spectra"} <= widgets
+    # A user searching the plugin menu for "embedding" or "latent" finds the embedding view.
+    assert "Latent embedding (linked to the map)" in widgets
     assert {s.key for s in manifest.contributions.sample_data} == {"painting", "nebula"}
     assert "napari-deepcube.write_labels" in commands
 
