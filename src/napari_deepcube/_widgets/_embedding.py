@@ -27,6 +27,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import MouseButton, MouseEvent
 from matplotlib.image import AxesImage
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patheffects import withStroke
 from matplotlib.widgets import LassoSelector, RectangleSelector
 from napari.layers import Labels, Layer
@@ -73,6 +74,8 @@ TOOLS = ("lasso", "rectangle")
 _CLICK_TOLERANCE = 4
 #: Cluster numbers are written on the plot up to this many clusters (more would hide the points).
 _MOST_NUMBERS = 40
+#: Wait after the view last moved before the axes are laid out again (ms).
+_LAYOUT_DELAY_MS = 200
 
 
 def has_latents(layer: Layer) -> bool:
@@ -136,6 +139,16 @@ class EmbeddingWidget(QWidget):
             "Draw on the plot to select pixels: they appear in the layer 'embedding selection'"
         )
         self.plot = ThemedCanvas(napari_viewer, toolbar=True, height=260)
+        # The axes are laid out when the plot is built or resized and when its view
+        # settles, not at every draw: the layout took half of each redraw, and a pan
+        # redraws at every mouse move.
+        self._layout = ConstrainedLayoutEngine()
+        self.plot.figure.set_layout_engine("none")
+        self._layout_timer = QTimer(self)
+        self._layout_timer.setSingleShot(True)
+        self._layout_timer.setInterval(_LAYOUT_DELAY_MS)
+        self._layout_timer.timeout.connect(self._lay_out)
+        self.plot.canvas.mpl_connect("resize_event", self._lay_out)
         self.status = QLabel()
         self.status.setWordWrap(True)
         clear = QPushButton("Clear selection")
@@ -285,6 +298,11 @@ class EmbeddingWidget(QWidget):
         self.image, self._axes, self._marker, self._outline, self._selector = None, None, None, None, None
         self._numbers = []
         self.status.setText("")
+        self._lay_out()
+
+    def _lay_out(self, *args: Any) -> None:
+        """Fit the axes, their labels and ticks in the figure, then redraw."""
+        self._layout.execute(self.plot.figure)
         self.plot.draw()
 
     def _rebuild(self, *args: Any) -> None:
@@ -308,6 +326,8 @@ class EmbeddingWidget(QWidget):
         )
         axes.set_xlim(left, right)
         axes.set_ylim(bottom, top)
+        for limits in ("xlim_changed", "ylim_changed"):
+            axes.callbacks.connect(limits, lambda _axes: self._layout_timer.start())
         text = self.plot.colors["text"]
         (self._outline,) = axes.plot([], [], "--", color=SELECTION_COLOR, linewidth=1.2)
         (self._marker,) = axes.plot(
@@ -321,6 +341,7 @@ class EmbeddingWidget(QWidget):
         self.recolor()
         if self.marked_pixel is not None:
             self.mark_pixel(*self.marked_pixel)
+        self._lay_out()
 
     def recolor(self) -> None:
         """Colour the points by the clusters layer's labels as they are now."""
