@@ -80,6 +80,10 @@ def test_it_follows_a_new_result_and_colours_points_like_the_clusters(session, q
     np.testing.assert_array_equal(widget.image.get_array(), expected)
     assert "principal axes" in widget.plot.figure.axes[0].get_xlabel()
 
+    # A newer result (here the same one, in a second layer) is followed.
+    newer = session.viewer.add_labels(clusters.data.copy(), name="clusters 2", metadata=clusters.metadata)
+    assert widget.clusters_layer is newer
+
 
 def test_a_lasso_around_one_clusters_points_selects_exactly_its_pixels(session, qtbot):
     # With this seed two of the four clusters lie apart from the others on the principal axes
@@ -165,9 +169,11 @@ def test_edited_labels_recolour_the_points_without_projecting_again(session, qtb
     assert widget.projection is projection
     assert not np.array_equal(before, expected)
 
-    # Painting one pixel recolours too.
+    # Painting one pixel recolours too, and so do new labels alone.
     clusters.paint((20, 20), 3)
     qtbot.waitUntil(lambda: not np.array_equal(widget.image.get_array(), expected), timeout=RUN_TIMEOUT_MS)
+    clusters.data = record.run.segmentation.labels
+    qtbot.waitUntil(lambda: np.array_equal(widget.image.get_array(), before), timeout=RUN_TIMEOUT_MS)
 
     # A new run (new latents) is projected again.
     session.run()
