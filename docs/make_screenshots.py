@@ -28,6 +28,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from qtpy.QtCore import QRect, Qt
 from qtpy.QtWidgets import QApplication, QScrollArea, QWidget
 
+from napari_deepcube._widgets._embedding import SELECTION_NAME, EmbeddingWidget
 from napari_deepcube._widgets._layers import spectral_axis
 from napari_deepcube._widgets._probability_layers import UNCERTAIN_NAME
 from napari_deepcube._widgets._segment import SegmentationWidget
@@ -177,10 +178,66 @@ def main() -> None:
     clusters.selected_label = 1
     window_shot(viewer, out / "10-restricted.png")
     viewer.close()
+    embedding(out, args.epochs)
     emission_lines(out)
     maps_and_edits(out, args.epochs)
     if SHARED_DATA.is_dir():
         jasper(out)
+
+
+def embedding(out: Path, epochs: int) -> None:
+    """The latent embedding beside the map: one cluster lassoed, a pixel marked, the selection's spectrum.
+
+    The lasso is the outline of the cluster that lies most apart on the plot
+    (its convex hull holds the fewest points of other clusters); its pixels
+    become the "embedding selection" layer, which the spectrum plot takes as
+    its regions.
+    """
+    from scipy.spatial import ConvexHull
+
+    viewer = napari.Viewer(title="napari-deepcube")
+    window = viewer.window._qt_window
+    window.resize(*WINDOW)
+    window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+    window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+    viewer.open_sample("napari-deepcube", "painting")
+    segment = SegmentationWidget(viewer)
+    segment_dock = viewer.window.add_dock_widget(segment, name="Deep spectral segmentation", area="right")
+    wait(lambda: segment.engine_ready)
+    segment.settings.set_values(epochs=epochs, n_train=8000, k=None, k_min=2, k_max=9)
+    segment.train()
+    wait(lambda: not segment.is_busy and not segment.criteria_plot.drawing)
+    viewer.window.remove_dock_widget(segment_dock)
+    view = EmbeddingWidget(viewer)
+    viewer.window.add_dock_widget(view, name="Latent embedding (linked to the map)", area="right")
+    plot = SpectrumPlotWidget(viewer)
+    plot_dock = viewer.window.add_dock_widget(plot, name="Cluster spectra", area="bottom")
+    plot_dock.setMinimumHeight(PLOT_HEIGHT)
+    wait(lambda: view.image is not None)
+    projection, labels = view.projection, viewer.layers["clusters"].data
+    clusters = projection.values_at_points(labels)
+    hulls = {}
+    for label in np.unique(clusters[clusters > 0]):
+        mine = projection.points[clusters == label]
+        hull = mine[ConvexHull(mine).vertices].astype(np.float64)
+        hull = hull.mean(axis=0) + (hull - hull.mean(axis=0)) * 1.03
+        strays = int((projection.in_polygon(hull) & (labels != label)).sum())
+        hulls[int(label)] = (strays, hull)
+    label = min(hulls, key=lambda key: hulls[key][0])
+    hull = hulls[label][1]
+    selection = view.select(projection.in_polygon(hull), np.vstack([hull, hull[:1]]))
+    plot.regions_combo.set_layer(selection)
+    # A pixel of the largest other cluster, off its cluster's centre (where the number is written).
+    other = 1 if label != 1 else 2
+    theirs = projection.points[clusters == other]
+    offset = np.linalg.norm(theirs - np.median(theirs, axis=0), axis=1)
+    pixel = projection.pixels[clusters == other][np.argsort(offset)[int(0.9 * offset.size)]]
+    view.mark_pixel(*(int(v) for v in np.unravel_index(pixel, labels.shape)))
+    viewer.layers.selection.active = viewer.layers[SELECTION_NAME]
+    wait(lambda: f"{SELECTION_NAME} 1" in plot.lines)
+    window_shot(viewer, out / "14-embedding.png")
+    grab(view, out / "15-embedding-dock.png")
+    viewer.close()
 
 
 def emission_lines(out: Path) -> None:

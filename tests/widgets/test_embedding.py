@@ -78,7 +78,7 @@ def test_it_follows_a_new_result_and_colours_points_like_the_clusters(session, q
         density_bins(projection.n_points),
     )
     np.testing.assert_array_equal(widget.image.get_array(), expected)
-    assert "principal axes" in widget.plot.figure.axes[0].get_xlabel()
+    assert widget.plot.figure.axes[0].get_xlabel() == "principal axis 1"
 
     # A newer result (here the same one, in a second layer) is followed.
     newer = session.viewer.add_labels(clusters.data.copy(), name="clusters 2", metadata=clusters.metadata)

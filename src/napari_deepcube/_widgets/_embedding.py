@@ -44,6 +44,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.embedding import (
+    AXIS_NAMES,
     METHOD_NAMES,
     Projection,
     available_methods,
@@ -302,7 +303,8 @@ class EmbeddingWidget(QWidget):
 
     def _lay_out(self, *args: Any) -> None:
         """Fit the axes, their labels and ticks in the figure, then redraw."""
-        self._layout.execute(self.plot.figure)
+        if self.plot.figure.axes:  # a resize before the first plot has nothing to lay out
+            self._layout.execute(self.plot.figure)
         self.plot.draw()
 
     def _rebuild(self, *args: Any) -> None:
@@ -316,7 +318,7 @@ class EmbeddingWidget(QWidget):
         axes = figure.add_subplot()
         self.plot.style_axes(axes)
         axes.grid(False)
-        name = METHOD_NAMES[projection.method]
+        name = AXIS_NAMES[projection.method]
         axes.set_xlabel(f"{name} 1")
         axes.set_ylabel(f"{name} 2")
         left, right, bottom, top = projection.extent()

@@ -36,8 +36,10 @@ from .errors import InputError
 
 #: The projections, by key: what the user picks.
 Method = Literal["pca", "umap", "tsne"]
-#: Each projection's name in the plot's axis labels and the widget.
+#: Each projection's name, as the widget offers it.
 METHOD_NAMES: dict[str, str] = {"pca": "principal axes", "umap": "UMAP", "tsne": "t-SNE"}
+#: Each projection's axes, as the plot labels them (with their number).
+AXIS_NAMES: dict[str, str] = {"pca": "principal axis", "umap": "UMAP", "tsne": "t-SNE"}
 #: Pixels the principal axes are fitted on, at most (a random sample above): the
 #: axes of a few hundred thousand latents are those of all of them.
 PCA_FIT_SAMPLE = 200_000
