@@ -28,7 +28,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from qtpy.QtCore import QRect, Qt
 from qtpy.QtWidgets import QApplication, QScrollArea, QWidget
 
-from napari_deepcube._widgets._embedding import SELECTION_NAME, EmbeddingWidget
+from napari_deepcube._widgets._embedding_view import SELECTION_NAME, EmbeddingWidget
 from napari_deepcube._widgets._layers import spectral_axis
 from napari_deepcube._widgets._probability_layers import UNCERTAIN_NAME
 from napari_deepcube._widgets._segment import SegmentationWidget

@@ -14,7 +14,7 @@ cluster's number at its median point. It is linked to the viewer both ways:
 What is drawn follows the clusters layer, not a copy of it: its labels are
 read again whenever its data, colours or record change (painting, a
 re-clustering, an edited segmentation), and the projection is recomputed
-only when the latents themselves change.
+only when the latents themselves or the projection chosen change.
 """
 
 from __future__ import annotations
@@ -261,7 +261,10 @@ class EmbeddingWidget(QWidget):
             return
         method, seed = self.method, run.segmentation.config.seed
         if self._projected is not None and self._projected[0] is latents and self._projected[1] == method:
-            self.recolor()
+            if self.image is None:  # a hint replaced the plot: draw it again
+                self._rebuild()
+            else:
+                self.recolor()
             return
         self._token += 1
         token = self._token

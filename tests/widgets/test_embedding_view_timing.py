@@ -19,7 +19,7 @@ from qtpy.QtCore import QTimer
 from conftest import RUN_TIMEOUT_MS
 from napari_deepcube._layer_records import SegmentationRun
 from napari_deepcube._reader import cube_layer_data
-from napari_deepcube._widgets._embedding import EmbeddingWidget
+from napari_deepcube._widgets._embedding_view import EmbeddingWidget
 from napari_deepcube._widgets._results import show_results
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.pipeline import segment

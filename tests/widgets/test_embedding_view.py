@@ -18,7 +18,7 @@ from scipy.spatial import ConvexHull
 
 from conftest import RUN_TIMEOUT_MS
 from napari_deepcube._layer_records import SegmentationRun, labels_record, with_record
-from napari_deepcube._widgets._embedding import SELECTION_NAME, EmbeddingWidget
+from napari_deepcube._widgets._embedding_view import SELECTION_NAME, EmbeddingWidget
 from napari_deepcube._widgets._layers import label_colors
 from napari_deepcube._widgets._results import CLUSTERS_NAME
 from napari_deepcube.core import embedding
