@@ -51,6 +51,16 @@ def test_principal_axes_are_those_of_the_segmented_pixels_latents(rng):
     assert projection.explained == pytest.approx(reference.explained_variance_ratio_.sum(), rel=1e-5)
 
 
+def test_latents_on_disk_project_like_latents_in_memory(rng, monkeypatch):
+    dask_array = pytest.importorskip("dask.array")
+    monkeypatch.setattr(embedding, "_BLOCK", 200)  # several bands of 5 rows
+    latents, _ = blobs(rng)
+    in_memory = project_latents(latents)
+    on_disk = project_latents(dask_array.from_array(latents, chunks=(7, 40, 4)))
+    np.testing.assert_array_equal(on_disk.pixels, in_memory.pixels)
+    np.testing.assert_allclose(on_disk.points, in_memory.points, atol=1e-5)
+
+
 def test_a_one_dimensional_latent_space_projects_on_a_line(rng):
     latents = rng.normal(size=(10, 12, 1)).astype(np.float32)
     projection = project_latents(latents)

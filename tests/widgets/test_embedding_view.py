@@ -205,3 +205,36 @@ def test_the_dock_fits_a_laptop_screen(session, qtbot, screen):
     window.resize(*screen)
     qtbot.wait(50)
     assert widget.plot.canvas.height() >= 200
+
+
+def test_a_lasso_selection_assigned_to_a_new_cluster_recolours_the_plot(session, qtbot):
+    """The selection is a region for the cluster editor: assigned, it becomes cluster k + 1 on the plot."""
+    session.run(seed=2)
+    widget = open_embedding(session, qtbot)
+    clusters = session.viewer.layers[CLUSTERS_NAME]
+    label, hull = separable_cluster(widget.projection, clusters.data)
+    # The half of the cluster's lasso left of its centre: part of one cluster.
+    centre = hull.mean(axis=0)
+    half = np.vstack([np.minimum(hull, [centre[0], np.inf]), [centre[0], hull[0, 1]]])
+    drag(widget, np.vstack([half, half[:1]]))
+    selection = session.viewer.layers[SELECTION_NAME]
+    assert 0 < selection.data.sum() < (clusters.data == label).sum()
+
+    session.segment.tools_section.expand(animate=False)
+    tools = session.segment.cluster_tools
+    tools.region_combo.set_layer(selection)
+    k = session.segment.segmentation.k
+    tools.assign_cluster.setValue(k + 1)  # the highest number offered: a new cluster
+    tools.assign_button.click()
+    qtbot.waitUntil(lambda: not session.segment.is_busy, timeout=RUN_TIMEOUT_MS)
+
+    edited = session.segment.segmentation
+    assert edited.k == k + 1
+    assert np.unique(clusters.data[selection.data == 1]).size == 1
+    projection = widget.projection
+    expected = density_image(
+        projection.points, projection.values_at_points(clusters.data),
+        label_colors(clusters, np.arange(k + 2)), projection.extent(), density_bins(projection.n_points),
+    )
+    qtbot.waitUntil(lambda: np.array_equal(widget.image.get_array(), expected), timeout=RUN_TIMEOUT_MS)
+    assert [text.get_text() for text in widget._numbers] == [str(i) for i in range(1, k + 2)]

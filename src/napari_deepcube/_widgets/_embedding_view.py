@@ -53,9 +53,10 @@ from ..core.embedding import (
     label_anchors,
     project_latents,
 )
+from ..core.pixel_maps import PixelMap
 from . import _background
 from ._layer_combo import LayerCombo
-from ._layers import label_colors, labels_info
+from ._layers import is_lazy, label_colors, labels_info
 from ._mpl import FONT_SIZE, ThemedCanvas
 from ._regions import REGION_COLORS
 from ._scroll import scrolling
@@ -116,7 +117,7 @@ class EmbeddingWidget(QWidget):
         self._selector: LassoSelector | RectangleSelector | None = None
         self._outline_points: np.ndarray | None = None
         # What the projection was computed from: latents (by identity) and method.
-        self._projected: tuple[np.ndarray, str] | None = None
+        self._projected: tuple[PixelMap, str] | None = None
         self._token = 0
         self._connected: tuple[Layer, list[tuple[Any, Callable[..., Any]]]] | None = None
         # One refresh per turn of the event loop: a new result sets the record, then the data.
@@ -274,7 +275,8 @@ class EmbeddingWidget(QWidget):
                 self.projection, self._projected = projection, (latents, method)
                 self._rebuild()
 
-        slow = method != "pca" or latents.size > _background.BACKGROUND_VALUES
+        # Latents on disk (a cube read lazily) are read in the worker too.
+        slow = method != "pca" or is_lazy(latents) or latents.size > _background.BACKGROUND_VALUES
         if slow:
             self.status.setText(f"computing the {METHOD_NAMES[method]} projection…")
         _background.run(lambda: project_latents(latents, method, seed=seed), done,

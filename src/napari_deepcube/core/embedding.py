@@ -33,6 +33,7 @@ import numpy as np
 from matplotlib.path import Path
 
 from .errors import InputError
+from .pixel_maps import PixelMap
 
 #: The projections, by key: what the user picks.
 Method = Literal["pca", "umap", "tsne"]
@@ -43,7 +44,7 @@ AXIS_NAMES: dict[str, str] = {"pca": "principal axis", "umap": "UMAP", "tsne": "
 #: Pixels the principal axes are fitted on, at most (a random sample above): the
 #: axes of a few hundred thousand latents are those of all of them.
 PCA_FIT_SAMPLE = 200_000
-#: Rows of the sample summed at once into the covariance of the latents.
+#: Rows of latents read at once, and summed at once into their covariance.
 _BLOCK = 65_536
 #: Pixels UMAP or t-SNE embed themselves, at most; the others are placed by their neighbours.
 NONLINEAR_SAMPLE = 5_000
@@ -141,13 +142,14 @@ def available_methods() -> list[str]:
     return [m for m in METHOD_NAMES if m != "umap" or importlib.util.find_spec("umap") is not None]
 
 
-def project_latents(latents: np.ndarray, method: str = "pca", *, seed: int = 0) -> Projection:
+def project_latents(latents: PixelMap, method: str = "pca", *, seed: int = 0) -> Projection:
     """Project every pixel that has a latent vector to 2-D.
 
     Parameters
     ----------
     latents
-        (H, W, D) latent vectors, NaN (in any dimension) where a pixel has none.
+        (H, W, D) latent vectors, NaN (in any dimension) where a pixel has none:
+        in memory, or a dask array over the run's on-disk maps.
     method
         ``"pca"`` (the first two principal axes), ``"umap"`` or ``"tsne"``
         (on a sample, the other pixels placed by their neighbours; see the
@@ -173,9 +175,7 @@ def project_latents(latents: np.ndarray, method: str = "pca", *, seed: int = 0) 
     if method not in available_methods():
         raise InputError("UMAP needs the umap-learn package: pip install umap-learn, or choose pca or tsne")
     height, width, _ = latents.shape
-    flat = latents.reshape(height * width, -1)
-    pixels = np.flatnonzero(np.isfinite(flat).all(axis=1))
-    vectors = np.asarray(flat[pixels], dtype=np.float32)
+    pixels, vectors = _valid_vectors(latents)
     rng = np.random.default_rng(seed)
     explained = None
     if method == "pca":
@@ -184,6 +184,23 @@ def project_latents(latents: np.ndarray, method: str = "pca", *, seed: int = 0) 
     else:
         points, embedded = _nonlinear_points(vectors, method, rng, seed)
     return Projection(points.astype(np.float32), pixels, (height, width), method, embedded, explained)
+
+
+def _valid_vectors(latents: PixelMap) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and float32 latent vectors of the pixels that have one, read band by band.
+
+    Band by band so that latents on disk (a dask array, for a cube read
+    lazily) are read once, and no float64 copy of the whole map is made.
+    """
+    height, width, dims = latents.shape
+    rows = max(1, _BLOCK // max(width, 1))
+    pixels, vectors = [], []
+    for top in range(0, height, rows):
+        band = np.asarray(latents[top : top + rows], dtype=np.float32).reshape(-1, dims)
+        valid = np.isfinite(band).all(axis=1)
+        pixels.append(np.flatnonzero(valid) + top * width)
+        vectors.append(band[valid])
+    return np.concatenate(pixels), np.concatenate(vectors)
 
 
 def _principal_points(vectors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float | None]:
