@@ -54,9 +54,10 @@ def test_principal_axes_are_those_of_the_segmented_pixels_latents(rng):
 def test_latents_on_disk_project_like_latents_in_memory(rng, monkeypatch):
     dask_array = pytest.importorskip("dask.array")
     monkeypatch.setattr(embedding, "_BLOCK", 200)  # several bands of 5 rows
-    latents, _ = blobs(rng)
+    latents, labels = blobs(rng)
     in_memory = project_latents(latents)
     on_disk = project_latents(dask_array.from_array(latents, chunks=(7, 40, 4)))
+    np.testing.assert_array_equal(on_disk.pixels, np.flatnonzero(labels > 0))
     np.testing.assert_array_equal(on_disk.pixels, in_memory.pixels)
     np.testing.assert_allclose(on_disk.points, in_memory.points, atol=1e-5)
 
