@@ -46,6 +46,7 @@ from qtpy.QtWidgets import (
 from ..core.embedding import (
     AXIS_NAMES,
     METHOD_NAMES,
+    NONLINEAR_SAMPLE,
     Projection,
     available_methods,
     density_bins,
@@ -132,8 +133,8 @@ class EmbeddingWidget(QWidget):
             self.method_combo.addItem(METHOD_NAMES[method], method)
         self.method_combo.setToolTip(
             "How the latents are laid out in 2-D: principal axes (fast, linear), or UMAP "
-            "(needs umap-learn) and t-SNE, which embed a sample of 5000 pixels and place "
-            "every other pixel among its nearest sampled neighbours"
+            f"(needs umap-learn) and t-SNE, which embed a sample of {NONLINEAR_SAMPLE} pixels "
+            "and place every other pixel among its nearest sampled neighbours"
         )
         self.tool_combo = QComboBox()
         self.tool_combo.addItems(TOOLS)
@@ -153,10 +154,28 @@ class EmbeddingWidget(QWidget):
         self.plot.canvas.mpl_connect("resize_event", self._lay_out)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self._build_layout()
+
+        self.clusters_combo.layer_changed.connect(self._on_clusters_changed)
+        self.method_combo.currentIndexChanged.connect(self._schedule)
+        self.tool_combo.currentIndexChanged.connect(self._make_selector)
+        self.plot.theme_changed.connect(self._rebuild)
+        napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        for layer in napari_viewer.layers:
+            layer.events.metadata.connect(self._on_metadata)
+        on_move, on_press = _mouse_callbacks(self)
+        napari_viewer.mouse_move_callbacks.append(on_move)
+        napari_viewer.mouse_drag_callbacks.append(on_press)
+        newest = [layer for layer in napari_viewer.layers if has_latents(layer)]
+        if newest:
+            self.clusters_combo.set_layer(newest[-1])
+        self._on_clusters_changed(self.clusters_combo.layer)
+
+    def _build_layout(self) -> None:
+        """The choices above the plot, the status and the Clear button below it, in a scrolling dock."""
         clear = QPushButton("Clear selection")
         clear.setToolTip("Empty the layer 'embedding selection'")
         clear.clicked.connect(self.clear_selection)
-
         form = QFormLayout()
         form.addRow("Clusters", self.clusters_combo)
         choices = QHBoxLayout()
@@ -173,21 +192,6 @@ class EmbeddingWidget(QWidget):
         layout.addWidget(self.status)
         layout.addLayout(buttons)
         scrolling(self, layout)
-
-        self.clusters_combo.layer_changed.connect(self._on_clusters_changed)
-        self.method_combo.currentIndexChanged.connect(self._schedule)
-        self.tool_combo.currentIndexChanged.connect(self._make_selector)
-        self.plot.theme_changed.connect(self._rebuild)
-        napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        for layer in napari_viewer.layers:
-            layer.events.metadata.connect(self._on_metadata)
-        on_move, on_press = _mouse_callbacks(self)
-        napari_viewer.mouse_move_callbacks.append(on_move)
-        napari_viewer.mouse_drag_callbacks.append(on_press)
-        newest = [layer for layer in napari_viewer.layers if has_latents(layer)]
-        if newest:
-            self.clusters_combo.set_layer(newest[-1])
-        self._on_clusters_changed(self.clusters_combo.layer)
 
     # ----------------------------------------------------------------- layers
 
