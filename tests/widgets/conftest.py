@@ -3,12 +3,14 @@ holding a small synthetic MA-XRF cube, and the plugin's dock widgets."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
+from qtpy.QtCore import QTimer
 
 from napari_deepcube._reader import cube_layer_data
 from napari_deepcube._widgets._segment import SegmentationWidget
@@ -81,3 +83,31 @@ def errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def region_mean(cube: np.ndarray, top: int, left: int, bottom: int, right: int) -> np.ndarray:
     """Mean spectrum of the pixels [top..bottom] x [left..right] (inclusive) of an (H, W, C) cube."""
     return cube[top : bottom + 1, left : right + 1].reshape(-1, cube.shape[-1]).mean(axis=0)
+
+
+@dataclass
+class EventLoopProbe:
+    """A timer ticking every ``interval`` seconds on the GUI thread, for latency checks.
+
+    A gap between two ticks longer than the interval is a turn of the event
+    loop that held the GUI thread that long.
+    """
+
+    interval: float = 0.020
+    ticks: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._timer = QTimer()
+        self._timer.setInterval(round(self.interval * 1000))
+        self._timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop ticking."""
+        self._timer.stop()
+
+    def worst_gap(self, until: float = float("inf")) -> tuple[float, str]:
+        """The longest gap between ticks up to ``until``, and where it was (for the failure message)."""
+        gaps = np.diff([tick for tick in self.ticks if tick <= until])
+        worst = int(np.argmax(gaps))
+        return float(gaps[worst]), f"{gaps[worst] * 1000:.0f} ms (tick {worst} of {gaps.size})"
