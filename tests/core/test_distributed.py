@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -53,7 +55,7 @@ def single(painting: SyntheticCube, fitted: FittedModel) -> Segmentation:
 def address() -> Iterator[str]:
     """A running two-worker cluster, reached by its address as a remote one would be."""
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -66,7 +68,8 @@ def separate_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     # The dask command loads every installed dask entry point; none may need a display.
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    common = ["--no-dashboard", "--scheduler-file", str(scheduler_file)]
+    # Dashboards on free ports: they stay up through the module's other tests and clusters.
+    common = ["--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)]
     scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *common]
     processes = [subprocess.Popen(scheduler, **quiet)]
     try:
@@ -98,6 +101,19 @@ def test_a_cluster_of_separate_processes_gives_the_same_result(
         write_cube(tmp_path / "painting.npy", cube)
         cube = read_cube(tmp_path / "painting.npy", lazy=True)
     spread = segment(cube, REUSE, model=fitted, block_map=dist.dask_block_map(separate_processes))
+    _assert_same(single, spread)
+
+
+def test_a_local_cluster_starts_beside_another_clusters_dashboard(
+    painting: SyntheticCube, fitted: FittedModel, single: Segmentation
+) -> None:
+    with socket.socket() as other:
+        # dask's default dashboard port, as another cluster on the machine holds it
+        # (if someone already does, the case is the same).
+        with contextlib.suppress(OSError):
+            other.bind(("", 8787))
+            other.listen()
+        spread = segment(painting.cube, REUSE, model=fitted, block_map=dist.dask_block_map("local:1"))
     _assert_same(single, spread)
 
 

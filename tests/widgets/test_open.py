@@ -29,7 +29,7 @@ def test_file_open_reads_a_cube_through_the_plugin(make_napari_viewer, tmp_path,
     assert record is not None and record.axis.unit == "keV"
     np.testing.assert_allclose(record.axis.values, painting.cube.spectral_values)
     # The slider is named after the energy of the channel it shows (see test_slider_label.py).
-    assert viewer.dims.axis_labels[0].startswith("Energy ")
+    assert viewer.dims.axis_labels[0].endswith(" keV")
 
 
 def test_the_plugin_is_offered_for_cubes_and_declines_pictures(make_napari_viewer, tmp_path):

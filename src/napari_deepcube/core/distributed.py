@@ -114,7 +114,9 @@ def _connect(scheduler: str) -> tuple[Any, Any]:
             n_workers=n_workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # Any free port: dask's default 8787 is taken by any other cluster on the machine,
+            # and the cluster then fails to start.
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
         return Client(cluster, set_as_default=False), cluster
