@@ -35,25 +35,23 @@ saving or applying it is refused rather than giving the unedited clusters.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from .cube import DEFAULT_BLOCK_PIXELS, Datacube
+from .cube import Datacube
 from .errors import InputError
 from .kmeans import assign as nearest_center
 from .kmeans import fit_kmeans, rank_by_size
 from .mixture import MIXTURE_LIKELIHOODS, Mixture
 from .pipeline import cluster_sums, gather_features, refined_mixture
-from .pixel_maps import PixelMap, new_map, readable
+from .pixel_maps import PixelMap, bands, new_map, readable, values_at
 from .segmentation import Edit, FittedModel, Segmentation
 
 #: How a cluster can be split: k-means on its pixels' latent vectors, or the
 #: likelihood mixture on their features (the model the run refines with).
 SPLIT_METHODS = ("embedding", "likelihood")
-#: Pixels per band when a map is read band by band (confidence, latents).
-_BAND_PIXELS = 2**20
 
 #: Rewrites one band of rows: (rows, spectra (r, W, C), labels (r, W), probabilities
 #: (r, W, k)) -> (labels in the edit's numbering, probabilities (r, W, m)).
@@ -134,7 +132,7 @@ def split(
     picks = np.sort(
         rng.choice(np.flatnonzero(members.ravel()), min(config.n_refine, n_members), replace=False)
     )
-    initial = fit_kmeans(_values_at(segmentation.latents, picks), n, seed=config.seed)
+    initial = fit_kmeans(values_at(segmentation.latents, picks), n, seed=config.seed)
     if method == "embedding":
         parts = _nearest_part(segmentation.latents, initial.centers)
         how = "in the embedding"
@@ -222,25 +220,6 @@ def _check_cube(segmentation: Segmentation, cube: Datacube) -> None:
 def _listed(numbers: Sequence[int]) -> str:
     words = [str(n) for n in numbers]
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
-
-
-def _bands(height: int, width: int) -> Iterator[slice]:
-    """Bands of whole rows of about :data:`_BAND_PIXELS`, in whole chunks of an on-disk map."""
-    chunk = max(1, DEFAULT_BLOCK_PIXELS // max(width, 1))
-    rows = chunk * max(1, _BAND_PIXELS // (chunk * max(width, 1)))
-    for top in range(0, height, rows):
-        yield slice(top, min(top + rows, height))
-
-
-def _values_at(values: PixelMap, picks: np.ndarray) -> np.ndarray:
-    """Rows (n, depth) of an (H, W, depth) map at the sorted flat indices ``picks``, band by band."""
-    height, width, depth = values.shape
-    parts = []
-    for rows in _bands(height, width):
-        local = picks[(picks >= rows.start * width) & (picks < rows.stop * width)] - rows.start * width
-        if local.size:
-            parts.append(np.asarray(values[rows]).reshape(-1, depth)[local])
-    return np.concatenate(parts)
 
 
 def _nearest_part(latents: PixelMap, centers: np.ndarray) -> PartWeights:
@@ -417,7 +396,7 @@ def _finished(
 def _own_probability(probabilities: PixelMap, labels: np.ndarray) -> np.ndarray:
     """(H, W) float32 probability of each pixel's own cluster (0 where left out), band by band."""
     confidence = np.zeros(labels.shape, dtype=np.float32)
-    for rows in _bands(*labels.shape):
+    for rows in bands(*labels.shape):
         band = np.asarray(probabilities[rows])
         own = labels[rows].astype(np.int64)
         picked = np.take_along_axis(band, np.maximum(own - 1, 0)[..., None], axis=-1)[..., 0]

@@ -34,7 +34,7 @@ from .kmeans import KMeansFit, assign, fit_kmeans, rank_by_size, silhouette
 from .kselect import Candidate, KChoice, choose_k, criteria_of, fit_candidates
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
-from .pixel_maps import PixelMap, new_map, readable
+from .pixel_maps import PixelMap, new_map, readable, values_at
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
@@ -725,7 +725,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     picks = np.sort(
         rng.choice(valid, size=min(max(config.n_refine, config.n_train), valid.size), replace=False)
     )
-    latents = np.asarray(segmentation.latents.reshape(-1, segmentation.latents.shape[-1])[picks])
+    latents = values_at(segmentation.latents, picks)
     candidates = {**fitted.candidates}
     if fitted.mixture is not None:
         candidates[fitted.k] = fitted.mixture

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -31,6 +32,8 @@ PixelMap = Union[np.ndarray, "dask.array.Array"]
 
 #: Environment variable naming the folder of on-disk maps.
 MAPS_DIR_ENV = "DEEPCUBE_MAPS_DIR"
+#: Pixels per band when a map is read band by band.
+BAND_PIXELS = 2**20
 
 
 def on_disk(cube: Datacube) -> bool:
@@ -57,9 +60,9 @@ def new_map(cube: Datacube, depth: int, fill: float, name: str) -> Any:
     import zarr
 
     folder = tempfile.mkdtemp(prefix=f"deepcube-{name}-", dir=os.environ.get(MAPS_DIR_ENV) or None)
-    rows = max(1, DEFAULT_BLOCK_PIXELS // max(width, 1))
     array = zarr.create_array(
-        folder, shape=(height, width, depth), chunks=(rows, width, depth), dtype="float32", fill_value=fill
+        folder, shape=(height, width, depth), chunks=(_chunk_rows(width), width, depth), dtype="float32",
+        fill_value=fill,
     )
     weakref.finalize(array, shutil.rmtree, folder, True)
     return array
@@ -73,3 +76,27 @@ def readable(written: Any) -> PixelMap:
 
     return da.from_zarr(written)
 
+
+
+def bands(height: int, width: int) -> Iterator[slice]:
+    """Bands of whole rows of about :data:`BAND_PIXELS`, each whole chunks of an on-disk map."""
+    chunk = _chunk_rows(width)
+    rows = chunk * max(1, BAND_PIXELS // (chunk * max(width, 1)))
+    for top in range(0, height, rows):
+        yield slice(top, min(top + rows, height))
+
+
+def values_at(values: PixelMap, picks: np.ndarray) -> np.ndarray:
+    """Rows (n, depth) of an (H, W, depth) map at the sorted flat indices ``picks``, band by band."""
+    height, width, depth = values.shape
+    parts = []
+    for rows in bands(height, width):
+        local = picks[(picks >= rows.start * width) & (picks < rows.stop * width)] - rows.start * width
+        if local.size:
+            parts.append(np.asarray(values[rows]).reshape(-1, depth)[local])
+    return np.concatenate(parts)
+
+
+def _chunk_rows(width: int) -> int:
+    """Rows of a chunk of an on-disk map: the pass's band of rows."""
+    return max(1, DEFAULT_BLOCK_PIXELS // max(width, 1))
