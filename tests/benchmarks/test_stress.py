@@ -66,3 +66,13 @@ def test_diffuse_gas_and_the_empty_sky_beside_it_are_clusters_of_their_own():
     recovered = recovered_classes(stressed.labels.ravel(), result.labels.ravel())
     sky, gas = 0, 1  # classes 1 and 2 of the generator
     assert recovered[sky] and recovered[gas], recovered
+
+
+def test_a_paint_whose_grains_vary_pixel_by_pixel_stays_one_class():
+    """A stress painting with gamma-distributed pigment grains: cuts through them were kept as classes."""
+    stressed = VARIANTS["painting/overdispersed"](0)
+    result = segment(stressed.datacube("painting"), SegmentConfig(seed=0, preview_every=0))
+    k_true = int(stressed.labels.max())
+    assert result.k == k_true, result.k_reason
+    assert recovered_classes(stressed.labels.ravel(), result.labels.ravel()).all()
+    assert "interleaved pixel by pixel" in result.k_reason

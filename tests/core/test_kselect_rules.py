@@ -13,12 +13,14 @@ from napari_deepcube.core.kselect import (
     MAX_FRONTIER_DENSITY,
     MAX_MIXING_RATIO,
     MIN_RELATIVE_GAIN,
+    MIN_SPATIAL_COHERENCE,
     MIXING_RATIO,
     SHIFT_GAIN,
     WEAK_SPLIT_PENALTIES,
     Candidate,
     bic_penalty,
     choose_k,
+    pair_coherence,
 )
 from napari_deepcube.core.mixture import Mixture, MixtureFit
 
@@ -29,7 +31,8 @@ PENALTY = bic_penalty(N_FEATURES, N_POINTS)
 def _candidates(gains, **per_k):
     """Candidates k = 2.. whose log-likelihood rises by ``gains`` (in BIC penalties) per split.
 
-    ``per_k`` gives ``frontier`` or a kind's test (``MIXING_RATIO``, ``SHIFT_GAIN``) as {k: value}.
+    ``per_k`` gives ``frontier``, ``coherence`` or a kind's test (``MIXING_RATIO``,
+    ``SHIFT_GAIN``) as {k: value}.
     """
     log_likelihood = 0.0
     found = {}
@@ -39,8 +42,10 @@ def _candidates(gains, **per_k):
         mixture = Mixture("multinomial", np.zeros((k, N_FEATURES)), np.full(k, 1 / k), np.arange(k))
         fit = MixtureFit(mixture, np.zeros((1, k), np.float32), log_likelihood, 1)
         frontier = per_k.get("frontier", {}).get(k, 0.9)
-        tests = {name: values[k] for name, values in per_k.items() if name != "frontier" and k in values}
-        found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, frontier, tests)
+        coherence = per_k.get("coherence", {}).get(k, float("nan"))
+        own_fields = ("frontier", "coherence")
+        tests = {name: values[k] for name, values in per_k.items() if name not in own_fields and k in values}
+        found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, frontier, tests, coherence)
     return found
 
 
@@ -65,6 +70,28 @@ def test_a_weak_split_counts_only_across_an_empty_frontier(frontier, k):
     weak = 1.2 * WEAK_SPLIT_PENALTIES
     assert weak < MIN_RELATIVE_GAIN * 1000.0
     assert choose_k(_candidates([1000.0, weak], frontier={4: frontier}), N_POINTS).k == k
+
+
+@pytest.mark.parametrize(
+    ("coherence", "k"),
+    [(MIN_SPATIAL_COHERENCE - 0.3, 3), (MIN_SPATIAL_COHERENCE + 0.2, 4), (float("nan"), 4)],
+)
+def test_a_split_interleaved_pixel_by_pixel_stops_k(coherence, k):
+    """A strong split (a fair share of the largest gain) is refused when its halves are interleaved."""
+    choice = choose_k(_candidates([10.0, 10.0], coherence={4: coherence}), N_POINTS)
+    assert choice.k == k
+    assert ("interleaved pixel by pixel" in choice.reason) == (k == 3)
+
+
+def test_regions_are_coherent_and_a_cut_through_scattered_pixels_is_not():
+    rng = np.random.default_rng(0)
+    # Two halves of a 64 x 64 image, each pixel paired with its right-hand neighbour.
+    regions = np.repeat(np.arange(64) >= 32, 64).reshape(64, 64).T.astype(int)
+    scattered = rng.integers(0, 2, size=(64, 64))
+    for image, expected in ((regions, 1.0), (scattered, 0.0)):
+        coherence = pair_coherence(image[:, :-1].ravel(), image[:, 1:].ravel(), 2)
+        assert coherence[0, 1] == pytest.approx(expected, abs=0.05)
+        assert np.isnan(coherence[0, 0])
 
 
 @pytest.mark.parametrize(("mixing", "k"), [(MAX_MIXING_RATIO + 0.3, 3), (MAX_MIXING_RATIO - 0.5, 4)])
@@ -100,6 +127,7 @@ JARGON = ("BIC", "penalt", "frontier", "silhouette", "likelihood", "density")
         ([200.0, 1.2], {}, "cut one material in two"),
         ([10.0, 10.0], {MIXING_RATIO: {4: MAX_MIXING_RATIO + 0.3}}, "mix of the others"),
         ([10.0, 10.0], {SHIFT_GAIN: {4: 0.5 * PENALTY}}, "two velocities"),
+        ([10.0, 10.0], {"coherence": {4: 0.0}}, "scattered through the same regions"),
         ([10.0, 10.0], {}, "raise the largest k"),
     ],
 )

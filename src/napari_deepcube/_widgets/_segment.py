@@ -855,8 +855,8 @@ def _result_of(
 #: How the details name each criterion of the choice of k.
 _CRITERIA_NAMES = {
     "silhouette": "silhouette", "bic": "BIC", "log_likelihood": "log-likelihood",
-    "frontier_density": "frontier density", "mixing_ratio": "mixing ratio",
-    "shift_gain": "shift gain",
+    "frontier_density": "frontier density", "spatial_coherence": "spatial coherence",
+    "mixing_ratio": "mixing ratio", "shift_gain": "shift gain",
 }
 
 

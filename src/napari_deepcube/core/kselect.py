@@ -28,6 +28,16 @@ groups with few between them, while a cut through one class's continuous
 variation runs through its densest part: the frontier density tells the two
 apart. Without a likelihood (the paper preset) the silhouette decides.
 
+A material's composition also varies from pixel to pixel (pigment grains,
+particles smaller than a pixel), and with a few hundred counts per pixel a
+cut through that variation gains as much as a true weak split and leaves as
+crowded a frontier. What tells them apart is where the pixels lie: two
+materials occupy regions, so a pixel's neighbour is mostly of its own half,
+while a cut through grain-to-grain variation interleaves the halves pixel by
+pixel. A split also stops when it leaves two clusters with a crowded
+frontier whose pixels are interleaved in the image (:func:`pair_coherence`
+below ``MIN_SPATIAL_COHERENCE``): one material cut in two.
+
 Reflectance pixels are linear mixtures of a few pure materials (a tree's
 crown over soil, a shoreline), and at their high signal-to-noise ratio every
 cut along a mixing line gains hundreds of BIC penalties. For them a split also
@@ -68,6 +78,13 @@ MIN_RELATIVE_GAIN = 0.02
 #: through one class; the measurements are in docs/how-it-works.md, section 3.
 WEAK_SPLIT_PENALTIES = 1.5
 MAX_FRONTIER_DENSITY = 0.7
+#: Two clusters with a crowded frontier whose neighbouring pixels agree less
+#: than this, on a scale from 0 (labels scattered at random) to 1 (no
+#: neighbours across them), are one material cut pixel by pixel (see
+#: :func:`pair_coherence`; measured values in docs/how-it-works.md, section 3).
+MIN_SPATIAL_COHERENCE = 0.45
+#: Fewest neighbouring pairs within two clusters for their coherence to count.
+_MIN_COHERENCE_PAIRS = 20
 #: Reflectance: a cluster whose pixels a non-negative mix of the other
 #: clusters' shapes explains at least as well as its own shape is a mixture of
 #: materials, not one (see :func:`mixing_ratio`; measured values in
@@ -100,6 +117,22 @@ _SPLIT_TRIES = 4
 
 
 @dataclass(frozen=True)
+class NeighbourPairs:
+    """Sample pixels paired with a neighbour in the image.
+
+    Attributes
+    ----------
+    of
+        (m,) row, in the sample, of the pixel each neighbour is next to.
+    features
+        (m, F) the neighbours' features.
+    """
+
+    of: np.ndarray
+    features: np.ndarray
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A clustering of the training sample into k clusters.
 
@@ -119,6 +152,10 @@ class Candidate:
     tests
         The values of the kind's own split tests that were measured, by name:
         :data:`MIXING_RATIO` (reflectance), :data:`SHIFT_GAIN` (line fluxes).
+    coherence
+        Least :func:`pair_coherence` of two clusters whose frontier is
+        crowded (above ``MAX_FRONTIER_DENSITY``); NaN where no frontier is
+        crowded, or without a likelihood or neighbours.
     """
 
     k: int
@@ -127,6 +164,7 @@ class Candidate:
     fit: MixtureFit | None
     frontier: float = float("nan")
     tests: Mapping[str, float] = field(default_factory=dict)
+    coherence: float = float("nan")
 
     def bic(self, n_points: int) -> float:
         """BIC of the mixture (NaN without one)."""
@@ -165,12 +203,15 @@ def fit_candidates(
     seed: int,
     mixing_test: bool = False,
     shift_operators: np.ndarray | None = None,
+    neighbours: NeighbourPairs | None = None,
 ) -> Iterator[Candidate]:
     """Yield the candidate for each k in ``ks`` (increasing), as it is made.
 
     With ``mixing_test`` (reflectance) each candidate also gets its
     :func:`mixing_ratio`; with ``shift_operators`` (line fluxes, see
-    :meth:`.Preprocessor.shift_operators`) its :func:`shift_gain`.
+    :meth:`.Preprocessor.shift_operators`) its :func:`shift_gain`. With
+    ``neighbours`` (sample pixels and a neighbour of each in the image) its
+    clusters get their spatial coherence.
     """
     previous: Candidate | None = None
     penalty = bic_penalty(features.shape[1], features.shape[0])
@@ -198,7 +239,7 @@ def fit_candidates(
         if mixing_test and best.fit is not None:
             mixing = mixing_ratio(features, best.labels, best.fit.mixture.params)
             best = replace(best, tests={**best.tests, MIXING_RATIO: mixing})
-        best = _scored(best, latents, features, seed)
+        best = _scored(best, latents, features, neighbours, seed)
         previous = best
         yield best
 
@@ -338,29 +379,52 @@ def _from_labels(
     return Candidate(k, labels, float("nan"), fit)
 
 
-def _scored(candidate: Candidate, latents: np.ndarray, features: np.ndarray, seed: int) -> Candidate:
-    """``candidate`` with its silhouette and frontier density, measured once it is the one kept for its k."""
-    frontier = float("nan")
-    if candidate.fit is not None:
-        frontier = frontier_density(candidate.labels, candidate.fit.mixture.class_log_likelihood(features))
-    return replace(candidate, silhouette=silhouette(latents, candidate.labels, seed=seed), frontier=frontier)
+def _scored(
+    candidate: Candidate,
+    latents: np.ndarray,
+    features: np.ndarray,
+    neighbours: NeighbourPairs | None,
+    seed: int,
+) -> Candidate:
+    """``candidate`` with its silhouette, frontier and coherence, measured once it is kept for its k."""
+    scored = replace(candidate, silhouette=silhouette(latents, candidate.labels, seed=seed))
+    if candidate.fit is None:
+        return scored
+    mixture = candidate.fit.mixture
+    frontiers = pair_frontiers(candidate.labels, mixture.class_log_likelihood(features))
+    coherence = float("nan")
+    if neighbours is not None:
+        neighbour_labels = mixture.class_log_likelihood(neighbours.features).argmax(axis=1)
+        crowded = frontiers > MAX_FRONTIER_DENSITY
+        coherences = pair_coherence(candidate.labels[neighbours.of], neighbour_labels, candidate.k)[crowded]
+        if np.isfinite(coherences).any():
+            coherence = float(np.nanmin(coherences))
+    return replace(scored, frontier=float(frontiers.max(initial=0.0)), coherence=coherence)
 
 
 def frontier_density(labels: np.ndarray, class_log_likelihood: np.ndarray) -> float:
-    """How crowded the frontier between the two least-separated clusters is.
+    """How crowded the frontier between the two least-separated clusters is (:func:`pair_frontiers`).
+
+    0 for a single cluster.
+    """
+    return float(pair_frontiers(labels, class_log_likelihood).max(initial=0.0))
+
+
+def pair_frontiers(labels: np.ndarray, class_log_likelihood: np.ndarray) -> np.ndarray:
+    """How crowded the frontier between each two clusters is, as a (k, k) matrix (0 on the diagonal).
 
     For each pair of clusters, each pixel of the pair has a signed distance
     to their boundary: its log-likelihood ratio between the two. On each
     side, in units of that side's median distance, the density of pixels
     within ``_FRONTIER_WIDTH`` of the boundary is compared with the density
     at the side's densest distance. Near 0: the two are separate groups;
-    near 1: the boundary cuts through the middle of one group. Returns the
-    largest value over pairs and sides (0 for a single cluster).
+    near 1: the boundary cuts through the middle of one group. A pair's
+    value is the larger of its two sides'.
     """
     k = class_log_likelihood.shape[1]
     # Bins half the frontier wide: the first two are the frontier.
     bins = round(_FRONTIER_RANGE / (_FRONTIER_WIDTH / 2))
-    worst = 0.0
+    frontiers = np.zeros((k, k))
     for first in range(k):
         for second in range(first + 1, k):
             pair = (labels == first) | (labels == second)
@@ -371,8 +435,34 @@ def frontier_density(labels: np.ndarray, class_log_likelihood: np.ndarray) -> fl
                 counts, _ = np.histogram(
                     distances / np.median(distances), bins=bins, range=(0.0, _FRONTIER_RANGE)
                 )
-                worst = max(worst, float(counts[:2].mean() / counts.max()))
-    return worst
+                density = float(counts[:2].mean() / counts.max())
+                frontiers[first, second] = frontiers[second, first] = max(frontiers[first, second], density)
+    return frontiers
+
+
+def pair_coherence(labels: np.ndarray, neighbour_labels: np.ndarray, k: int) -> np.ndarray:
+    """How much neighbouring pixels of each two clusters keep to their own cluster, as a (k, k) matrix.
+
+    ``labels`` are the clusters of pixels and ``neighbour_labels`` those of
+    a neighbour of each in the image. Among the pairs whose two
+    pixels both lie in clusters a or b, the share that agree is rescaled so
+    that 0 is what labels scattered at random over those pixels would give
+    and 1 is no pair across the two: two regions score near 1, a cluster
+    cut through pixel-to-pixel variation near 0. NaN for pairs of clusters
+    with fewer than ``_MIN_COHERENCE_PAIRS`` such pairs, and on the diagonal.
+    """
+    coherence = np.full((k, k), np.nan)
+    for first in range(k):
+        for second in range(first + 1, k):
+            within = np.isin(labels, (first, second)) & np.isin(neighbour_labels, (first, second))
+            if within.sum() < _MIN_COHERENCE_PAIRS:
+                continue
+            agree = float((labels[within] == neighbour_labels[within]).mean())
+            share = 0.5 * float((labels[within] == first).mean() + (neighbour_labels[within] == first).mean())
+            by_chance = share**2 + (1.0 - share) ** 2
+            if by_chance < 1.0:
+                coherence[first, second] = coherence[second, first] = (agree - by_chance) / (1.0 - by_chance)
+    return coherence
 
 
 def _ranked_splits(
@@ -449,6 +539,8 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
             k: c.fit.log_likelihood for k, c in candidates.items() if c.fit is not None
         }
         criteria["frontier_density"] = {k: c.frontier for k, c in candidates.items()}
+        if any(np.isfinite(c.coherence) for c in candidates.values()):
+            criteria["spatial_coherence"] = {k: c.coherence for k, c in candidates.items()}
         for name in (MIXING_RATIO, SHIFT_GAIN):
             if any(name in c.tests for c in candidates.values()):
                 criteria[name] = {k: c.tests.get(name, float("nan")) for k, c in candidates.items()}
@@ -493,6 +585,18 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
                 "between its closest clusters: a split within one class"
             )
             stop_plain = "a cluster more would cut one material in two, with no gap between the halves"
+            break
+        coherence = candidates[k].coherence
+        if coherence < MIN_SPATIAL_COHERENCE:
+            stop_note = (
+                f"at k={k} two clusters with a crowded frontier (density above {MAX_FRONTIER_DENSITY}) "
+                f"are interleaved pixel by pixel in the image (spatial coherence {coherence:.2f}): "
+                "one material's pixel-to-pixel variation, cut in two"
+            )
+            stop_plain = (
+                "a cluster more would cut one material in two along its pixel-to-pixel variation, "
+                "scattered through the same regions"
+            )
             break
         chosen, refused = k, None
     summary = f"{chosen} clusters: each describes the spectra clearly better than fewer; {stop_plain}"

@@ -31,7 +31,7 @@ from .config import RUN_SETTINGS, SegmentConfig
 from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, rank_by_size, silhouette
-from .kselect import Candidate, KChoice, choose_k, criteria_of, fit_candidates
+from .kselect import Candidate, KChoice, NeighbourPairs, choose_k, criteria_of, fit_candidates
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .pixel_maps import PixelMap, new_map, readable, values_at
@@ -310,12 +310,17 @@ class _Sample:
         The feature transform (fitted to the training pixels, or the reused model's).
     features
         (n_train, F) features of the training pixels.
+    neighbours
+        Training pixels paired with their right-hand neighbour, where it is a
+        valid pixel, for the spatial coherence of candidate clusters (None
+        when k is not to be chosen).
     """
 
     refine_picks: np.ndarray
     train_picks: np.ndarray
     preprocessor: Preprocessor
     features: np.ndarray
+    neighbours: NeighbourPairs | None = None
 
 
 def _draw_sample(
@@ -333,17 +338,18 @@ def _draw_sample(
     train_picks = np.sort(rng.choice(refine_picks, size=min(config.n_train, n_refine), replace=False))
     rows, cols = np.divmod(train_picks, cube.image_shape[1])
     spectra = cube.spectra(rows, cols)
-    if model is None:
-        preprocessor = fit_preprocessor(
-            config.preprocess_config(),
-            spectra,
-            _neighbour_spectra(cube, rows, cols),
-            seed=config.seed,
-            channels=channels,
-        )
-    else:
-        preprocessor = model.preprocessor
-    return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra))
+    if model is not None:
+        return _Sample(refine_picks, train_picks, model.preprocessor, model.preprocessor.transform(spectra))
+    neighbour_rows, neighbour_cols = _neighbour_of(cube, rows, cols)
+    neighbour_spectra = cube.spectra(neighbour_rows, neighbour_cols)
+    preprocessor = fit_preprocessor(
+        config.preprocess_config(), spectra, neighbour_spectra, seed=config.seed, channels=channels
+    )
+    neighbours = None
+    if config.k is None:
+        paired = np.flatnonzero(cube.mask[neighbour_rows, neighbour_cols])
+        neighbours = NeighbourPairs(paired, preprocessor.transform(neighbour_spectra[paired]))
+    return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra), neighbours)
 
 
 def _train(
@@ -393,6 +399,7 @@ def _score_candidates(
         config.seed,
         mixing_test=scored and sample.preprocessor.data_kind.mixing_test,
         shift_operators=sample.preprocessor.shift_operators() if scored else None,
+        neighbours=sample.neighbours,
     )
     candidates: dict[int, Candidate] = {}
     for position, candidate in enumerate(steps):
@@ -781,13 +788,13 @@ def _drain(steps: Generator[Progress, None, BlockResult]) -> BlockResult:
             return finished.value
 
 
-def _neighbour_spectra(cube: Datacube, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Spectra of each pixel's right-hand neighbour (left-hand on the last column)."""
+def _neighbour_of(cube: Datacube, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each pixel's right-hand neighbour (left on the last column; below if one wide)."""
     width = cube.image_shape[1]
     if width == 1:
         height = cube.image_shape[0]
-        return cube.spectra(np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols)
-    return cube.spectra(rows, np.where(cols + 1 < width, cols + 1, cols - 1))
+        return np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols
+    return rows, np.where(cols + 1 < width, cols + 1, cols - 1)
 
 
 class _Previewer:
