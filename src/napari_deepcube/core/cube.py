@@ -44,6 +44,12 @@ class Datacube:
         Short name for display and reports (usually the file stem).
     metadata
         Free-form facts from the reader (source path, format, calibration).
+    variance
+        The noise variance of every voxel, (H, W, C) like ``data`` (eager or
+        lazy, read in step with it), or None. A FITS cube's STAT extension: the
+        flux features are then whitened by each pixel's own noise
+        (:mod:`.variance`). Values that are not positive and finite mark voxels
+        of unknown noise.
     """
 
     data: Any
@@ -51,6 +57,7 @@ class Datacube:
     mask: np.ndarray
     name: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    variance: Any = None
 
     @classmethod
     def from_array(
@@ -64,6 +71,7 @@ class Datacube:
         name: str = "",
         metadata: dict[str, Any] | None = None,
         mask: np.ndarray | None = None,
+        variance: Any = None,
     ) -> Datacube:
         """Validate ``array`` and wrap it as a datacube.
 
@@ -81,14 +89,21 @@ class Datacube:
             Stored as given.
         mask
             Extra mask (H, W), True = keep, combined with the computed one.
+        variance
+            The variance of every voxel, an array of ``array``'s shape and
+            axis order (eager or lazy), or None.
 
         Raises
         ------
         InputError
             If the array is not 3-D, not numeric, has an empty axis, or has
-            spectral values of the wrong length.
+            spectral values of the wrong length, or the variance is not an
+            array of numbers of the array's shape.
         """
+        stored_shape = tuple(np.shape(array))
         array = _spectral_axis_last(array, spectral_axis)
+        if variance is not None:
+            variance = _checked_variance(variance, stored_shape, spectral_axis)
         height, width, n_channels = array.shape
         if min(height, width, n_channels) == 0:
             raise InputError(f"the cube has an empty axis (shape {tuple(array.shape)})")
@@ -113,7 +128,7 @@ class Datacube:
                 "every pixel is empty (all zero), masked, or holds NaN/Inf; "
                 "check that the right dataset and spectral axis were read"
             )
-        return cls(array, axis, valid, name, info)
+        return cls(array, axis, valid, name, info, variance)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -185,6 +200,10 @@ class Datacube:
             )
         return replace(self, mask=combined)
 
+    def without_variance(self) -> Datacube:
+        """A copy without per-voxel variances: its fluxes are whitened by the noise estimated per channel."""
+        return replace(self, variance=None)
+
     def iter_blocks(self, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield (row slice, block) pairs covering the cube, block of shape (r, W, C).
 
@@ -193,26 +212,55 @@ class Datacube:
         """
         yield from _iter_row_blocks(self.data, block_pixels)
 
+    def variance_rows(self, rows: slice) -> np.ndarray | None:
+        """The variances of a band of rows (r, W, C) float32, as :meth:`iter_blocks` gives its spectra; None without."""
+        if self.variance is None:
+            return None
+        return np.asarray(self.variance[rows], dtype=np.float32)
+
     def spectra(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Spectra of the pixels at (rows, cols), shape (n, C), float32.
 
         Reads only the rows that hold the pixels, so sampling a lazy cube costs
         a fraction of a full pass.
         """
-        rows = np.asarray(rows)
-        cols = np.asarray(cols)
-        if not self.is_lazy:
-            return np.asarray(self.data[rows, cols], dtype=np.float32)
-        out = np.empty((rows.size, self.n_channels), dtype=np.float32)
-        order = np.argsort(rows, kind="stable")
-        sorted_rows = rows[order]
-        starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-        ends = np.r_[starts[1:], rows.size]
-        for start, end in zip(starts, ends, strict=True):
-            picks = order[start:end]
-            row = np.asarray(self.data[int(sorted_rows[start])], dtype=np.float32)
-            out[picks] = row[cols[picks]]
-        return out
+        return _pixels(self.data, rows, cols)
+
+    def variances(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """Variances of the pixels at (rows, cols), shape (n, C), float32, read as :meth:`spectra`; None without."""
+        return None if self.variance is None else _pixels(self.variance, rows, cols)
+
+
+def _pixels(array: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The (n, C) float32 values of ``array`` (H, W, C) at (rows, cols); a lazy array row by row."""
+    rows = np.asarray(rows)
+    cols = np.asarray(cols)
+    if not _is_lazy(array):
+        return np.asarray(array[rows, cols], dtype=np.float32)
+    out = np.empty((rows.size, array.shape[2]), dtype=np.float32)
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    ends = np.r_[starts[1:], rows.size]
+    for start, end in zip(starts, ends, strict=True):
+        picks = order[start:end]
+        row = np.asarray(array[int(sorted_rows[start])], dtype=np.float32)
+        out[picks] = row[cols[picks]]
+    return out
+
+
+def _checked_variance(variance: Any, cube_shape: tuple[int, ...], spectral_axis: int) -> Any:
+    """``variance`` checked to match the stored cube's shape and to hold numbers, its spectral axis moved last."""
+    if not hasattr(variance, "shape") or not hasattr(variance, "dtype"):
+        variance = np.asarray(variance)
+    if tuple(variance.shape) != cube_shape:
+        raise InputError(
+            f"the variances have shape {tuple(variance.shape)} but the cube {cube_shape}; "
+            "give one variance per voxel of the cube"
+        )
+    if np.dtype(variance.dtype).kind not in "biuf":
+        raise InputError(f"the variances hold {np.dtype(variance.dtype)} values, not numbers")
+    return _spectral_axis_last(variance, spectral_axis)
 
 
 def _spectral_axis_last(array: Any, spectral_axis: int) -> Any:

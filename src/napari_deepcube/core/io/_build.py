@@ -34,6 +34,17 @@ def nan_where(data: Any, bad: Any) -> Any:
     return np.where(bad, np.nan, data).astype(np.result_type(data.dtype, np.float32), copy=False)
 
 
+def _native(array: Any) -> Any:
+    """``array`` in the machine's byte order, a memory map as stored.
+
+    Big-endian data (FITS, some ENVI) would trip libraries such as torch later
+    on; a memory map stays as stored, since converting it would load it.
+    """
+    if not np.dtype(array.dtype).isnative and not isinstance(array, np.memmap):
+        return array.astype(np.dtype(array.dtype).newbyteorder("="))
+    return array
+
+
 def build_cube(
     path: Path,
     array: Any,
@@ -43,6 +54,7 @@ def build_cube(
     spectral: SpectralAxis | None = None,
     metadata: Mapping[str, Any] | None = None,
     mask: np.ndarray | None = None,
+    variance: Any = None,
 ) -> Datacube:
     """Wrap a stored array as a Datacube named after the file.
 
@@ -64,13 +76,14 @@ def build_cube(
         Calibration facts from the file, merged after ``source`` and ``format``.
     mask
         Extra valid-pixel mask (H, W).
+    variance
+        The variance of every voxel, stored like ``array`` (same shape and
+        axes), or None.
     """
     check_array(path, tuple(array.shape), array.dtype)
-    array = unmapped(array)
-    if not np.dtype(array.dtype).isnative and not isinstance(array, np.memmap):
-        # Big-endian data (FITS, some ENVI) would trip libraries such as torch later on;
-        # a memory map stays as stored, since converting it would load it.
-        array = array.astype(np.dtype(array.dtype).newbyteorder("="))
+    array = _native(unmapped(array))
+    if variance is not None:
+        variance = _native(unmapped(variance))
     info: dict[str, Any] = {
         "source": str(path),
         "format": fmt,
@@ -88,6 +101,7 @@ def build_cube(
             name=path.stem,
             metadata=info,
             mask=mask,
+            variance=variance,
         )
     except InputError as exc:
         raise InputError(f"{path.name}: {exc}") from exc

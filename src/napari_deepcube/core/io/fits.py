@@ -6,7 +6,11 @@ EXTNAME, or PRIMARY). The spectral coordinate comes from the WCS of the
 spectral axis through astropy.wcs, whatever its algorithm (linear, ``-LOG``,
 ``-TAB``): wavelengths in Å, wavenumbers in cm-1, energies in keV. A DQ
 extension of the same shape flags bad voxels: every voxel with DQ != 0
-becomes NaN. Needs astropy (the ``formats`` extra).
+becomes NaN. A STAT (or VARIANCE) extension of the same shape holds the
+variance of each voxel of the science cube: it travels with the cube
+(:attr:`~..cube.Datacube.variance`, read lazily when the cube is), and the
+flux features are whitened by it (:mod:`~..variance`). Needs astropy (the
+``formats`` extra).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ SUFFIXES = (".fits", ".fit", ".fts")
 _WHAT = "a FITS file"
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 _FIX_HEADER = "correct it in the header (e.g. with astropy.io.fits.setval), or export the file again"
+#: Extensions that hold the variance of each voxel of the science cube (VLT/MUSE: STAT).
+VARIANCE_HDUS = ("STAT", "VARIANCE")
 
 
 def _astropy(path: Path) -> tuple[ModuleType, type[Warning]]:
@@ -243,9 +249,15 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
             dq = next((i for info, i in images if info.name == "DQ" and info.shape == shape), None)
             if dq == index:
                 dq = None
-            nbytes = math.prod(shape) * np.dtype(chosen.dtype).itemsize
+            stat = _variance_hdu(images, chosen, index)
+            # Read eagerly, the variances are loaded with the data.
+            nbytes = sum(
+                math.prod(shape) * np.dtype(info.dtype).itemsize
+                for info, i in images
+                if i in (index, stat)
+            )
             # Scaled (BSCALE/BZERO) or tile-compressed data must be decoded by astropy.
-            decoded = [i for i in (index, dq) if i is not None]
+            decoded = [i for i in (index, dq, stat) if i is not None]
             raw = not any(
                 isinstance(hdul[i], fits.CompImageHDU) or _scaled(path, names[i], hdul[i].header)
                 for i in decoded
@@ -256,9 +268,11 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
             if use_lazy:
                 data = _memmap(path, hdul, index, chosen, axis)
                 flags = None if dq is None else _memmap(path, hdul, dq, chosen, axis)
+                variance = None if stat is None else _memmap(path, hdul, stat, chosen, axis)
             else:
                 data = np.asarray(hdu.data)
                 flags = None if dq is None else np.asarray(hdul[dq].data)
+                variance = None if stat is None else np.asarray(hdul[stat].data)
             unit = str(hdu.header.get("BUNIT", "")).strip()
     if flags is not None:
         data = nan_where(data, flags != 0)
@@ -267,6 +281,8 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
         metadata["wcs"] = calibration[1]
     if dq is not None:
         metadata["dq_masked"] = True
+    if stat is not None:
+        metadata["variance_hdu"] = names[stat]
     if unit:
         metadata["flux_unit"] = unit
     if caught:
@@ -278,6 +294,22 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
         spectral_axis=axis,
         spectral=None if calibration is None else calibration[0],
         metadata=metadata,
+        variance=variance,
+    )
+
+
+def _variance_hdu(images: list[tuple[DatasetInfo, int]], chosen: DatasetInfo, index: int) -> int | None:
+    """The HDU holding the variances of the cube read, when it is the file's science cube; else None.
+
+    A STAT or VARIANCE extension of the cube's shape qualifies the science
+    cube (:func:`default_dataset`); another HDU read on its own (STAT itself,
+    a second cube) has no variances.
+    """
+    if chosen.name != default_dataset([info for info, _ in images]):
+        return None
+    return next(
+        (i for info, i in images if info.name in VARIANCE_HDUS and info.shape == chosen.shape and i != index),
+        None,
     )
 
 
