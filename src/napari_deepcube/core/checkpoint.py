@@ -10,6 +10,7 @@ would run code, so opening a model file from someone else is safe.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import asdict
@@ -74,6 +75,7 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
         "noise_directions": _tensor(state["noise_directions"]),
         "noise_variances": _tensor(state["noise_variances"]),
         "channels": _tensor(state["channels"]),
+        **({} if state["variance_scale"] is None else {"variance_scale": float(state["variance_scale"])}),
         "weights": {name: value.detach().cpu() for name, value in model.autoencoder.state_dict().items()},
         "centers": {str(k): _tensor(c) for k, c in model.centers.items()},
         "k": int(model.k),
@@ -277,6 +279,12 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
             and bool(np.isfinite(sigma).all()),
             "'sigma' is not one positive noise level per selected bin",
         )
+    # Written since per-voxel variances, by a model fitted with them.
+    variance_scale = fields.value("variance_scale", float) if "variance_scale" in fields.payload else None
+    _expect(
+        variance_scale is None or (selected is not None and math.isfinite(variance_scale) and variance_scale > 0),
+        f"the variances' factor {variance_scale} is not a positive number of a whitened model",
+    )
     directions = fields.array("noise_directions", optional=True)
     variances = fields.array("noise_variances", optional=True)
     if directions is not None or variances is not None:
@@ -298,6 +306,7 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
             "noise_directions": directions,
             "noise_variances": variances,
             "channels": channels,
+            "variance_scale": variance_scale,
         }
     )
 

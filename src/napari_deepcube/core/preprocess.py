@@ -11,7 +11,8 @@ likelihood is simple:
   negative values where the sky was subtracted. The continuum is removed per
   pixel, each channel is divided by its noise level (estimated from
   differences of neighbouring pixels, which cancel the signal but not the
-  noise), the channels that carry signal above the noise are kept, and the
+  noise; or, when the cube comes with per-voxel variances, each pixel's own,
+  see :mod:`.variance`), the channels that carry signal above the noise are kept, and the
   variation that all classes share (sky residuals, stellar absorption) is
   projected away as correlated noise (:mod:`.nuisance`).
 * ``"reflectance"`` (hyperspectral imaging, absorbance, gain-scaled detector
@@ -37,6 +38,7 @@ from .cube import finite_or_zero
 from .errors import InputError
 from .kinds import DATA_KINDS, DataKind
 from .nuisance import SharedNoise, fit_shared_noise
+from .variance import BinnedVariance, bin_variances, pixel_noise, variance_scale
 
 Kind = Literal["counts", "flux", "reflectance"]
 KINDS = ("auto", "counts", "flux", "reflectance")
@@ -207,6 +209,12 @@ class Preprocessor:
     ``n_channels`` is the raw spectra's length C; ``channels``, when set, are
     the channels the features are built from (the user's selection, see
     :mod:`.selection`), and ``starts`` index those.
+
+    Whitened features are divided by ``sigma``, one noise level per kept
+    feature; ``variance_scale``, when set, says that the transform was fitted
+    with per-voxel variances: spectra given with theirs are then divided by
+    each pixel's own noise (:func:`~.variance.pixel_noise`, the square roots
+    of the variances times ``variance_scale``), spectra without by ``sigma``.
     """
 
     config: PreprocessConfig
@@ -217,6 +225,7 @@ class Preprocessor:
     sigma: np.ndarray | None = None
     shared_noise: SharedNoise | None = None
     channels: np.ndarray | None = None
+    variance_scale: float | None = None
 
     @property
     def n_features(self) -> int:
@@ -233,13 +242,41 @@ class Preprocessor:
         """Noise model of the features: ``"multinomial"``, ``"gaussian"`` or ``"mse"``."""
         return "mse" if self.config.transform == "paper" else self.data_kind.likelihood
 
+    @property
+    def uses_variance(self) -> bool:
+        """Whether the transform was fitted with per-voxel variances (and whitens by them when given)."""
+        return self.variance_scale is not None
+
+    def noise_source(self, variances_given: bool) -> str:
+        """What :meth:`transform` divides features by (a key of :data:`~.variance.NOISE_SOURCES`).
+
+        Parameters
+        ----------
+        variances_given
+            Whether the spectra come with their per-voxel variances.
+        """
+        if self.config.transform == "paper":
+            return "none"
+        if not self.data_kind.whitened:
+            return "poisson"
+        return "variance" if variances_given and self.uses_variance else "channel"
+
     def feature_channels(self) -> np.ndarray:
         """Index of the first original channel of each feature, shape (F,)."""
         starts = self.starts if self.selected is None else self.starts[self.selected]
         return starts if self.channels is None else self.channels[starts]
 
-    def transform(self, spectra: np.ndarray) -> np.ndarray:
-        """Features of raw spectra (n, C) -> (n, F) float32."""
+    def transform(self, spectra: np.ndarray, variances: np.ndarray | None = None) -> np.ndarray:
+        """Features of raw spectra (n, C) -> (n, F) float32.
+
+        Parameters
+        ----------
+        spectra
+            (n, C) raw spectra.
+        variances
+            (n, C) their per-voxel variances, or None. Used when the transform
+            was fitted with variances (:attr:`uses_variance`), ignored otherwise.
+        """
         spectra = np.asarray(spectra, dtype=np.float32)
         if spectra.shape[1] != self.n_channels:
             raise InputError(
@@ -247,7 +284,12 @@ class Preprocessor:
                 f"cube has {spectra.shape[1]}; use a cube from the same instrument setting "
                 "or train a new model"
             )
-        spectra = finite_or_zero(spectra if self.channels is None else spectra[:, self.channels])
+        picked = spectra if self.channels is None else spectra[:, self.channels]
+        binned_variance = None
+        if variances is not None and self.noise_source(variances_given=True) == "variance":
+            chosen = variances if self.channels is None else np.asarray(variances)[:, self.channels]
+            binned_variance = bin_variances(chosen, np.isfinite(picked), self.starts)
+        spectra = finite_or_zero(picked)
         if self.config.transform == "paper":
             binned = _bin(spectra, self.starts, mean=False)
             logged = np.log1p(np.maximum(binned, 0.0))
@@ -256,7 +298,11 @@ class Preprocessor:
         if not self.data_kind.whitened:
             return _bin(np.maximum(spectra, 0.0), self.starts, mean=False).astype(np.float32)
         assert self.selected is not None and self.sigma is not None
-        features = (self._signal_spectra(spectra)[:, self.selected] / self.sigma).astype(np.float32)
+        noise = self.sigma
+        if binned_variance is not None:
+            assert self.variance_scale is not None
+            noise = pixel_noise(binned_variance.take(self.selected), self.variance_scale, self.sigma)
+        features = (self._signal_spectra(spectra)[:, self.selected] / noise).astype(np.float32)
         return features if self.shared_noise is None else self.shared_noise.project_out(features)
 
     def shift_operators(self) -> np.ndarray | None:
@@ -311,6 +357,7 @@ class Preprocessor:
             "noise_directions": None if self.shared_noise is None else self.shared_noise.directions,
             "noise_variances": None if self.shared_noise is None else self.shared_noise.variances,
             "channels": self.channels,
+            "variance_scale": self.variance_scale,
         }
 
     @classmethod
@@ -332,6 +379,7 @@ class Preprocessor:
             sigma=optional("sigma"),
             shared_noise=shared_noise,
             channels=optional("channels"),
+            variance_scale=None if state.get("variance_scale") is None else float(state["variance_scale"]),
         )
 
 
@@ -342,6 +390,8 @@ def fit_preprocessor(
     *,
     seed: int = 0,
     channels: np.ndarray | None = None,
+    variances: np.ndarray | None = None,
+    neighbour_variances: np.ndarray | None = None,
 ) -> Preprocessor:
     """Fit the transform on a sample of spectra.
 
@@ -358,11 +408,18 @@ def fit_preprocessor(
         Seed of the clustering that the shared noise of fluxes is read from.
     channels
         Sorted indices of the channels to build features from; None for all.
+    variances, neighbour_variances
+        (n, C) per-voxel variances of ``spectra`` and ``neighbours``, or None.
+        Given, whitened features are divided by each pixel's own noise
+        (:mod:`.variance`), and the channels are chosen and the shared noise
+        fitted in those units; photon counts and the paper's transform
+        ignore them.
     """
     n_channels = np.shape(spectra)[1]
     picked = slice(None) if channels is None else channels
-    spectra = finite_or_zero(np.asarray(spectra, dtype=np.float32)[:, picked])
-    neighbours = finite_or_zero(np.asarray(neighbours, dtype=np.float32)[:, picked])
+    raw = np.asarray(spectra, dtype=np.float32)[:, picked]
+    raw_neighbours = np.asarray(neighbours, dtype=np.float32)[:, picked]
+    spectra, neighbours = finite_or_zero(raw), finite_or_zero(raw_neighbours)
     n_used = spectra.shape[1]
     kind: Kind = (
         detect_kind(spectra, neighbours) if config.kind == "auto" else config.kind  # type: ignore[assignment]
@@ -376,15 +433,36 @@ def fit_preprocessor(
     starts = bin_edges(n_used, MAX_FLUX_BINS)
     partial = Preprocessor(config, kind, n_channels, starts, channels=channels)
     signal = partial._signal_spectra(spectra)
-    sigma = noise_sigma(signal, partial._signal_spectra(neighbours))
+    neighbour_signal = partial._signal_spectra(neighbours)
+    sigma = noise_sigma(signal, neighbour_signal)
+    binned: BinnedVariance | None = None
+    scale = None
+    noise = sigma
+    if variances is not None:
+        if neighbour_variances is None:
+            raise ValueError("per-voxel variances need those of the neighbours too")
+        binned = bin_variances(np.asarray(variances)[:, picked], np.isfinite(raw), starts)
+        neighbour_binned = bin_variances(
+            np.asarray(neighbour_variances)[:, picked], np.isfinite(raw_neighbours), starts
+        )
+        scale = variance_scale(signal, neighbour_signal, binned, neighbour_binned)
+        noise = pixel_noise(binned, scale, sigma)
     # Mean excess of squared signal-to-noise over pure noise (which gives 1):
     # a channel carried by a few bright pixels (a compact nebula) still scores.
-    excess = np.mean((signal / sigma) ** 2, axis=0) - 1.0
+    excess = np.mean((signal / noise) ** 2, axis=0) - 1.0
     n_keep = min(config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
-    whitened = Preprocessor(config, kind, n_channels, starts, selected, kept_sigma, channels=channels)
+    whitened = Preprocessor(
+        config, kind, n_channels, starts, selected, kept_sigma, channels=channels, variance_scale=scale
+    )
     if not DATA_KINDS[kind].shared_noise_removed:
         return whitened
-    features = (signal[:, selected] / kept_sigma).astype(np.float32)  # whitened.transform(spectra)
+    # As whitened.transform(spectra, variances) computes them.
+    kept_noise = (
+        kept_sigma
+        if binned is None or scale is None
+        else pixel_noise(binned.take(selected), scale, kept_sigma)
+    )
+    features = (signal[:, selected] / kept_noise).astype(np.float32)
     return replace(whitened, shared_noise=fit_shared_noise(features, seed=seed))

@@ -1,0 +1,205 @@
+"""Per-voxel noise variances (a FITS cube's STAT) as the noise of each flux feature.
+
+Flux and reflectance features are bin means of channels (their continuum
+removed for fluxes) divided by their noise (:mod:`.preprocess`), so that the
+noise of the features is unit Gaussian, which the likelihood mixture assumes.
+Without variances that noise is one level per channel, estimated from the
+differences of neighbouring pixels: right for a cube whose noise is the same
+everywhere. A cube that comes with variances may be noisier in some pixels
+than in others (a mosaic's edges seen in fewer exposures, a field observed
+ten times longer in one part, a bright source's own photon noise): dividing
+each pixel by its own noise keeps the features' noise unit everywhere.
+
+* The variance of a bin mean of ``w`` channels is the sum of their variances
+  over ``w**2``.
+* A voxel whose data is NaN (DQ-flagged) is read as 0 (see
+  :class:`~.cube.Datacube`): a value without noise, so its variance counts 0.
+* A bin holding a voxel of unknown noise (its variance not positive and
+  finite where its data are) is divided by the channel's estimated noise
+  instead; so is a bin whose variance is 0 (all its voxels flagged).
+* The variances' level is checked against neighbouring pixels' differences:
+  ``(x1 - x2) / sqrt(v1 + v2)`` has unit spread when the variances are right.
+  The median over bins of its robust spread per bin multiplies the noise. A
+  pipeline's variance that is off by a common factor then still gives unit
+  noise, and switching the variances on changes which pixels and channels
+  count as noisier than others, not the noise level the mixture sees as a
+  whole. One factor, not one per bin: in the bins of bright lines the
+  neighbours' signal differs too (brightness gradients, region edges), which
+  would make those bins look noisier than their variances say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: A pixel's noise is kept above this share of its channel's estimated noise,
+#: so that a variance near 0 does not blow its features up (nor overflow float32).
+MIN_NOISE_SHARE = 1e-3
+#: Pairs of neighbouring pixels, with both noises known, needed for a bin to
+#: count in the variances' level; without any such bin they are taken as they are.
+MIN_SCALE_PAIRS = 32
+_MAD_TO_SIGMA = 1.4826
+
+#: What the features of a run were divided by, by the name the report gives it.
+NOISE_SOURCES = {
+    "variance": "each pixel's own noise, from the cube's per-voxel variances",
+    "channel": "one noise level per channel, estimated from neighbouring pixels' differences",
+    "poisson": "none: photon counts, modelled as Poisson",
+    "none": "none: the reference preprocessing (log1p, then divided by the maximum)",
+}
+
+
+@dataclass(frozen=True)
+class BinnedVariance:
+    """The variance of each bin mean of n spectra, and where it is known.
+
+    Attributes
+    ----------
+    values
+        (n, B) variance of each bin mean; 0 where unknown.
+    known
+        (n, B) True where every voxel of the bin has a usable variance and
+        their sum is positive.
+    """
+
+    values: np.ndarray
+    known: np.ndarray
+
+    def take(self, columns: np.ndarray) -> BinnedVariance:
+        """The bins ``columns`` only."""
+        return BinnedVariance(self.values[:, columns], self.known[:, columns])
+
+
+def bin_variances(variances: np.ndarray, finite: np.ndarray, starts: np.ndarray) -> BinnedVariance:
+    """The variance of the bin means starting at channels ``starts``.
+
+    Parameters
+    ----------
+    variances
+        (n, C) variance of every voxel.
+    finite
+        (n, C) True where the voxel's data are finite (the others are read as 0).
+    starts
+        (B,) first channel of each bin, increasing from 0.
+    """
+    values = np.asarray(variances, dtype=np.float32)
+    usable = np.isfinite(values) & (values > 0)
+    counted = np.where(finite & usable, values, np.float32(0.0))
+    unknown = np.add.reduceat((finite & ~usable).astype(np.int32), starts, axis=1) > 0
+    widths = np.diff(np.r_[starts, values.shape[1]]).astype(np.float32)
+    binned = np.add.reduceat(counted, starts, axis=1) / widths**2
+    known = ~unknown & (binned > 0) & np.isfinite(binned)
+    return BinnedVariance(np.where(known, binned, np.float32(0.0)), known)
+
+
+def variance_scale(
+    signal: np.ndarray, neighbours: np.ndarray, binned: BinnedVariance, neighbour_binned: BinnedVariance
+) -> float:
+    """The factor that makes the variances' noise match neighbouring pixels' differences.
+
+    The signal of two adjacent pixels is nearly the same while their noise is
+    independent, so ``(x1 - x2) / sqrt(v1 + v2)`` has unit spread when the
+    variances are right; the median absolute deviation ignores the few pairs
+    across region edges, and the median over bins the few bins of bright lines.
+
+    Parameters
+    ----------
+    signal, neighbours
+        (n, B) binned signal of n pixels and of a neighbour of each.
+    binned, neighbour_binned
+        Their bin variances.
+
+    Returns
+    -------
+    float
+        The positive factor for the noise (the square roots of the variances).
+    """
+    both = binned.known & neighbour_binned.known
+    usable = both.sum(axis=0) >= MIN_SCALE_PAIRS
+    if not usable.any():
+        return 1.0
+    known = both[:, usable]
+    total = np.where(known, binned.values[:, usable] + neighbour_binned.values[:, usable], np.float32(1.0))
+    normalised = np.where(known, (signal[:, usable] - neighbours[:, usable]) / np.sqrt(total), np.nan)
+    centre = np.nanmedian(normalised, axis=0)
+    spread = _MAD_TO_SIGMA * np.nanmedian(np.abs(normalised - centre), axis=0)
+    level = float(np.median(spread))
+    return level if level > 0 else 1.0
+
+
+def pixel_noise(binned: BinnedVariance, scale: float, sigma: np.ndarray) -> np.ndarray:
+    """Each pixel's noise in each bin (n, B): from its variance where known, else the channel's ``sigma``.
+
+    Parameters
+    ----------
+    binned
+        The pixels' bin variances.
+    scale
+        The factor of :func:`variance_scale`.
+    sigma
+        (B,) noise of each bin estimated from neighbouring pixels.
+    """
+    floor = MIN_NOISE_SHARE * sigma
+    own = np.maximum(np.sqrt(binned.values) * np.float32(scale), floor)
+    return np.where(binned.known, own, sigma).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FeatureNoise:
+    """What a run divided its features by, and why when it is not what the cube offered.
+
+    Attributes
+    ----------
+    source
+        A key of :data:`NOISE_SOURCES`.
+    note
+        Why the cube's per-voxel variances were not used although it has
+        some, or why the model's were not; "" otherwise.
+    """
+
+    source: str
+    note: str = ""
+
+    @property
+    def description(self) -> str:
+        """One sentence for a report or a status line."""
+        text = NOISE_SOURCES[self.source]
+        return f"{text} ({self.note})" if self.note else text
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready fields: ``source`` and ``description``."""
+        return {"source": self.source, "description": self.description}
+
+
+def feature_noise(
+    source: str, *, fitted_with_variance: bool, cube_has_variance: bool, variance_switched_on: bool
+) -> FeatureNoise:
+    """What a run's features were divided by, with the reason when the cube's variances went unused.
+
+    Parameters
+    ----------
+    source
+        What the preprocessing divided by (a key of :data:`NOISE_SOURCES`).
+    fitted_with_variance
+        The model was fitted with per-voxel variances.
+    cube_has_variance
+        The cube came with per-voxel variances.
+    variance_switched_on
+        The run's settings allow using them.
+    """
+    note = ""
+    if source in ("poisson", "none"):
+        if cube_has_variance and variance_switched_on:
+            note = "the cube's per-voxel variances are not used for these features"
+    elif cube_has_variance and not variance_switched_on:
+        note = "the cube's per-voxel variances were switched off"
+    elif fitted_with_variance and not cube_has_variance:
+        note = (
+            "the model was fitted with per-voxel variances, but this cube has none: "
+            "the model's noise per channel stands in"
+        )
+    elif cube_has_variance and not fitted_with_variance:
+        note = "the cube's per-voxel variances are not used: the model was fitted without them"
+    return FeatureNoise(source, note)
