@@ -22,7 +22,9 @@ PRESETS = ("default", "paper")
 
 #: Settings a run chooses for itself when it reuses a trained model; the others
 #: describe how the model was made and are the model's own.
-RUN_SETTINGS = ("k", "k_min", "k_max", "seed", "n_refine", "device", "spatial_weight", "preview_every")
+RUN_SETTINGS = (
+    "k", "k_min", "k_max", "seed", "n_refine", "device", "spatial_weight", "preview_every", "variance",
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,12 @@ class SegmentConfig:
         channel index ranges, half-open (``"100:400,600:700"``), or ranges of the
         spectral axis in its unit, ends included (``"1.2:9.5"``); at most one, ""
         for every channel. The reported spectra stay whole.
+    variance
+        Divide flux and reflectance features by each pixel's own noise, from
+        the cube's per-voxel variances (a FITS file's STAT), when it has them
+        (see :mod:`~napari_deepcube.core.variance`); False divides by the noise
+        estimated per channel. A reused model whitens by them only when it
+        was fitted with them.
     """
 
     k: int | None = _setting(None, "number of clusters (default: chosen in the k range)", low=1)
@@ -176,6 +184,7 @@ class SegmentConfig:
         "ends included (default: all)",
         option="--range",
     )
+    variance: bool = True
 
     def __post_init__(self) -> None:
         for setting in settings().values():

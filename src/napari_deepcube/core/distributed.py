@@ -12,7 +12,8 @@ The fitted model is sent to every worker once. Each task reads its band from
 the cube's file itself when the cube is read lazily from a file every worker
 can see (memory-mapped .npy/ENVI/TIFF/FITS, zarr); otherwise (a cube in
 memory, HDF5, whose handles cannot travel) the calling process reads each
-band and sends it with the task. Tasks cut their band into the same blocks
+band and sends it with the task. A cube's per-voxel variances (a FITS STAT)
+travel the same way as its spectra. Tasks cut their band into the same blocks
 as the single-process pass and return one result per block, which are
 yielded in row order: the result is identical to the single-process run.
 """
@@ -153,22 +154,29 @@ def _for_workers(fitted: FittedModel) -> FittedModel:
 
 def _segment_band(
     source: _Source | np.ndarray,
+    variance: _Source | np.ndarray | None,
     rows: slice,
     mask: np.ndarray,
     fitted: FittedModel,
     block_rows: int,
 ) -> list[tuple[slice, BlockResult]]:
-    """Segment a band of rows on a worker, block by block as the single-process pass does."""
+    """Segment a band of rows on a worker, block by block as the single-process pass does.
+
+    ``variance`` gives the band's per-voxel variances as ``source`` gives its
+    spectra, or is None.
+    """
     import torch
 
     # One thread per task: workers run one task per core, so more would oversubscribe.
     torch.set_num_threads(1)
     band = source.band(rows) if isinstance(source, _Source) else source
+    variances = variance.band(rows) if isinstance(variance, _Source) else variance
     results = []
     for start in range(0, band.shape[0], block_rows):
         part = slice(start, min(start + block_rows, band.shape[0]))
         block_slice = slice(rows.start + part.start, rows.start + part.stop)
-        results.append((block_slice, segment_block(band[part], mask[part], fitted)))
+        block_variances = None if variances is None else variances[part]
+        results.append((block_slice, segment_block(band[part], mask[part], fitted, block_variances)))
     return results
 
 
@@ -208,6 +216,11 @@ def dask_block_map(scheduler: str) -> BlockMap:
     return run
 
 
+def _shipped(client: Any, data: Any) -> Any:
+    """``data`` sent once to every worker, which then read their bands from its file; None when it cannot travel."""
+    return client.scatter(_Source(data), broadcast=True) if _shippable(data) else None
+
+
 def _run(client: Any, cube: Datacube, fitted: FittedModel) -> Iterator[tuple[slice, BlockResult]]:
     height, width, n_channels = cube.shape
     # The blocks of Datacube.iter_blocks, so that every pixel is embedded in the
@@ -216,7 +229,8 @@ def _run(client: Any, cube: Datacube, fitted: FittedModel) -> Iterator[tuple[sli
     per_band = max(1, BAND_BYTES // (block_rows * width * n_channels * 4))
     band_rows = block_rows * per_band
     model = client.scatter(_for_workers(fitted), broadcast=True)
-    source = client.scatter(_Source(cube.data), broadcast=True) if _shippable(cube.data) else None
+    source = _shipped(client, cube.data)
+    variance = None if cube.variance is None else _shipped(client, cube.variance)
     pending: deque[Any] = deque()
     starts = iter(range(0, height, band_rows))
 
@@ -226,8 +240,13 @@ def _run(client: Any, cube: Datacube, fitted: FittedModel) -> Iterator[tuple[sli
         while len(pending) < window and (first := next(starts, None)) is not None:
             rows = slice(first, min(first + band_rows, height))
             band = source if source is not None else _Source(cube.data).band(rows)
+            variances = None
+            if cube.variance is not None:
+                variances = variance if variance is not None else _Source(cube.variance).band(rows)
             pending.append(
-                client.submit(_segment_band, band, rows, cube.mask[rows], model, block_rows, pure=False)
+                client.submit(
+                    _segment_band, band, variances, rows, cube.mask[rows], model, block_rows, pure=False
+                )
             )
 
     fill()

@@ -45,7 +45,7 @@ from .errors import InputError
 from .kmeans import assign as nearest_center
 from .kmeans import fit_kmeans, rank_by_size
 from .mixture import MIXTURE_LIKELIHOODS, Mixture
-from .pipeline import cluster_sums, gather_features, refined_mixture
+from .pipeline import cluster_sums, gather_features, refined_mixture, with_run_variance
 from .pixel_maps import PixelMap, bands, new_map, readable, values_at
 from .segmentation import Edit, FittedModel, Segmentation
 
@@ -137,8 +137,9 @@ def split(
         parts = _nearest_part(segmentation.latents, initial.centers)
         how = "in the embedding"
     else:
-        mixture = _sub_mixture(segmentation, cube, picks, initial.labels, n)
-        parts = _responsibilities(segmentation.model, mixture)
+        measured = with_run_variance(cube, config)
+        mixture = _sub_mixture(segmentation, measured, picks, initial.labels, n)
+        parts = _responsibilities(segmentation.model, mixture, measured)
         how = f"under the {mixture.likelihood} likelihood"
     k = segmentation.k
 
@@ -246,11 +247,18 @@ def _sub_mixture(
     return refined_mixture(features, initial, n, likelihood, segmentation.config.seed)
 
 
-def _responsibilities(model: FittedModel, mixture: Mixture) -> PartWeights:
-    """Weights (n, parts) of the chosen pixels of a band: the sub-mixture's class probabilities."""
+def _responsibilities(model: FittedModel, mixture: Mixture, cube: Datacube) -> PartWeights:
+    """Weights (n, parts) of the chosen pixels of a band: the sub-mixture's class probabilities.
+
+    Their features are made as the run made them, with the cube's per-voxel
+    variances when it has them.
+    """
 
     def weights(rows: slice, spectra: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-        return mixture.posteriors(model.preprocessor.transform(spectra[chosen]))
+        variances = cube.variance_rows(rows)
+        return mixture.posteriors(
+            model.preprocessor.transform(spectra[chosen], None if variances is None else variances[chosen])
+        )
 
     return weights
 

@@ -40,6 +40,7 @@ from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
 from .train import embed, resolve_device, train_autoencoder
 from .training_config import EpochEvent
+from .variance import feature_noise
 
 #: Most pixels in the preview map shown during training.
 PREVIEW_PIXELS = 16384
@@ -216,6 +217,8 @@ def _run(
     """The stages of :func:`segment_steps`, on the threads it chose."""
     # Checked on every run: a reused model's selection must lie inside this cube's axis too.
     channels = config.channel_selection(cube.axis)
+    offered_variance = cube.variance is not None
+    cube = with_run_variance(cube, config)
     with timer("sample"):
         sample = _draw_sample(cube, config, model, channels)
     yield Progress(
@@ -257,6 +260,12 @@ def _run(
             f"; {dropped} of those {fitted.k} clusters took no pixel when every pixel was "
             f"assigned, so the map has {result.k}"
         )
+    noise = feature_noise(
+        fitted.preprocessor.noise_source(variances_given=cube.variance is not None),
+        fitted_with_variance=fitted.preprocessor.uses_variance,
+        cube_has_variance=offered_variance,
+        variance_switched_on=config.variance,
+    )
     return replace(
         result,
         criteria=criteria,
@@ -265,7 +274,13 @@ def _run(
         timings=timer.seconds,
         history=history,
         suggested_k=result.k if criteria else None,
+        noise=noise,
     )
+
+
+def with_run_variance(cube: Datacube, config: SegmentConfig) -> Datacube:
+    """``cube`` as a run with ``config`` reads it: without its per-voxel variances when they are switched off."""
+    return cube if config.variance else cube.without_variance()
 
 
 def _run_config(cube: Datacube, config: SegmentConfig | None, model: FittedModel | None) -> SegmentConfig:
@@ -337,19 +352,28 @@ def _draw_sample(
     refine_picks = np.sort(rng.choice(valid, size=n_refine, replace=False))
     train_picks = np.sort(rng.choice(refine_picks, size=min(config.n_train, n_refine), replace=False))
     rows, cols = np.divmod(train_picks, cube.image_shape[1])
-    spectra = cube.spectra(rows, cols)
+    spectra, variances = cube.spectra(rows, cols), cube.variances(rows, cols)
     if model is not None:
-        return _Sample(refine_picks, train_picks, model.preprocessor, model.preprocessor.transform(spectra))
-    neighbour_rows, neighbour_cols = _neighbour_of(cube, rows, cols)
-    neighbour_spectra = cube.spectra(neighbour_rows, neighbour_cols)
+        preprocessor = model.preprocessor
+        return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra, variances))
+    near_rows, near_cols = _neighbours(cube.image_shape, rows, cols)
+    near_spectra, near_variances = cube.spectra(near_rows, near_cols), cube.variances(near_rows, near_cols)
     preprocessor = fit_preprocessor(
-        config.preprocess_config(), spectra, neighbour_spectra, seed=config.seed, channels=channels
+        config.preprocess_config(),
+        spectra,
+        near_spectra,
+        seed=config.seed,
+        channels=channels,
+        variances=variances,
+        neighbour_variances=near_variances,
     )
     neighbours = None
     if config.k is None:
-        paired = np.flatnonzero(cube.mask[neighbour_rows, neighbour_cols])
-        neighbours = NeighbourPairs(paired, preprocessor.transform(neighbour_spectra[paired]))
-    return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra), neighbours)
+        paired = np.flatnonzero(cube.mask[near_rows, near_cols])
+        paired_variances = None if near_variances is None else near_variances[paired]
+        neighbours = NeighbourPairs(paired, preprocessor.transform(near_spectra[paired], paired_variances))
+    features = preprocessor.transform(spectra, variances)
+    return _Sample(refine_picks, train_picks, preprocessor, features, neighbours)
 
 
 def _train(
@@ -530,7 +554,10 @@ def latent_centers(latents: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
 
 
 def gather_features(cube: Datacube, picks: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
-    """Features of the pixels at flat indices ``picks`` (sorted), in one pass over the cube."""
+    """Features of the pixels at flat indices ``picks`` (sorted), in one pass over the cube.
+
+    With the cube's per-voxel variances, read in step with its spectra.
+    """
     width = cube.image_shape[1]
     chosen = np.zeros(cube.image_shape[0] * width, dtype=bool)
     chosen[picks] = True
@@ -538,14 +565,23 @@ def gather_features(cube: Datacube, picks: np.ndarray, preprocessor: Preprocesso
     for rows, block in cube.iter_blocks():
         keep = chosen[rows.start * width : rows.stop * width]
         if keep.any():
-            parts.append(preprocessor.transform(block.reshape(-1, block.shape[-1])[keep]))
+            variances = cube.variance_rows(rows)
+            parts.append(
+                preprocessor.transform(
+                    block.reshape(-1, block.shape[-1])[keep],
+                    None if variances is None else variances.reshape(-1, block.shape[-1])[keep],
+                )
+            )
     return np.concatenate(parts)
 
 
-def segment_block(block: np.ndarray, mask: np.ndarray, fitted: FittedModel) -> BlockResult:
+def segment_block(
+    block: np.ndarray, mask: np.ndarray, fitted: FittedModel, variances: np.ndarray | None = None
+) -> BlockResult:
     """Segment one band of rows (r, W, C) with a fitted model; ``mask`` (r, W) marks valid pixels.
 
-    A pure function of its inputs, so bands can be processed in any order, on
+    ``variances`` (r, W, C) are the band's per-voxel variances, or None. A
+    pure function of its inputs, so bands can be processed in any order, on
     any process, with the same result.
     """
     n_rows, width, n_channels = block.shape
@@ -559,7 +595,9 @@ def segment_block(block: np.ndarray, mask: np.ndarray, fitted: FittedModel) -> B
     squares = np.zeros((k, n_channels))
     counts = np.zeros(k, dtype=np.int64)
     if keep.any():
-        features = fitted.preprocessor.transform(spectra[keep])
+        features = fitted.preprocessor.transform(
+            spectra[keep], None if variances is None else variances.reshape(-1, n_channels)[keep]
+        )
         latents[keep] = embed(fitted.autoencoder, features)
         if fitted.mixture is not None:
             posteriors[keep] = fitted.mixture.posteriors(features)
@@ -600,7 +638,7 @@ def local_block_map(device: object = None) -> BlockMap:
         if device is not None:
             fitted.autoencoder.to(device)
         for rows, block in cube.iter_blocks():
-            yield rows, segment_block(block, cube.mask[rows], fitted)
+            yield rows, segment_block(block, cube.mask[rows], fitted, cube.variance_rows(rows))
 
     return run
 
@@ -728,6 +766,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     start = time.perf_counter()
     fitted = segmentation.model
     config = fitted.config
+    cube = with_run_variance(cube, config)
     rng = np.random.default_rng(config.seed)
     picks = np.sort(
         rng.choice(valid, size=min(max(config.n_refine, config.n_train), valid.size), replace=False)
@@ -759,6 +798,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
         suggested_k=segmentation.suggested_k,
         timings={"recluster": time.perf_counter() - start},
         history=segmentation.history,
+        noise=segmentation.noise,
     )
 
 
@@ -788,11 +828,12 @@ def _drain(steps: Generator[Progress, None, BlockResult]) -> BlockResult:
             return finished.value
 
 
-def _neighbour_of(cube: Datacube, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each pixel's right-hand neighbour (left on the last column; below if one wide)."""
-    width = cube.image_shape[1]
+def _neighbours(
+    image_shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of each pixel's right-hand neighbour (left-hand on the last column; below in one column)."""
+    height, width = image_shape
     if width == 1:
-        height = cube.image_shape[0]
         return np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols
     return rows, np.where(cols + 1 < width, cols + 1, cols - 1)
 
@@ -807,8 +848,9 @@ class _Previewer:
         self.shape = grid_mask.shape
         self.index = np.flatnonzero(grid_mask.ravel())
         rows, cols = np.divmod(self.index, self.shape[1])
+        rows, cols = rows * self.stride, cols * self.stride
         self.features = (
-            preprocessor.transform(cube.spectra(rows * self.stride, cols * self.stride))
+            preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols))
             if config.preview_every
             else np.empty((0, preprocessor.n_features), np.float32)
         )

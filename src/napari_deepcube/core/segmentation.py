@@ -16,6 +16,7 @@ from .preprocess import Preprocessor
 from .selection import channel_runs
 from .spectral import SpectralAxis
 from .training_config import EpochEvent
+from .variance import FeatureNoise
 
 #: Posterior probability under which a pixel's cluster is called uncertain.
 DEFAULT_CONFIDENCE_THRESHOLD = 0.9
@@ -144,6 +145,10 @@ class Segmentation:
         has the numbers).
     edits
         The edits by hand that made this map from the run's, in order.
+    noise
+        What the run divided its features by (each pixel's own noise from
+        per-voxel variances, or a noise level per channel...), None where
+        unknown.
     """
 
     labels: np.ndarray
@@ -163,6 +168,7 @@ class Segmentation:
     suggested_k: int | None = None
     k_summary: str = ""
     edits: tuple[Edit, ...] = ()
+    noise: FeatureNoise | None = None
 
     @property
     def k(self) -> int:
@@ -243,6 +249,7 @@ class Segmentation:
             "spectral_axis": {"label": self.axis.label, "unit": self.axis.unit},
             "config": self.config.to_dict(),
             "data_kind": self.model.preprocessor.kind,
+            "noise": None if self.noise is None else self.noise.to_dict(),
             "channels": self.channel_report(),
             "edits": [edit.to_dict() for edit in self.edits],
             "model_repeats_edits": not self.model.uncarried_edit,
