@@ -20,7 +20,9 @@ Suites (``--suite``):
   stress    the misspecification stress suite (benchmarks/stress): MA-XRF
             paintings, nebulae and reflectance scenes that each break one
             assumption of the method, 5 seeds each, against PCA(10)+k-means
-            with the true k and a supervised limit; ``--variants`` picks some
+            with the true k and a supervised limit; ``--variants`` picks some;
+            ``--variance`` also segments each nebula with its true per-voxel
+            variances (as a MUSE STAT gives them), the method "ours (variances)"
   gui       the segmentation widget's run against `deepcube segment` on the same
             painting and settings (benchmarks/gui.py; needs a display);
             ``--gui-size`` and ``--gui-epochs`` shrink it for a quick check
@@ -136,7 +138,14 @@ def _method(
     if name == "limit":
         return attainable_labels(synthetic).ravel(), k_true, None
     if name.startswith("ours"):
-        config = SegmentConfig(seed=spec.seed, k=k_true if name == "ours (true k)" else None, preview_every=0)
+        # Only "ours (variances)" divides by the cube's per-voxel variances (stress nebulae carry
+        # their true ones): the other rows stay the method as measured without them.
+        config = SegmentConfig(
+            seed=spec.seed,
+            k=k_true if name == "ours (true k)" else None,
+            preview_every=0,
+            variance=name == VARIANCE_METHOD,
+        )
         result = segment(cube, config)
         preprocessor = result.model.preprocessor
         evidence = partial(_true_k_evidence, cube, truth, preprocessor, spec.seed) if config.k else None
@@ -162,7 +171,7 @@ def _true_k_evidence(cube, truth: np.ndarray, preprocessor, seed: int) -> float:
     size = min(SegmentConfig().n_train, scored.size)
     picks = np.sort(np.random.default_rng(seed).choice(scored, size=size, replace=False))
     rows, cols = np.divmod(picks, cube.image_shape[1])
-    features = preprocessor.transform(cube.spectra(rows, cols))
+    features = preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols))
     k = int(truth.max())
     gain = merge_gain(features, truth[picks] - 1, k, preprocessor.likelihood, seed=seed)
     return gain / bic_penalty(features.shape[1], size)
@@ -339,20 +348,50 @@ def hard(n_seeds: int = 10) -> list[Row]:
 
 
 STRESS_METHODS = ["ours (auto k)", "PCA(10)+k-means", "limit"]
+#: Ours with the cube's per-voxel variances (``--variance``); the other rows of ours go without.
+VARIANCE_METHOD = "ours (variances)"
 
 
-def stress(n_seeds: int, pattern: str) -> list[Row]:
-    """Every stress variant whose name contains ``pattern``, over ``n_seeds`` seeds, then the summary."""
+def stress(n_seeds: int, pattern: str, variance: bool = False) -> list[Row]:
+    """Every stress variant whose name contains ``pattern``, over ``n_seeds`` seeds, then the summary.
+
+    With ``variance``, ours also runs with the cube's true per-voxel variances
+    on the variants that have them (the nebulae).
+    """
     from stress import VARIANTS
 
     _header()
     rows = []
     for variant in [v for v in VARIANTS if pattern in v]:
+        methods = STRESS_METHODS + ([VARIANCE_METHOD] if variance and variant.startswith("nebula/") else [])
         for seed in range(n_seeds):
             spec = CubeSpec(f"{variant} s{seed}", "stress", seed=seed, variant=variant)
-            rows += run_cube(spec, STRESS_METHODS, _print_row)
+            rows += run_cube(spec, methods, _print_row)
     _stress_summary(rows)
+    if variance:
+        _variance_summary(rows)
     return rows
+
+
+def _variance_summary(rows: list[Row]) -> None:
+    """Per variant: ours without and with the per-voxel variances, seed by seed."""
+    print("\nper-voxel variances: ARI (k chosen) of ours without | with them, seed by seed")
+    print("| variant                  | without | with  | seeds: without -> with |")
+    print("|--------------------------|---------|-------|------------------------|")
+    by_variant: dict[str, dict[str, list[Row]]] = {}
+    for row in rows:
+        by_variant.setdefault(row.cube.rsplit(" s", 1)[0], {}).setdefault(row.method, []).append(row)
+    for variant, methods in by_variant.items():
+        without, with_variance = methods.get(STRESS_METHODS[0], []), methods.get(VARIANCE_METHOD, [])
+        if not with_variance:
+            continue
+        seeds = ", ".join(
+            f"{a.ari:.3f} ({a.k}) -> {b.ari:.3f} ({b.k})" for a, b in zip(without, with_variance, strict=True)
+        )
+        print(
+            f"| {variant:<24} | {np.mean([r.ari for r in without]):.3f}   | "
+            f"{np.mean([r.ari for r in with_variance]):.3f} | {seeds} |"
+        )
 
 
 def _stress_summary(rows: list[Row]) -> None:
@@ -407,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per family (hard: 10, stress: 5)")
     parser.add_argument("--variants", default="", help="stress: only the variants whose name contains this")
+    parser.add_argument(
+        "--variance", action="store_true",
+        help="stress: also segment each nebula with its true per-voxel variances (as a MUSE STAT)",
+    )
     args = parser.parse_args(argv)
     if args.suite in ("default", "standard", "all"):
         standard()
@@ -418,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         hard(args.seeds or 10)
     if args.suite in ("stress", "all"):
         print()
-        stress(args.seeds or 5, args.variants)
+        stress(args.seeds or 5, args.variants, args.variance)
     if args.suite in ("gui", "all"):
         from gui import gui
 

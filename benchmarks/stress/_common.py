@@ -28,6 +28,10 @@ class StressCube:
         The spectral axis: channel centres and their unit (keV, Angstrom, nm).
     description
         What the cube shows and which assumptions it breaks.
+    variance
+        (H, W, C) the true noise variance of every voxel, as a pipeline's
+        variance cube (a MUSE STAT) gives it; None where the generator's
+        noise is not Gaussian (photon counts).
     """
 
     data: np.ndarray
@@ -35,9 +39,10 @@ class StressCube:
     spectral_values: np.ndarray
     spectral_unit: str
     description: str
+    variance: np.ndarray | None = None
 
     def datacube(self, name: str):
-        """The cube as the package's :class:`~napari_deepcube.core.cube.Datacube`."""
+        """The cube as the package's :class:`~napari_deepcube.core.cube.Datacube`, with its variances."""
         from napari_deepcube.core.cube import Datacube
 
         return Datacube.from_array(
@@ -45,6 +50,7 @@ class StressCube:
             spectral_values=self.spectral_values,
             spectral_unit=self.spectral_unit,
             name=name,
+            variance=self.variance,
         )
 
 

@@ -299,10 +299,12 @@ def make_nebula(stress: NebulaStress, seed: int) -> StressCube:
         signal += _sky_residuals(rng, shape, wave)
     sigma = _noise_sigma(rng, shape, wave, signal) if stress.heteroscedastic else 1.0
     data = signal + sigma * rng.standard_normal(signal.shape)
+    variance = np.broadcast_to(np.square(sigma, dtype=np.float32), signal.shape)
     return StressCube(
         data=data.reshape((*shape, wave.size)).astype(np.float32),
         labels=labels,
         spectral_values=wave,
         spectral_unit="Angstrom",
         description=f"MUSE-like nebula {stress}",
+        variance=variance.reshape((*shape, wave.size)),
     )
