@@ -38,7 +38,7 @@ from .cube import finite_or_zero
 from .errors import InputError
 from .kinds import DATA_KINDS, DataKind
 from .nuisance import SharedNoise, fit_shared_noise
-from .variance import BinnedVariance, bin_variances, pixel_noise, variance_scale
+from .variance import bin_variances, pixel_noise, variance_scale
 
 Kind = Literal["counts", "flux", "reflectance"]
 KINDS = ("auto", "counts", "flux", "reflectance")
@@ -409,12 +409,14 @@ def fit_preprocessor(
     channels
         Sorted indices of the channels to build features from; None for all.
     variances, neighbour_variances
-        (n, C) per-voxel variances of ``spectra`` and ``neighbours``, or None.
-        Given, whitened features are divided by each pixel's own noise
-        (:mod:`.variance`), and the channels are chosen and the shared noise
-        fitted in those units; photon counts and the paper's transform
+        (n, C) per-voxel variances of ``spectra`` and ``neighbours``, both or
+        neither. Given, whitened features are divided by each pixel's own
+        noise (:mod:`.variance`), and the channels are chosen and the shared
+        noise fitted in those units; photon counts and the paper's transform
         ignore them.
     """
+    if (variances is None) != (neighbour_variances is None):
+        raise ValueError("give the variances of both the spectra and their neighbours, or neither")
     n_channels = np.shape(spectra)[1]
     picked = slice(None) if channels is None else channels
     raw = np.asarray(spectra, dtype=np.float32)[:, picked]
@@ -430,39 +432,55 @@ def fit_preprocessor(
     if not DATA_KINDS[kind].whitened:
         starts = bin_edges(n_used, config.max_features)
         return Preprocessor(config, kind, n_channels, starts, channels=channels)
-    starts = bin_edges(n_used, MAX_FLUX_BINS)
-    partial = Preprocessor(config, kind, n_channels, starts, channels=channels)
+    partial = Preprocessor(config, kind, n_channels, bin_edges(n_used, MAX_FLUX_BINS), channels=channels)
+    measured = None
+    if variances is not None and neighbour_variances is not None:
+        measured = (
+            (np.asarray(variances)[:, picked], np.isfinite(raw)),
+            (np.asarray(neighbour_variances)[:, picked], np.isfinite(raw_neighbours)),
+        )
+    return _fit_whitened(partial, spectra, neighbours, measured, seed)
+
+
+#: The per-voxel variances of a sample and of its neighbours, each with where its data are finite.
+SampleVariances = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _fit_whitened(
+    partial: Preprocessor,
+    spectra: np.ndarray,
+    neighbours: np.ndarray,
+    measured: SampleVariances | None,
+    seed: int,
+) -> Preprocessor:
+    """The whitened transform (fluxes, reflectance): noise, kept channels and shared noise.
+
+    ``partial`` holds the kind and bins; ``spectra`` and ``neighbours`` are
+    the sample's spectra of the channels used, NaN read as 0.
+    """
     signal = partial._signal_spectra(spectra)
     neighbour_signal = partial._signal_spectra(neighbours)
     sigma = noise_sigma(signal, neighbour_signal)
-    binned: BinnedVariance | None = None
-    scale = None
+    binned, scale = None, None
     noise = sigma
-    if variances is not None:
-        if neighbour_variances is None:
-            raise ValueError("per-voxel variances need those of the neighbours too")
-        binned = bin_variances(np.asarray(variances)[:, picked], np.isfinite(raw), starts)
-        neighbour_binned = bin_variances(
-            np.asarray(neighbour_variances)[:, picked], np.isfinite(raw_neighbours), starts
-        )
+    if measured is not None:
+        (variances, finite), (neighbour_variances, neighbour_finite) = measured
+        binned = bin_variances(variances, finite, partial.starts)
+        neighbour_binned = bin_variances(neighbour_variances, neighbour_finite, partial.starts)
         scale = variance_scale(signal, neighbour_signal, binned, neighbour_binned)
         noise = pixel_noise(binned, scale, sigma)
     # Mean excess of squared signal-to-noise over pure noise (which gives 1):
     # a channel carried by a few bright pixels (a compact nebula) still scores.
     excess = np.mean((signal / noise) ** 2, axis=0) - 1.0
-    n_keep = min(config.max_features, excess.size)
+    n_keep = min(partial.config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
-    whitened = Preprocessor(
-        config, kind, n_channels, starts, selected, kept_sigma, channels=channels, variance_scale=scale
-    )
-    if not DATA_KINDS[kind].shared_noise_removed:
+    whitened = replace(partial, selected=selected, sigma=kept_sigma, variance_scale=scale)
+    if not partial.data_kind.shared_noise_removed:
         return whitened
     # As whitened.transform(spectra, variances) computes them.
-    kept_noise = (
-        kept_sigma
-        if binned is None or scale is None
-        else pixel_noise(binned.take(selected), scale, kept_sigma)
-    )
+    kept_noise = kept_sigma
+    if binned is not None and scale is not None:
+        kept_noise = pixel_noise(binned.take(selected), scale, kept_sigma)
     features = (signal[:, selected] / kept_noise).astype(np.float32)
     return replace(whitened, shared_noise=fit_shared_noise(features, seed=seed))

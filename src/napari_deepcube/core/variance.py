@@ -15,8 +15,12 @@ each pixel by its own noise keeps the features' noise unit everywhere.
 * A voxel whose data is NaN (DQ-flagged) is read as 0 (see
   :class:`~.cube.Datacube`): a value without noise, so its variance counts 0.
 * A bin holding a voxel of unknown noise (its variance not positive and
-  finite where its data are) is divided by the channel's estimated noise
-  instead; so is a bin whose variance is 0 (all its voxels flagged).
+  finite where its data are), or whose variance is 0 (all its voxels
+  flagged), is divided by the channel's estimated noise instead, at the
+  pixel's own level: times the median, over the pixel's other bins, of its
+  noise over theirs (1 for a pixel without any known bin). In a cube whose
+  noise differs tenfold between pixels, the channel's noise alone would
+  make a few bins of every noisy pixel stand out by several noise units.
 * The variances' level is checked against neighbouring pixels' differences:
   ``(x1 - x2) / sqrt(v1 + v2)`` has unit spread when the variances are right.
   The median over bins of its robust spread per bin multiplies the noise. A
@@ -40,6 +44,9 @@ MIN_NOISE_SHARE = 1e-3
 #: Pairs of neighbouring pixels, with both noises known, needed for a bin to
 #: count in the variances' level; without any such bin they are taken as they are.
 MIN_SCALE_PAIRS = 32
+#: Spectra binned at a time: the masks and copies of a block of a 3681-channel
+#: cube stay near 40 MB, whatever the size of the sample.
+_BIN_ROWS = 2048
 _MAD_TO_SIGMA = 1.4826
 
 #: What the features of a run were divided by, by the name the report gives it.
@@ -84,12 +91,17 @@ def bin_variances(variances: np.ndarray, finite: np.ndarray, starts: np.ndarray)
     starts
         (B,) first channel of each bin, increasing from 0.
     """
-    values = np.asarray(variances, dtype=np.float32)
-    usable = np.isfinite(values) & (values > 0)
-    counted = np.where(finite & usable, values, np.float32(0.0))
-    unknown = np.add.reduceat((finite & ~usable).astype(np.int32), starts, axis=1) > 0
-    widths = np.diff(np.r_[starts, values.shape[1]]).astype(np.float32)
-    binned = np.add.reduceat(counted, starts, axis=1) / widths**2
+    n = variances.shape[0]
+    binned = np.empty((n, starts.size), dtype=np.float32)
+    unknown = np.empty((n, starts.size), dtype=bool)
+    widths = np.diff(np.r_[starts, variances.shape[1]]).astype(np.float32)
+    for start in range(0, n, _BIN_ROWS):
+        rows = slice(start, start + _BIN_ROWS)
+        values = np.asarray(variances[rows], dtype=np.float32)
+        usable = np.isfinite(values) & (values > 0)
+        counted = np.where(finite[rows] & usable, values, np.float32(0.0))
+        unknown[rows] = np.add.reduceat((finite[rows] & ~usable).astype(np.int32), starts, axis=1) > 0
+        binned[rows] = np.add.reduceat(counted, starts, axis=1) / widths**2
     known = ~unknown & (binned > 0) & np.isfinite(binned)
     return BinnedVariance(np.where(known, binned, np.float32(0.0)), known)
 
@@ -130,7 +142,10 @@ def variance_scale(
 
 
 def pixel_noise(binned: BinnedVariance, scale: float, sigma: np.ndarray) -> np.ndarray:
-    """Each pixel's noise in each bin (n, B): from its variance where known, else the channel's ``sigma``.
+    """Each pixel's noise in each bin (n, B): from its variance where known, else from ``sigma``.
+
+    Where a pixel's variance is unknown, the channel's ``sigma`` at the
+    pixel's level (:func:`_pixel_level`) stands in.
 
     Parameters
     ----------
@@ -143,7 +158,20 @@ def pixel_noise(binned: BinnedVariance, scale: float, sigma: np.ndarray) -> np.n
     """
     floor = MIN_NOISE_SHARE * sigma
     own = np.maximum(np.sqrt(binned.values) * np.float32(scale), floor)
-    return np.where(binned.known, own, sigma).astype(np.float32)
+    if binned.known.all():
+        return own.astype(np.float32)
+    stand_in = np.maximum(_pixel_level(own / sigma, binned.known)[:, None] * sigma, floor)
+    return np.where(binned.known, own, stand_in).astype(np.float32)
+
+
+def _pixel_level(ratios: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(n,) median of each row of ``ratios`` (n, B) over its ``known`` entries; 1 for a row without any."""
+    count = known.sum(axis=1)
+    ordered = np.sort(np.where(known, ratios, np.inf), axis=1)
+    rows = np.arange(ratios.shape[0])
+    lower = ordered[rows, np.maximum(count - 1, 0) // 2]
+    upper = ordered[rows, np.minimum(count // 2, ratios.shape[1] - 1)]
+    return np.where(count > 0, 0.5 * (lower + upper), 1.0)
 
 
 @dataclass(frozen=True)
