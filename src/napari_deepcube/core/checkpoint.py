@@ -282,7 +282,8 @@ def _preprocessor(fields: _Fields) -> Preprocessor:
     # Written since per-voxel variances, by a model fitted with them.
     variance_scale = fields.value("variance_scale", float) if "variance_scale" in fields.payload else None
     _expect(
-        variance_scale is None or (selected is not None and math.isfinite(variance_scale) and variance_scale > 0),
+        variance_scale is None
+        or (selected is not None and math.isfinite(variance_scale) and variance_scale > 0),
         f"the variances' factor {variance_scale} is not a positive number of a whitened model",
     )
     directions = fields.array("noise_directions", optional=True)

@@ -213,7 +213,10 @@ class Datacube:
         yield from _iter_row_blocks(self.data, block_pixels)
 
     def variance_rows(self, rows: slice) -> np.ndarray | None:
-        """The variances of a band of rows (r, W, C) float32, as :meth:`iter_blocks` gives its spectra; None without."""
+        """Variances of a band of rows (r, W, C) float32, read as :meth:`iter_blocks` reads spectra.
+
+        None when the cube has no variances.
+        """
         if self.variance is None:
             return None
         return np.asarray(self.variance[rows], dtype=np.float32)
@@ -227,7 +230,7 @@ class Datacube:
         return _pixels(self.data, rows, cols)
 
     def variances(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
-        """Variances of the pixels at (rows, cols), shape (n, C), float32, read as :meth:`spectra`; None without."""
+        """Variances of the pixels at (rows, cols), (n, C) float32, read as :meth:`spectra`; None without."""
         return None if self.variance is None else _pixels(self.variance, rows, cols)
 
 
@@ -250,7 +253,7 @@ def _pixels(array: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 def _checked_variance(variance: Any, cube_shape: tuple[int, ...], spectral_axis: int) -> Any:
-    """``variance`` checked to match the stored cube's shape and to hold numbers, its spectral axis moved last."""
+    """``variance`` checked to be numbers of the stored cube's shape, its spectral axis moved last."""
     if not hasattr(variance, "shape") or not hasattr(variance, "dtype"):
         variance = np.asarray(variance)
     if tuple(variance.shape) != cube_shape:

@@ -217,7 +217,7 @@ def dask_block_map(scheduler: str) -> BlockMap:
 
 
 def _shipped(client: Any, data: Any) -> Any:
-    """``data`` sent once to every worker, which then read their bands from its file; None when it cannot travel."""
+    """``data`` sent once to every worker, which read their bands from its file; None if it cannot travel."""
     return client.scatter(_Source(data), broadcast=True) if _shippable(data) else None
 
 

@@ -279,7 +279,7 @@ def _run(
 
 
 def with_run_variance(cube: Datacube, config: SegmentConfig) -> Datacube:
-    """``cube`` as a run with ``config`` reads it: without its per-voxel variances when they are switched off."""
+    """``cube`` as a run with ``config`` reads it: without its per-voxel variances when switched off."""
     return cube if config.variance else cube.without_variance()
 
 
@@ -831,7 +831,7 @@ def _drain(steps: Generator[Progress, None, BlockResult]) -> BlockResult:
 def _neighbours(
     image_shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of each pixel's right-hand neighbour (left-hand on the last column; below in one column)."""
+    """(rows, cols) of each pixel's right-hand neighbour (left-hand on the last column; below in one)."""
     height, width = image_shape
     if width == 1:
         return np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols
