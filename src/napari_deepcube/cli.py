@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
                 help=setting.help + default,
             )
     seg.add_argument(
+        "--no-variance",
+        dest="variance",
+        action="store_false",
+        help="divide fluxes by the noise estimated per channel, not by the file's per-voxel "
+        "variances (a FITS STAT extension), which are used when the file has them",
+    )
+    seg.add_argument(
         "--scheduler",
         metavar="ADDRESS|local[:N]",
         help="run the pass over every pixel on dask.distributed: a scheduler address, or a "
@@ -165,7 +172,7 @@ def _config(args: argparse.Namespace) -> Any:
     """The run's settings: the options given, the preset's values for the others."""
     given = {name: getattr(args, name) for name in CLI_SETTINGS if getattr(args, name) is not None}
     # A terminal shows no preview map, so none is computed (a quarter of a small cube's run).
-    return SegmentConfig.from_preset(**given, preview_every=0)
+    return SegmentConfig.from_preset(**given, variance=args.variance, preview_every=0)
 
 
 def _segment_outputs(args: argparse.Namespace) -> list[Path]:
@@ -216,6 +223,8 @@ def _segment(args: argparse.Namespace) -> int:
             save_model(args.save_model, segmentation.model)
     if not args.quiet:
         print(f"k = {segmentation.k} ({segmentation.k_reason})")
+        if segmentation.noise is not None:
+            print(f"noise: {segmentation.noise.description}")
         print(
             f"wrote {args.output} ({segmentation.n_pixels} pixels, {time.perf_counter() - start:.1f} s)"
         )
