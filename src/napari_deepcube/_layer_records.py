@@ -1,7 +1,8 @@
 """What the plugin stores in a napari layer's metadata: one typed record per layer.
 
-A cube layer carries a :class:`CubeRecord` (its spectral axis and the file it
-came from), a label map a :class:`LabelsRecord` (class names, k, the cluster
+A cube layer carries a :class:`CubeRecord` (its spectral axis, the file it
+came from and the per-voxel variances read with it), a label map a
+:class:`LabelsRecord` (class names, k, the cluster
 spectra of a segmentation and, while napari runs, the segmentation itself),
 per-pixel maps that describe a cube a :class:`MapsRecord`.
 Both live under ``layer.metadata["deepcube"]`` and are written and read only
@@ -51,12 +52,18 @@ class CubeRecord:
         The ranges of the spectral axis a run learns from (``"1.2:9.5"``, see
         :mod:`~.core.selection`), as dragged on the spectrum plot or typed in the
         settings; "" for every channel. Kept here so that both widgets show it.
+    variance
+        The variance of every voxel, (H, W, C) in the core's order (the
+        layer's data is (C, H, W)), eager or lazy as the reader read it: a FITS
+        file's STAT, so that a run from the widget divides by it as
+        ``deepcube segment`` does on the file. None when the file has none.
     """
 
     axis: SpectralAxis
     source: str = ""
     format: str = ""
     spectral_range: str = ""
+    variance: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,6 +227,19 @@ def labels_record(metadata: Mapping[str, Any]) -> LabelsRecord | None:
     """The label map record in ``metadata``, if there is one."""
     record = _entry(metadata)
     return record if isinstance(record, LabelsRecord) else None
+
+
+def layer_variance(metadata: Mapping[str, Any], shape: tuple[int, ...]) -> Any:
+    """The per-voxel variances a cube layer of ``shape`` (C, H, W) keeps in its record, None without.
+
+    A record whose variances do not fit the layer's data (data replaced by
+    hand) gives none.
+    """
+    record = cube_record(metadata, shape[0])
+    if record is None or record.variance is None:
+        return None
+    expected = (*shape[1:], shape[0])
+    return record.variance if tuple(record.variance.shape) == expected else None
 
 
 def layer_axis(metadata: Mapping[str, Any], n_channels: int) -> SpectralAxis:

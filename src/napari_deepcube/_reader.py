@@ -77,7 +77,8 @@ def read_cubes(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     layer per array, named ``"<file> [<dataset>]"``, unless the format names
     one cube that stands for the file (:func:`~.core.io.default_dataset`: a
     FITS file's science cube, DQ-flagged voxels masked, as the command line
-    reads it, its STAT and DQ HDUs only qualifying it; an instrument file's
+    reads it, its STAT and DQ HDUs only qualifying it: the STAT variances
+    kept in the layer's record for a run; an instrument file's
     spectrum image, its electron or white-light images as hidden layers
     below it). A file or array that turns
     out to be unreadable is reported as a napari notification (the core's
@@ -176,7 +177,7 @@ def _looks_like_labels(key: str, array: np.ndarray) -> bool:
 
 
 def cube_layer_data(cube: Datacube, *, name: str | None = None) -> LayerData:
-    """Image layer data (C, H, W) for ``cube``, with its spectral axis in the metadata.
+    """Image layer data (C, H, W) for ``cube``, with its spectral axis and variances in the metadata.
 
     Parameters
     ----------
@@ -191,7 +192,8 @@ def cube_layer_data(cube: Datacube, *, name: str | None = None) -> LayerData:
         ``(data, kwargs, "image")`` as napari readers return it.
     """
     record = CubeRecord(
-        cube.axis, str(cube.metadata.get("source", "")), str(cube.metadata.get("format", ""))
+        cube.axis, str(cube.metadata.get("source", "")), str(cube.metadata.get("format", "")),
+        variance=cube.variance,
     )
     kwargs: dict[str, Any] = {
         "name": name or cube.name or "cube",

@@ -54,6 +54,8 @@ class CubeSource:
 
     ``mask`` (H, W), when given, restricts the run to its True pixels
     (checked with :func:`~napari_deepcube.core.selection.pixel_mask`).
+    ``variance`` (H, W, C) are the per-voxel variances read with the cube
+    (a FITS STAT), or None.
     """
 
     data: Any
@@ -61,6 +63,7 @@ class CubeSource:
     name: str
     source: str
     mask: np.ndarray | None = None
+    variance: Any = None
 
     def build(self) -> Datacube:
         """The Datacube (a full pass to find the valid pixels), restricted to the mask."""
@@ -71,6 +74,7 @@ class CubeSource:
             spectral_label=self.axis.label,
             name=self.name,
             metadata={"source": self.source},
+            variance=self.variance,
         )
         return cube if self.mask is None else cube.with_mask(self.mask)
 
@@ -152,7 +156,8 @@ def segment_job(
         The cube.
     settings
         The widget's settings (see :func:`make_config`); ignored but for the
-        device and seed when ``model`` is given, whose own config is reused.
+        device, seed and use of the variances when ``model`` is given, whose
+        own config is reused.
     model
         A loaded ``FittedModel`` to apply without training, or None to train.
     """
@@ -162,7 +167,9 @@ def segment_job(
         if model is None:
             config = make_config(settings)
         else:
-            config = model.config.with_changes(device=settings["device"], seed=settings["seed"])
+            config = model.config.with_changes(
+                device=settings["device"], seed=settings["seed"], variance=settings["variance"]
+            )
         # The core computes on the cores other programs leave free, as for `deepcube segment`.
         cube = source.build()
         segmentation = yield from segment_steps(cube, config, model=model)

@@ -22,6 +22,7 @@ from .._layer_records import (
     is_maps,
     labels_record,
     layer_axis,
+    layer_variance,
     with_record,
 )
 from ..core.spectral import SpectralAxis
@@ -38,6 +39,11 @@ def is_cube_layer(layer: Layer) -> bool:
 def spectral_axis(layer: Image) -> SpectralAxis:
     """The spectral axis of a cube layer, channel indices when unknown."""
     return layer_axis(layer.metadata, layer.data.shape[0])
+
+
+def cube_variance(layer: Image) -> Any:
+    """The per-voxel variances (H, W, C) read with a cube layer (a FITS STAT), None without."""
+    return layer_variance(layer.metadata, tuple(layer.data.shape))
 
 
 def source_file(layer: Image) -> str:

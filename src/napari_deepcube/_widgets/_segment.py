@@ -69,6 +69,7 @@ from ._cluster_tools import ClusterTools
 from ._criteria_plot import CriteriaPlot
 from ._layer_combo import LayerCombo
 from ._layers import (
+    cube_variance,
     image_shape,
     is_cube_layer,
     labels_info,
@@ -508,7 +509,9 @@ class SegmentationWidget(QWidget):
         except InputError as error:
             show_error(str(error))
             return
-        source = _jobs.CubeSource(layer.data, spectral_axis(layer), layer.name, source_file(layer), mask)
+        source = _jobs.CubeSource(
+            layer.data, spectral_axis(layer), layer.name, source_file(layer), mask, cube_variance(layer)
+        )
         description = "Applying the model" if model is not None else "Training"
         settings = self.settings.values()
         # The preview's colours cover every k the run may try, and no more: a
@@ -747,7 +750,7 @@ class SegmentationWidget(QWidget):
         self.model_label.setText(
             f"{config.model.upper()}, latent size {config.latent_dim}, k = {segmentation.k}, "
             f"{provenance} {segmentation.cube_name or 'a cube'}; data: "
-            f"{KIND_NAMES.get(kind, kind)} ({how}).{_selection_note(config)}"
+            f"{KIND_NAMES.get(kind, kind)} ({how}).{_selection_note(config)}{_noise_note(segmentation)}"
         )
 
     # ----------------------------------------------------------------- models
@@ -878,6 +881,14 @@ def _selection_note(config: SegmentConfig) -> str:
     if config.spectral_range:
         return f" Learns from {config.spectral_range} only."
     return ""
+
+
+def _noise_note(segmentation: Segmentation) -> str:
+    """A sentence on what the run divided its features by, when they were whitened; "" otherwise."""
+    noise = segmentation.noise
+    if noise is None or noise.source not in ("variance", "channel"):
+        return ""
+    return f" Noise: {noise.description}."
 
 
 def _status_label(text: str) -> QLabel:

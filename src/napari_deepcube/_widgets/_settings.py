@@ -106,6 +106,14 @@ class SettingsForm:
             text="latent layers", value=False,
             tooltip="One image layer per latent dimension (hidden at first)",
         )
+        self.variance = CheckBox(
+            text="file's variances", value=_DEFAULTS.variance,
+            tooltip=(
+                "Divide line fluxes by each pixel's own noise, from the per-voxel variances the "
+                "file keeps beside the cube (a FITS STAT extension), when it has them; off: by "
+                "the noise estimated per channel from neighbouring pixels"
+            ),
+        )
         self._to_label = QLabel("to")
         k_range = QWidget()
         k_row = QHBoxLayout(k_range)
@@ -119,6 +127,7 @@ class SettingsForm:
             [("Pixel sample", self.n_train.native), ("Seed", self.seed.native)],
             [("Data", self.kind.native), ("Device", self.device.native)],
             [("Range", self.spectral_range.native), ("", self.latent_layers.native)],
+            [("", self.variance.native)],
         ]
         self.widget = QWidget()
         grid = QGridLayout(self.widget)
@@ -166,6 +175,7 @@ class SettingsForm:
             "device": self.device.value,
             "kind": self.kind.value,
             "spectral_range": self.spectral_range.value.strip(),
+            "variance": bool(self.variance.value),
         }
 
     def set_values(self, **values: Any) -> None:
