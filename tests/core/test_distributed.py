@@ -168,6 +168,22 @@ def test_every_kind_of_cube_gives_the_same_result(
     _assert_same(single, spread)
 
 
+@pytest.mark.parametrize("lazy", [True, False])
+def test_the_workers_divide_by_the_stat_variances_as_the_single_process_pass(
+    heteroscedastic_fits: tuple[Path, np.ndarray], address: str, lazy: bool
+) -> None:
+    """Read lazily, the workers read their bands of STAT from the file; in memory they travel with the tasks."""
+    pytest.importorskip("astropy.io.fits")
+    path, _ = heteroscedastic_fits
+    cube = read_cube(path, lazy=lazy)
+    trained = segment(cube, SegmentConfig(epochs=1, n_train=800, n_refine=1500, k=3, seed=0))
+    assert trained.model.preprocessor.uses_variance
+    assert dist._shippable(cube.variance) is lazy
+    spread = segment(cube, REUSE, model=trained.model, block_map=dist.dask_block_map(address))
+    _assert_same(segment(cube, REUSE, model=trained.model), spread)
+    assert spread.noise is not None and spread.noise.source == "variance"
+
+
 def test_bands_are_cut_into_the_single_process_blocks(
     painting: SyntheticCube,
     fitted: FittedModel,
