@@ -443,14 +443,14 @@ def fit_preprocessor(
 
 
 #: The per-voxel variances of a sample and of its neighbours, each with where its data are finite.
-SampleVariances = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+_SampleVariances = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _fit_whitened(
     partial: Preprocessor,
     spectra: np.ndarray,
     neighbours: np.ndarray,
-    measured: SampleVariances | None,
+    measured: _SampleVariances | None,
     seed: int,
 ) -> Preprocessor:
     """The whitened transform (fluxes, reflectance): noise, kept channels and shared noise.
