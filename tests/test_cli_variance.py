@@ -1,4 +1,4 @@
-"""`deepcube segment` on a FITS cube with STAT: divided by it unless --no-variance, and the report says which."""
+"""`deepcube segment` on a FITS cube with STAT: divided by it unless --no-variance; the report says which."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ def test_a_model_fitted_with_stat_on_a_file_without_says_what_stands_in(
     bare = tmp_path / "without_stat.fits"
     with fits.open(path) as hdul:
         fits.HDUList([hdu.copy() for hdu in hdul if hdu.name != "STAT"]).writeto(bare)
-    status, report, printed = _segment(bare, tmp_path / "second.tif", "--load-model", str(model), capsys=capsys)
+    status, report, printed = _segment(
+        bare, tmp_path / "second.tif", "--load-model", str(model), capsys=capsys
+    )
     assert status == 0 and report["noise"]["source"] == "channel"
     assert "fitted with per-voxel variances, but this cube has none" in report["noise"]["description"]
     assert "fitted with per-voxel variances" in printed

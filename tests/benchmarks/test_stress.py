@@ -33,6 +33,12 @@ def test_every_variant_is_a_labelled_cube_of_its_kind(variant):
     assert cube.data.shape[2] == cube.spectral_values.size
     spectra = cube.data.reshape(-1, cube.data.shape[2]).astype(np.float32)
     assert detect_kind(spectra) == KINDS[variant.split("/")[0]]
+    # A nebula's fluxes come with their true variances, as a MUSE STAT gives them.
+    if variant.startswith("nebula/"):
+        assert cube.variance is not None and cube.variance.shape == cube.data.shape
+        assert np.all(cube.variance > 0) and np.isfinite(cube.variance).all()
+    else:
+        assert cube.variance is None
 
 
 def test_the_gradient_mixtures_vary_along_one_direction_inside_a_class():

@@ -172,7 +172,7 @@ def test_every_kind_of_cube_gives_the_same_result(
 def test_the_workers_divide_by_the_stat_variances_as_the_single_process_pass(
     heteroscedastic_fits: tuple[Path, np.ndarray], address: str, lazy: bool
 ) -> None:
-    """Read lazily, the workers read their bands of STAT from the file; in memory they travel with the tasks."""
+    """Read lazily, the workers read their bands of STAT from the file; in memory they go with the tasks."""
     pytest.importorskip("astropy.io.fits")
     path, _ = heteroscedastic_fits
     cube = read_cube(path, lazy=lazy)

@@ -1,4 +1,4 @@
-"""A FITS cube opened in napari keeps its STAT for the widget's run, which then gives the command line's labels."""
+"""A FITS cube opened in napari keeps its STAT for the widget's run, which gives the command line's labels."""
 
 from __future__ import annotations
 
