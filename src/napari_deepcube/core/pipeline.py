@@ -328,7 +328,7 @@ class _Sample:
     neighbours
         Training pixels paired with their right-hand neighbour, where it is a
         valid pixel, for the spatial coherence of candidate clusters (None
-        when k is not to be chosen).
+        when k is not to be chosen or the kind has no coherence test).
     """
 
     refine_picks: np.ndarray
@@ -368,7 +368,8 @@ def _draw_sample(
         neighbour_variances=near_variances,
     )
     neighbours = None
-    if config.k is None:
+    coherence_tested = preprocessor.data_kind.coherence_test and _mixture_likelihood(preprocessor, config)
+    if config.k is None and coherence_tested:
         paired = np.flatnonzero(cube.mask[near_rows, near_cols])
         paired_variances = None if near_variances is None else near_variances[paired]
         neighbours = NeighbourPairs(paired, preprocessor.transform(near_spectra[paired], paired_variances))
