@@ -5,7 +5,8 @@ Opens napari with the MA-XRF painting sample, trains a small model through the
 clicks a pixel in the "Cluster spectra" widget, shows the window at a laptop's
 1366 x 768, trains again on a masked area and an energy range, then shows a
 nebula pixel's spectrum with its emission lines, the painting's probability
-maps and two of its clusters merged, and Jasper Ridge's .npz (when
+maps and two of its clusters merged, a MUSE-like FITS file segmented with its STAT
+variances, and Jasper Ridge's .npz (when
 ../shared/data exists), and saves PNGs in
 ``docs/images/``. Needs a display (``make docs-screenshots`` starts Xvfb when
 there is none). Takes a few minutes on a laptop CPU.
@@ -18,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -181,6 +183,7 @@ def main() -> None:
     embedding(out, args.epochs)
     emission_lines(out)
     maps_and_edits(out, args.epochs)
+    fits_variances(out, args.epochs)
     if SHARED_DATA.is_dir():
         jasper(out)
 
@@ -311,6 +314,46 @@ def maps_and_edits(out: Path, epochs: int) -> None:
     scroll.ensureWidgetVisible(tools.undo_button)
     window_shot(viewer, out / "13-merged.png")
     viewer.close()
+
+
+def fits_variances(out: Path, epochs: int) -> None:
+    """A MUSE-like FITS file with DATA, STAT and DQ: the run divides by each pixel's noise from STAT."""
+    from dataclasses import replace
+    from tempfile import TemporaryDirectory
+
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from stress import VARIANTS
+
+    builder = VARIANTS["nebula/heteroscedastic"]
+    stressed = builder.func(replace(builder.args[0], size=64), 0)
+    axes = WCS(naxis=3)
+    axes.wcs.ctype = ["RA---TAN", "DEC--TAN", "AWAV"]
+    axes.wcs.cunit = ["deg", "deg", "Angstrom"]
+    step = float(stressed.spectral_values[1] - stressed.spectral_values[0])
+    axes.wcs.crval = [150.0, 2.0, float(stressed.spectral_values[0])]
+    axes.wcs.cdelt = [-5.6e-5, 5.6e-5, step]
+    axes.wcs.crpix = [1.0, 1.0, 1.0]
+    header = axes.to_header()
+    assert stressed.variance is not None
+    cubes = {"DATA": stressed.data, "STAT": stressed.variance, "DQ": np.zeros(stressed.data.shape, np.int32)}
+    with TemporaryDirectory() as folder:
+        path = Path(folder) / "nebula_muse.fits"
+        hdus = [fits.ImageHDU(np.moveaxis(c, -1, 0), header=header, name=name) for name, c in cubes.items()]
+        fits.HDUList([fits.PrimaryHDU(), *hdus]).writeto(path)
+        viewer = napari.Viewer(title="napari-deepcube")
+        viewer.window._qt_window.resize(*WINDOW)
+        viewer.open(path, plugin="napari-deepcube")
+        segment = SegmentationWidget(viewer)
+        viewer.window.add_dock_widget(segment, name="Deep spectral segmentation", area="right")
+        wait(lambda: segment.engine_ready)
+        segment.settings.set_values(epochs=epochs, k=None)
+        segment.train()
+        wait(lambda: not segment.is_busy and not segment.criteria_plot.drawing)
+        window_shot(viewer, out / "16-fits-variances.png")
+        viewer.close()
 
 
 def jasper(out: Path) -> None:
