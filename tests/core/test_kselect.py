@@ -1,6 +1,7 @@
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.kselect import (
     MAX_FRONTIER_DENSITY,
     MAX_MIXING_RATIO,
@@ -15,7 +16,9 @@ from napari_deepcube.core.kselect import (
     mixing_ratio,
 )
 from napari_deepcube.core.mixture import scale_free
+from napari_deepcube.core.pipeline import segment
 from napari_deepcube.core.preprocess import PreprocessConfig, fit_preprocessor
+from napari_deepcube.core.synthetic import make_painting
 
 
 def _counts_with_a_small_class(rng, n_bins=50):
@@ -101,7 +104,7 @@ def _pair_differing_in_one_share(rng, n_bins=40):
 def test_a_split_the_latents_miss_is_proposed_along_a_principal_direction(rng):
     latents, features, truth = _pair_differing_in_one_share(rng)
     pair = truth < 2
-    cuts = list(_split_proposals(latents[pair], scale_free(features[pair], "multinomial"), seed=0))
+    cuts = list(_split_proposals(latents[pair], scale_free(features[pair], "multinomial"), None, seed=0))
     agreement = [adjusted_rand_score(truth[pair], cut) for cut in cuts]
     assert agreement[0] < 0.1  # the cut on the latents follows the second pigment
     assert max(agreement[1:]) > 0.8
@@ -112,6 +115,14 @@ def test_the_pair_is_told_apart_and_k_stops_there(rng):
     candidates = {c.k: c for c in fit_candidates(latents, features, [2, 3, 4, 5], "multinomial", seed=0)}
     assert choose_k(candidates, features.shape[0]).k == 3
     assert adjusted_rand_score(truth, candidates[3].labels) > 0.9
+
+
+def test_two_paints_under_a_ground_that_shows_through_are_split_along_what_the_model_leaves():
+    """The hard painting's seed 3: the lead-white pair's split is found only along the residual directions."""
+    painting = make_painting(hard=True, seed=3)
+    result = segment(painting.cube, SegmentConfig(seed=3, preview_every=0))
+    assert result.k == 7, result.k_reason
+    assert adjusted_rand_score(painting.labels.ravel(), result.labels.ravel()) > 0.85
 
 
 def test_without_a_likelihood_the_silhouette_decides(rng):

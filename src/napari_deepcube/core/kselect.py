@@ -64,7 +64,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from .kmeans import fit_kmeans, silhouette
-from .mixture import MixtureFit, fit_classes, scale_free
+from .mixture import Mixture, MixtureFit, fit_classes, scale_free
 
 #: Below this silhouette the chosen clusters are said to overlap: the likelihood
 #: supports them, but their pixels grade into each other in the embedding.
@@ -476,13 +476,17 @@ def _ranked_splits(
     assert previous.fit is not None
     own = previous.fit.mixture.class_log_likelihood(features)[np.arange(features.shape[0]), previous.labels]
     shapes = scale_free(features, likelihood)
+    unexplained = None
+    if likelihood == "multinomial":
+        unexplained = _unexplained(features, shapes, previous.fit.mixture)
     # Each cut as (gain, new half, rest of its cluster), as boolean masks over the sample.
     cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
     for cluster in range(previous.k):
         members = np.flatnonzero(previous.labels == cluster)
         if members.size < _MIN_SPLIT_SIZE:
             continue
-        for halves in _split_proposals(latents[members], shapes[members], seed):
+        residuals = None if unexplained is None else unexplained[members]
+        for halves in _split_proposals(latents[members], shapes[members], residuals, seed):
             split = fit_classes(
                 features[members],
                 halves,
@@ -511,19 +515,36 @@ def _overlaps(first: np.ndarray, second: np.ndarray) -> bool:
     return bool((first & second).sum() >= 0.5 * (first | second).sum())
 
 
-def _split_proposals(latents: np.ndarray, shapes: np.ndarray, seed: int) -> Iterator[np.ndarray]:
+def _unexplained(features: np.ndarray, shapes: np.ndarray, mixture: Mixture) -> np.ndarray:
+    """Each pixel's scale-free spectrum less that of its most likely component (counts).
+
+    The components of a class of counts mix its spectrum with the shared
+    background at a few shares, so what is left is the pixel's variation that
+    neither its class nor how much ground shows through explains.
+    """
+    component = mixture.log_joint(features).argmax(axis=1)
+    return shapes - np.sqrt(np.exp(mixture.params[component])).astype(shapes.dtype)
+
+
+def _split_proposals(
+    latents: np.ndarray, shapes: np.ndarray, residuals: np.ndarray | None, seed: int
+) -> Iterator[np.ndarray]:
     """Ways to cut one cluster in two, as 0/1 labels: the likelihood picks among them.
 
     2-means on the latents; and 2-means along each of the cluster's leading
-    principal directions of the scale-free spectra. The autoencoder's latents
-    can miss a difference that is small next to the cluster's other variation
-    (10 % against 25 % of one pigment, under a ground that shows through by
-    varying amounts); one of the principal directions then carries it.
+    principal directions of the scale-free spectra, and of the ``residuals``
+    (counts: what the cluster's model leaves of each pixel, see
+    :func:`_unexplained`). The autoencoder's latents can miss a difference
+    that is small next to the cluster's other variation (10 % against 25 %
+    of one pigment, under a ground that shows through by varying amounts);
+    one of the principal directions then carries it, and where the ground
+    dominates even those, the directions of what the model leaves do.
     """
     candidates = [latents]
-    centred = (shapes - shapes.mean(axis=0)).astype(np.float64)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    candidates += [(centred @ vectors[:, -1 - i])[:, None] for i in range(_SPLIT_DIRECTIONS)]
+    for points in (shapes,) if residuals is None else (shapes, residuals):
+        centred = (points - points.mean(axis=0)).astype(np.float64)
+        _, vectors = np.linalg.eigh(centred.T @ centred)
+        candidates += [(centred @ vectors[:, -1 - i])[:, None] for i in range(_SPLIT_DIRECTIONS)]
     for points in candidates:
         halves = fit_kmeans(points, 2, seed=seed, n_init=2).labels
         if np.bincount(halves, minlength=2).min() > 0:
