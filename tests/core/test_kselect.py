@@ -11,9 +11,9 @@ from napari_deepcube.core.kselect import (
     choose_k,
     criteria_of,
     fit_candidates,
-    frontier_density,
     merge_gain,
     mixing_ratio,
+    pair_frontiers,
 )
 from napari_deepcube.core.mixture import scale_free
 from napari_deepcube.core.pipeline import segment
@@ -76,13 +76,13 @@ def test_the_frontier_is_empty_between_groups_and_full_inside_one(rng):
     densities = {}
     for name, points in (("apart", apart), ("one", one)):
         class_ll = _gaussian_class_log_likelihood(points, [-4.0, 4.0] if name == "apart" else [-0.8, 0.8])
-        densities[name] = frontier_density(class_ll.argmax(axis=1), class_ll)
+        densities[name] = pair_frontiers(class_ll.argmax(axis=1), class_ll).max()
     assert densities["apart"] < 0.1
     assert densities["one"] > MAX_FRONTIER_DENSITY
     # Three clusters: the worst pair counts.
     three = np.concatenate([apart, rng.normal(12.0, 1.0, 500), rng.normal(12.0, 1.0, 500)])
     class_ll = _gaussian_class_log_likelihood(three, [-4.0, 4.0, 11.2, 12.8])
-    assert frontier_density(class_ll.argmax(axis=1), class_ll) > MAX_FRONTIER_DENSITY
+    assert pair_frontiers(class_ll.argmax(axis=1), class_ll).max() > MAX_FRONTIER_DENSITY
 
 
 def _pair_differing_in_one_share(rng, n_bins=40):

@@ -73,7 +73,7 @@ OVERLAPPING_SILHOUETTE = 0.1
 #: splits before it...
 MIN_RELATIVE_GAIN = 0.02
 #: ...or if it gains this many BIC penalties and no two of its clusters have a
-#: frontier more crowded than ``MAX_FRONTIER_DENSITY`` (see :func:`frontier_density`).
+#: frontier more crowded than ``MAX_FRONTIER_DENSITY`` (see :func:`pair_frontiers`).
 #: The thresholds separate the weak true splits of the hard paintings from cuts
 #: through one class; the measurements are in docs/how-it-works.md, section 3.
 WEAK_SPLIT_PENALTIES = 1.5
@@ -147,7 +147,7 @@ class Candidate:
     fit
         The likelihood mixture fitted from these clusters (None without a likelihood).
     frontier
-        :func:`frontier_density` of the two least-separated clusters (NaN
+        :func:`pair_frontiers` of the two least-separated clusters (NaN
         without a likelihood).
     tests
         The values of the kind's own split tests that were measured, by name:
@@ -400,14 +400,6 @@ def _scored(
         if np.isfinite(coherences).any():
             coherence = float(np.nanmin(coherences))
     return replace(scored, frontier=float(frontiers.max(initial=0.0)), coherence=coherence)
-
-
-def frontier_density(labels: np.ndarray, class_log_likelihood: np.ndarray) -> float:
-    """How crowded the frontier between the two least-separated clusters is (:func:`pair_frontiers`).
-
-    0 for a single cluster.
-    """
-    return float(pair_frontiers(labels, class_log_likelihood).max(initial=0.0))
 
 
 def pair_frontiers(labels: np.ndarray, class_log_likelihood: np.ndarray) -> np.ndarray:
