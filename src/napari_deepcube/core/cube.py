@@ -295,13 +295,19 @@ def _spectral_axis_last(array: Any, spectral_axis: int) -> Any:
 
 
 def finite_or_zero(spectra: np.ndarray) -> np.ndarray:
-    """A copy of ``spectra`` with NaN and Inf read as zero (see :attr:`Datacube.mask`).
+    """``spectra`` with NaN and Inf read as zero (see :attr:`Datacube.mask`), to be read, not written.
 
-    A copy and one masked write: seven times faster than ``np.nan_to_num``,
-    which makes a pass for each kind of value it replaces.
+    ``spectra`` itself when every value is finite, as in most cubes: a copy
+    the size of a sample costs more than the check. Otherwise a copy and one
+    masked write, seven times faster than ``np.nan_to_num``, which makes a
+    pass for each kind of value it replaces.
     """
-    values = np.array(spectra)
-    values[~np.isfinite(values)] = 0
+    values = np.asarray(spectra)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    values = values.copy()
+    values[~finite] = 0
     return values
 
 

@@ -169,19 +169,23 @@ def _log_sum_exp(values: np.ndarray) -> np.ndarray:
     return peak + np.log(np.exp(values - peak).sum(axis=1, keepdims=True))
 
 
-def class_sums(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Sum (k, F) of the features of each class 0..k-1, in float64.
+def class_sums(features: np.ndarray, labels: np.ndarray, k: int, *, squared: bool = False) -> np.ndarray:
+    """Sum (k, F) of the features (or, ``squared``, of their squares) of each class 0..k-1, in float64.
 
     A one-hot matrix product, block by block: BLAS releases the GIL, where
     ``np.add.at`` or a sorted ``reduceat`` would hold it for a few hundred
     milliseconds on a large sample and freeze a viewer running this in a thread.
+    Only one block at a time is held in float64, never a copy of all features.
     """
     sums = np.zeros((k, features.shape[1]))
     for start in range(0, features.shape[0], _SUM_BLOCK):
         block = slice(start, start + _SUM_BLOCK)
         one_hot = np.zeros((k, labels[block].size))
         one_hot[labels[block], np.arange(labels[block].size)] = 1.0
-        sums += one_hot @ features[block].astype(np.float64)
+        values = features[block].astype(np.float64)
+        if squared:
+            values *= values
+        sums += one_hot @ values
     return sums
 
 

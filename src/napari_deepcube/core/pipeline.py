@@ -38,7 +38,7 @@ from .pixel_maps import PixelMap, new_map, readable, values_at
 from .preprocess import Preprocessor, fit_preprocessor
 from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
-from .train import embed, resolve_device, train_autoencoder
+from .train import embed, import_optimiser_in_background, resolve_device, train_autoencoder
 from .training_config import EpochEvent
 from .variance import feature_noise
 
@@ -219,6 +219,8 @@ def _run(
     channels = config.channel_selection(cube.axis)
     offered_variance = cube.variance is not None
     cube = with_run_variance(cube, config)
+    if model is None:
+        import_optimiser_in_background()
     with timer("sample"):
         sample = _draw_sample(cube, config, model, channels)
     yield Progress(
@@ -479,7 +481,9 @@ def _fit_model(
     chosen = candidates[k].fit
     mixture = None
     if chosen is not None:
-        features = gather_features(cube, sample.refine_picks, sample.preprocessor)
+        # A cube smaller than the training sample is all in it, already transformed.
+        same = np.array_equal(sample.refine_picks, sample.train_picks)
+        features = sample.features if same else gather_features(cube, sample.refine_picks, sample.preprocessor)
         initial = chosen.mixture.posteriors(features).argmax(axis=1)
         mixture = refined_mixture(features, initial, k, chosen.mixture.likelihood, config.seed)
     others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
@@ -624,10 +628,10 @@ def cluster_sums(
 
     Through :func:`class_sums`, whose matrix products release the GIL.
     """
-    values = finite_or_zero(spectra).astype(np.float64)
+    values = finite_or_zero(spectra)
     return (
         class_sums(values, cluster, k),
-        class_sums(values * values, cluster, k),
+        class_sums(values, cluster, k, squared=True),
         np.bincount(cluster, minlength=k),
     )
 
