@@ -296,7 +296,9 @@ class Preprocessor:
             peak = logged.max(axis=1, keepdims=True)
             return (logged / np.where(peak > 0, peak, 1.0)).astype(np.float32)
         if not self.data_kind.whitened:
-            return _bin(np.maximum(spectra, 0.0), self.starts, mean=False).astype(np.float32)
+            # Clipped only where needed: a copy of the sample costs more than the check.
+            counted = spectra if spectra.min(initial=0.0) >= 0 else np.maximum(spectra, 0.0)
+            return _bin(counted, self.starts, mean=False).astype(np.float32, copy=False)
         assert self.selected is not None and self.sigma is not None
         noise = self.sigma
         if binned_variance is not None:
