@@ -539,7 +539,7 @@ def _unexplained(features: np.ndarray, shapes: np.ndarray, mixture: Mixture) -> 
     neither its class nor how much ground shows through explains.
     """
     component = mixture.log_joint(features).argmax(axis=1)
-    return shapes - np.sqrt(np.exp(mixture.params[component])).astype(shapes.dtype)
+    return shapes - np.sqrt(np.exp(mixture.params)).astype(shapes.dtype)[component]
 
 
 def _split_proposals(
