@@ -29,7 +29,7 @@ Suites (``--suite``):
   stages    time per stage against PCA + k-means, on the CPU and on a CUDA
             GPU when there is one (benchmarks/stages.py); ``--stage-cubes``
             names the cubes
-  default   standard, then scale (what `make bench` runs)
+  default   standard, scale, then stages (what `make bench` runs)
   all       all of the above
 
 Run with ``make bench`` or ``python benchmarks/run.py --suite hard``.
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         gui(args.gui_size, args.gui_epochs)
-    if args.suite in ("stages", "all"):
+    if args.suite in ("default", "stages", "all"):
         from stages import stages
 
         print()
