@@ -100,10 +100,6 @@ MIXING_RATIO, SHIFT_GAIN = "mixing_ratio", "shift_gain"
 _EMPTY_BRIGHTNESS = 1.0
 #: EM iterations for a candidate (the final fit on all pixels runs to convergence).
 CANDIDATE_EM_ITER = 10
-#: EM iterations that rank the proposals for splitting a cluster; the leading
-#: :data:`_SPLIT_TRIES` are then fitted for :data:`CANDIDATE_EM_ITER`. Most of the
-#: time of choosing k went to fitting every proposal in full.
-SCREEN_EM_ITER = 3
 #: Class model size for candidates, lighter than the final fit's: 3 background
 #: shares for counts, one component per class for fluxes (free sub-components
 #: there would absorb a second class of a few pixels before any split is tried).
@@ -475,55 +471,35 @@ def _ranked_splits(
     unexplained = None
     if likelihood == "multinomial":
         unexplained = _unexplained(features, shapes, previous.fit.mixture)
-
-    def cut(cluster: int, halves: np.ndarray, em_iter: int) -> _Cut:
-        members = np.flatnonzero(previous.labels == cluster)
-        split = fit_classes(
-            features[members],
-            halves,
-            2,
-            likelihood,
-            n_sub=_CANDIDATE_SUB[likelihood],
-            seed=seed,
-            max_iter=em_iter,
-        )
-        new = np.zeros(previous.labels.size, dtype=bool)
-        new[members[split.posteriors.argmax(axis=1) == 1]] = True
-        return _Cut(split.log_likelihood - float(own[members].sum()), cluster, halves, new)
-
-    # Every proposal is ranked by a short fit; the leading ones are then fitted as candidates are.
-    screened: list[_Cut] = []
+    # Each cut as (gain, new half, rest of its cluster), as boolean masks over the sample.
+    cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
     for cluster in range(previous.k):
         members = np.flatnonzero(previous.labels == cluster)
         if members.size < _MIN_SPLIT_SIZE:
             continue
         residuals = None if unexplained is None else unexplained[members]
         for halves in _split_proposals(latents[members], shapes[members], residuals, seed):
-            screened.append(cut(cluster, halves, SCREEN_EM_ITER))
-    screened.sort(key=lambda one: -one.gain)
-    leading = [cut(one.cluster, one.halves, CANDIDATE_EM_ITER) for one in screened[:_SPLIT_TRIES]]
-    cuts = sorted(leading, key=lambda one: -one.gain) + screened[_SPLIT_TRIES:]
+            split = fit_classes(
+                features[members],
+                halves,
+                2,
+                likelihood,
+                n_sub=_CANDIDATE_SUB[likelihood],
+                seed=seed,
+                max_iter=CANDIDATE_EM_ITER,
+            )
+            gain = split.log_likelihood - float(own[members].sum())
+            if gain > 0:
+                new = np.zeros(previous.labels.size, dtype=bool)
+                new[members[split.posteriors.argmax(axis=1) == 1]] = True
+                cuts.append((gain, new, (previous.labels == cluster) & ~new))
+    cuts.sort(key=lambda cut: -cut[0])
     # A cut is its two halves, whichever is called new; proposals that cut alike count once.
     kept: list[tuple[np.ndarray, np.ndarray]] = []
-    for one in cuts:
-        rest = (previous.labels == one.cluster) & ~one.new
-        if one.gain > 0 and not any(_overlaps(one.new, a) or _overlaps(one.new, b) for a, b in kept):
-            kept.append((one.new, rest))
+    for _, new, rest in cuts:
+        if not any(_overlaps(new, one) or _overlaps(new, other) for one, other in kept):
+            kept.append((new, rest))
     return [np.where(new, previous.k, previous.labels) for new, _ in kept]
-
-
-@dataclass(frozen=True)
-class _Cut:
-    """One way to split a cluster of a candidate in two, fitted."""
-
-    #: log-likelihood the two halves gain over the cluster's own model
-    gain: float
-    #: the cluster cut
-    cluster: int
-    #: 0/1 start of each of its pixels (the proposal)
-    halves: np.ndarray
-    #: the fitted new half, as a mask over the sample
-    new: np.ndarray
 
 
 def _overlaps(first: np.ndarray, second: np.ndarray) -> bool:
@@ -591,8 +567,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
         scores = np.array([candidates[k].silhouette for k in ks])
         best = ks[int(np.nanargmax(scores))] if np.isfinite(scores).any() else ks[0]
         return KChoice(
-            best,
-            f"k={best} has the highest silhouette ({candidates[best].silhouette:.3f})",
+            best, f"k={best} has the highest silhouette ({candidates[best].silhouette:.3f})",
             f"{best} clusters separate the spectra best of the k tried",
         )
     n_features = candidates[ks[0]].fit.mixture.params.shape[1]  # type: ignore[union-attr]
