@@ -482,8 +482,10 @@ def _fit_model(
     mixture = None
     if chosen is not None:
         # A cube smaller than the training sample is all in it, already transformed.
-        same = np.array_equal(sample.refine_picks, sample.train_picks)
-        features = sample.features if same else gather_features(cube, sample.refine_picks, sample.preprocessor)
+        if np.array_equal(sample.refine_picks, sample.train_picks):
+            features = sample.features
+        else:
+            features = gather_features(cube, sample.refine_picks, sample.preprocessor)
         initial = chosen.mixture.posteriors(features).argmax(axis=1)
         mixture = refined_mixture(features, initial, k, chosen.mixture.likelihood, config.seed)
     others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
