@@ -167,12 +167,16 @@ def continuum(spectra: np.ndarray, block: int = CONTINUUM_BLOCK) -> np.ndarray:
         return np.repeat(medians, n_channels, axis=1)
     centres = (edges[:-1] + edges[1:] - 1) / 2.0
     channels = np.arange(n_channels)
-    # Piecewise-linear interpolation done as one matrix product for all pixels.
+    # Piecewise-linear interpolation as one matrix product for all pixels: column c of
+    # `between` weighs the two block centres on either side of channel c.
     position = np.clip(np.interp(channels, centres, np.arange(n_blocks)), 0, n_blocks - 1)
     left = np.floor(position).astype(np.int64)
     right = np.minimum(left + 1, n_blocks - 1)
-    weight = (position - left).astype(spectra.dtype)
-    return medians[:, left] * (1 - weight) + medians[:, right] * weight
+    weight = position - left
+    between = np.zeros((n_blocks, n_channels), dtype=medians.dtype)
+    np.add.at(between, (left, channels), 1.0 - weight)
+    np.add.at(between, (right, channels), weight)
+    return medians @ between
 
 
 def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -345,7 +349,9 @@ class Preprocessor:
     def _signal_spectra(self, spectra: np.ndarray) -> np.ndarray:
         """Binned spectra, without their continuum for line fluxes."""
         binned = _bin(spectra, self.starts, mean=True)
-        return binned - continuum(binned) if self.data_kind.continuum_removed else binned
+        if self.data_kind.continuum_removed:
+            binned -= continuum(binned)  # in place: a sample's spectra are hundreds of MB
+        return binned
 
     def state(self) -> dict[str, Any]:
         """Plain arrays and values that :meth:`from_state` rebuilds this from."""
