@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from napari_deepcube.core.config import SegmentConfig
@@ -19,6 +20,7 @@ from napari_deepcube.core.mixture import scale_free
 from napari_deepcube.core.pipeline import segment
 from napari_deepcube.core.preprocess import PreprocessConfig, fit_preprocessor
 from napari_deepcube.core.synthetic import make_painting
+from napari_deepcube.core.threads import computing_on
 
 
 def _counts_with_a_small_class(rng, n_bins=50):
@@ -44,6 +46,22 @@ def test_the_split_path_finds_a_small_class_and_stops_at_the_truth(rng):
     criteria = criteria_of(candidates, features.shape[0])
     assert set(criteria) == {"silhouette", "bic", "log_likelihood", "frontier_density"}
     assert criteria["log_likelihood"][3] > criteria["log_likelihood"][2]
+
+
+@pytest.mark.parametrize("likelihood", ["multinomial", "gaussian"])
+def test_split_proposals_fitted_on_two_threads_give_the_candidates_of_one(rng, likelihood):
+    latents, features, _ = _counts_with_a_small_class(rng)
+    if likelihood == "gaussian":
+        features = np.sqrt(features)
+    # As a run chooses k: each fit's BLAS on one thread, whose sums do not depend on the caller.
+    with computing_on(1):
+        one, two = (
+            list(fit_candidates(latents, features, [2, 3, 4, 5], likelihood, seed=0, workers=workers))
+            for workers in (1, 2)
+        )
+    for alone, shared in zip(one, two, strict=True):
+        np.testing.assert_array_equal(alone.labels, shared.labels)
+        assert alone.fit.log_likelihood == shared.fit.log_likelihood
 
 
 def test_no_candidate_past_the_refused_k_changes_the_choice(rng):
