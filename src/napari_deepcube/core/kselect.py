@@ -224,6 +224,9 @@ def fit_candidates(
         )
 
 
+#: A split proposal's fit: the log-likelihood of the two halves, and the sample
+#: rows that end in the new half.
+_SplitFit = tuple[float, np.ndarray]
 #: ``map``, or a thread pool's: the same results in the same order.
 _Map = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
@@ -257,6 +260,7 @@ def _candidates(
     """The candidates of :func:`fit_candidates`, their split proposals fitted through ``parallel_map``."""
     previous: Candidate | None = None
     penalty = bic_penalty(features.shape[1], features.shape[0])
+    split_fits: dict[tuple[bytes, bytes], _SplitFit] = {}
 
     def with_shift(candidate: Candidate) -> Candidate:
         if shift_operators is None or candidate.fit is None:
@@ -270,7 +274,7 @@ def _candidates(
         from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
         best = with_shift(_from_labels(from_kmeans, k, features, likelihood, seed))
         if likelihood is not None and previous is not None and previous.k == k - 1:
-            ranked = _ranked_splits(previous, latents, features, likelihood, seed, parallel_map)
+            ranked = _ranked_splits(previous, latents, features, likelihood, seed, parallel_map, split_fits)
             for tries, split in enumerate(ranked):
                 if tries == _SPLIT_TRIES or (tries > 0 and not _is_velocity_copy(best, penalty)):
                     break
@@ -507,12 +511,15 @@ def _ranked_splits(
     likelihood: str,
     seed: int,
     parallel_map: _Map = map,
+    split_fits: dict[tuple[bytes, bytes], _SplitFit] | None = None,
 ) -> list[np.ndarray]:
     """Labels with one cluster split in two, best first: by how much better the halves explain its pixels.
 
     Only splits that raise the likelihood are kept, and of cuts whose halves
-    overlap by half or more (Jaccard index) only the best.
+    overlap by half or more (Jaccard index) only the best. ``split_fits``
+    keeps the fits of the proposals from one k to the next.
     """
+    split_fits = {} if split_fits is None else split_fits
     assert previous.fit is not None
     own = previous.fit.mixture.class_log_likelihood(features)[np.arange(features.shape[0]), previous.labels]
     shapes = scale_free(features, likelihood)
@@ -528,8 +535,7 @@ def _ranked_splits(
         cuts = _split_proposals(latents[members], shapes[members], residuals, seed)
         return [(cluster, halves) for halves in cuts]
 
-    def cut(proposal: tuple[int, np.ndarray]) -> tuple[float, np.ndarray, np.ndarray]:
-        """(gain, new half, rest of its cluster), the halves as boolean masks over the sample."""
+    def fit(proposal: tuple[int, np.ndarray]) -> _SplitFit:
         cluster, halves = proposal
         members = np.flatnonzero(previous.labels == cluster)
         split = fit_classes(
@@ -541,12 +547,25 @@ def _ranked_splits(
             seed=seed,
             max_iter=CANDIDATE_EM_ITER,
         )
-        new = np.zeros(previous.labels.size, dtype=bool)
-        new[members[split.posteriors.argmax(axis=1) == 1]] = True
-        return split.log_likelihood - float(own[members].sum()), new, (previous.labels == cluster) & ~new
+        return split.log_likelihood, members[split.posteriors.argmax(axis=1) == 1]
 
     every = [proposal for group in parallel_map(proposals, range(previous.k)) for proposal in group]
-    cuts = sorted((one for one in parallel_map(cut, every) if one[0] > 0), key=lambda one: -one[0])
+    # A fit depends only on the cluster's pixels and the proposal: a cluster that k - 1's
+    # split left whole gets the fits it had then.
+    pixels = {cluster: np.flatnonzero(previous.labels == cluster).tobytes() for cluster in range(previous.k)}
+    keys = [(pixels[cluster], halves.tobytes()) for cluster, halves in every]
+    missing = {key: proposal for key, proposal in zip(keys, every, strict=True) if key not in split_fits}
+    split_fits.update(zip(missing, parallel_map(fit, missing.values()), strict=True))
+    # Each cut as (gain, new half, rest of its cluster), as boolean masks over the sample.
+    cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
+    for (cluster, _), key in zip(every, keys, strict=True):
+        log_likelihood, new_members = split_fits[key]
+        gain = log_likelihood - float(own[previous.labels == cluster].sum())
+        if gain > 0:
+            new = np.zeros(previous.labels.size, dtype=bool)
+            new[new_members] = True
+            cuts.append((gain, new, (previous.labels == cluster) & ~new))
+    cuts.sort(key=lambda cut: -cut[0])
     # A cut is its two halves, whichever is called new; proposals that cut alike count once.
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     for _, new, rest in cuts:
