@@ -261,6 +261,7 @@ def _candidates(
     previous: Candidate | None = None
     penalty = bic_penalty(features.shape[1], features.shape[0])
     split_fits: dict[tuple[bytes, bytes], _SplitFit] = {}
+    known_proposals: dict[bytes, list[np.ndarray]] = {}
 
     def with_shift(candidate: Candidate) -> Candidate:
         if shift_operators is None or candidate.fit is None:
@@ -274,7 +275,9 @@ def _candidates(
         from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
         best = with_shift(_from_labels(from_kmeans, k, features, likelihood, seed))
         if likelihood is not None and previous is not None and previous.k == k - 1:
-            ranked = _ranked_splits(previous, latents, features, likelihood, seed, parallel_map, split_fits)
+            ranked = _ranked_splits(
+                previous, latents, features, likelihood, seed, parallel_map, split_fits, known_proposals
+            )
             for tries, split in enumerate(ranked):
                 if tries == _SPLIT_TRIES or (tries > 0 and not _is_velocity_copy(best, penalty)):
                     break
@@ -512,14 +515,16 @@ def _ranked_splits(
     seed: int,
     parallel_map: _Map = map,
     split_fits: dict[tuple[bytes, bytes], _SplitFit] | None = None,
+    known_proposals: dict[bytes, list[np.ndarray]] | None = None,
 ) -> list[np.ndarray]:
     """Labels with one cluster split in two, best first: by how much better the halves explain its pixels.
 
     Only splits that raise the likelihood are kept, and of cuts whose halves
-    overlap by half or more (Jaccard index) only the best. ``split_fits``
-    keeps the fits of the proposals from one k to the next.
+    overlap by half or more (Jaccard index) only the best. ``split_fits`` and
+    ``known_proposals`` keep the fits and the proposals from one k to the next.
     """
     split_fits = {} if split_fits is None else split_fits
+    known_proposals = {} if known_proposals is None else known_proposals
     assert previous.fit is not None
     own = previous.fit.mixture.class_log_likelihood(features)[np.arange(features.shape[0]), previous.labels]
     shapes = scale_free(features, likelihood)
@@ -531,8 +536,13 @@ def _ranked_splits(
         members = np.flatnonzero(previous.labels == cluster)
         if members.size < _MIN_SPLIT_SIZE:
             return []
-        residuals = None if unexplained is None else unexplained[members]
-        cuts = _split_proposals(latents[members], shapes[members], residuals, seed)
+        # Those of the latents and spectra depend only on the cluster's pixels: kept from k - 1.
+        key = members.tobytes()
+        if key not in known_proposals:
+            known_proposals[key] = _split_proposals(latents[members], shapes[members], seed)
+        cuts = known_proposals[key]
+        if unexplained is not None:
+            cuts = cuts + _residual_proposals(unexplained[members], seed)
         return [(cluster, halves) for halves in cuts]
 
     def fit(proposal: tuple[int, np.ndarray]) -> _SplitFit:
@@ -590,29 +600,35 @@ def _unexplained(features: np.ndarray, shapes: np.ndarray, mixture: Mixture) -> 
     return shapes - np.sqrt(np.exp(mixture.params)).astype(shapes.dtype)[component]
 
 
-def _split_proposals(
-    latents: np.ndarray, shapes: np.ndarray, residuals: np.ndarray | None, seed: int
-) -> Iterator[np.ndarray]:
+def _split_proposals(latents: np.ndarray, shapes: np.ndarray, seed: int) -> list[np.ndarray]:
     """Ways to cut one cluster in two, as 0/1 labels: the likelihood picks among them.
 
-    2-means on the latents; and 2-means along each of the cluster's leading
-    principal directions of the scale-free spectra, and of the ``residuals``
-    (counts: what the cluster's model leaves of each pixel, see
-    :func:`_unexplained`). The autoencoder's latents can miss a difference
-    that is small next to the cluster's other variation (10 % against 25 %
-    of one pigment, under a ground that shows through by varying amounts);
-    one of the principal directions then carries it, and where the ground
-    dominates even those, the directions of what the model leaves do.
+    2-means on the latents, and along each of the cluster's leading principal
+    directions of the scale-free spectra. The autoencoder's latents can miss a
+    difference that is small next to the cluster's other variation (10 %
+    against 25 % of one pigment, under a ground that shows through by varying
+    amounts); one of the principal directions then carries it. Where the
+    ground dominates even those, :func:`_residual_proposals` adds more.
     """
-    candidates = [latents]
-    for points in (shapes,) if residuals is None else (shapes, residuals):
-        centred = (points - points.mean(axis=0)).astype(np.float64)
-        _, vectors = np.linalg.eigh(centred.T @ centred)
-        candidates += [(centred @ vectors[:, -1 - i])[:, None] for i in range(_SPLIT_DIRECTIONS)]
-    for points in candidates:
-        halves = fit_kmeans(points, 2, seed=seed, n_init=2).labels
-        if np.bincount(halves, minlength=2).min() > 0:
-            yield halves
+    return _two_means([latents, *_leading_projections(shapes)], seed)
+
+
+def _residual_proposals(residuals: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Cuts along the leading principal directions of what a cluster's model leaves (:func:`_unexplained`)."""
+    return _two_means(_leading_projections(residuals), seed)
+
+
+def _leading_projections(points: np.ndarray) -> list[np.ndarray]:
+    """``points`` (n, d) projected on each of their :data:`_SPLIT_DIRECTIONS` leading principal directions."""
+    centred = (points - points.mean(axis=0)).astype(np.float64)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    return [(centred @ vectors[:, -1 - i])[:, None] for i in range(_SPLIT_DIRECTIONS)]
+
+
+def _two_means(point_sets: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """The 2-means labels of each set of points that leave neither half empty."""
+    cuts = [fit_kmeans(points, 2, seed=seed, n_init=2).labels for points in point_sets]
+    return [halves for halves in cuts if np.bincount(halves, minlength=2).min() > 0]
 
 
 def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, dict[int, float]]:
