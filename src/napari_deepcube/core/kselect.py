@@ -513,18 +513,17 @@ def _ranked_splits(
     features: np.ndarray,
     likelihood: str,
     seed: int,
-    parallel_map: _Map = map,
-    split_fits: dict[tuple[bytes, bytes], _SplitFit] | None = None,
-    known_proposals: dict[bytes, list[np.ndarray]] | None = None,
+    parallel_map: _Map,
+    split_fits: dict[tuple[bytes, bytes], _SplitFit],
+    known_proposals: dict[bytes, list[np.ndarray]],
 ) -> list[np.ndarray]:
     """Labels with one cluster split in two, best first: by how much better the halves explain its pixels.
 
     Only splits that raise the likelihood are kept, and of cuts whose halves
-    overlap by half or more (Jaccard index) only the best. ``split_fits`` and
-    ``known_proposals`` keep the fits and the proposals from one k to the next.
+    overlap by half or more (Jaccard index) only the best. The proposals are
+    fitted through ``parallel_map``; ``split_fits`` and ``known_proposals``
+    keep the fits and the proposals from one k to the next.
     """
-    split_fits = {} if split_fits is None else split_fits
-    known_proposals = {} if known_proposals is None else known_proposals
     assert previous.fit is not None
     own = previous.fit.mixture.class_log_likelihood(features)[np.arange(features.shape[0]), previous.labels]
     shapes = scale_free(features, likelihood)
