@@ -160,7 +160,7 @@ class SegmentConfig:
     epochs: int = _setting(40, "most training epochs (fewer when training stalls)", low=1, high=100000)
     batch_size: int = _setting(1024, "pixels per gradient step", low=2)
     learning_rate: float = _setting(1e-3, "Adam's initial step size", low=1e-12, high=10.0)
-    patience: int = _setting(5, "epochs without improvement before training stops", low=1)
+    patience: int = _setting(5, "epochs over which training must still progress, or it stops", low=1)
     mmd_weight: float = _setting(1.0, "weight of the MMD prior (vae only)", low=0.0, high=1e6)
     n_train: int = _setting(16000, "pixels sampled for training and choosing k", low=16)
     n_refine: int = _setting(100000, "pixels sampled to fit the final mixture", low=1)

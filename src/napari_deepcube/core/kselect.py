@@ -531,8 +531,10 @@ def _ranked_splits(
     if likelihood == "multinomial":
         unexplained = _unexplained(features, shapes, previous.fit.mixture)
 
+    members_of = [np.flatnonzero(previous.labels == cluster) for cluster in range(previous.k)]
+
     def proposals(cluster: int) -> list[tuple[int, np.ndarray]]:
-        members = np.flatnonzero(previous.labels == cluster)
+        members = members_of[cluster]
         if members.size < _MIN_SPLIT_SIZE:
             return []
         # Those of the latents and spectra depend only on the cluster's pixels: kept from k - 1.
@@ -546,7 +548,7 @@ def _ranked_splits(
 
     def fit(proposal: tuple[int, np.ndarray]) -> _SplitFit:
         cluster, halves = proposal
-        members = np.flatnonzero(previous.labels == cluster)
+        members = members_of[cluster]
         split = fit_classes(
             features[members],
             halves,
@@ -561,15 +563,14 @@ def _ranked_splits(
     every = [proposal for group in parallel_map(proposals, range(previous.k)) for proposal in group]
     # A fit depends only on the cluster's pixels and the proposal: a cluster that k - 1's
     # split left whole gets the fits it had then.
-    pixels = {cluster: np.flatnonzero(previous.labels == cluster).tobytes() for cluster in range(previous.k)}
-    keys = [(pixels[cluster], halves.tobytes()) for cluster, halves in every]
+    keys = [(members_of[cluster].tobytes(), halves.tobytes()) for cluster, halves in every]
     missing = {key: proposal for key, proposal in zip(keys, every, strict=True) if key not in split_fits}
     split_fits.update(zip(missing, parallel_map(fit, missing.values()), strict=True))
     # Each cut as (gain, new half, rest of its cluster), as boolean masks over the sample.
     cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
     for (cluster, _), key in zip(every, keys, strict=True):
         log_likelihood, new_members = split_fits[key]
-        gain = log_likelihood - float(own[previous.labels == cluster].sum())
+        gain = log_likelihood - float(own[members_of[cluster]].sum())
         if gain > 0:
             new = np.zeros(previous.labels.size, dtype=bool)
             new[new_members] = True

@@ -22,12 +22,9 @@ from .model import SpectralAutoencoder, mmd_to_normal
 from .training_config import DEVICES, EpochEvent, TrainConfig
 
 _EMBED_BATCH = 16384
-#: Training stops once its last ``patience`` epochs bought less than this share of
-#: all it bought (:func:`plateaued`). On the stress suite's paintings and nebulae
-#: the validation loss then lies within 0.3 % of where 40 epochs take it.
+#: Training stops once its last ``patience`` epochs bought at most this share of
+#: all it bought (:func:`plateaued`; measured in docs/how-it-works.md, section 2).
 PLATEAU_SHARE = 0.01
-#: The thread started by :func:`import_optimiser_in_background`, once per process.
-_optimiser_import: threading.Thread | None = None
 
 
 def import_optimiser_in_background() -> None:
@@ -36,14 +33,13 @@ def import_optimiser_in_background() -> None:
     Making the first ``torch.optim.Adam`` of a process imports ``torch._dynamo``:
     1.1 s on a 2-core machine, a fifth of the run on a 1600-pixel MUSE cube.
     Called before the sample is drawn, the import runs beside it. A later
-    import of the module waits for this one, so training never sees half of it.
+    import of the module waits for this one, so training never sees half of it;
+    once it has started, the module is in ``sys.modules`` and no second thread starts.
     """
-    global _optimiser_import
-    if _optimiser_import is None and "torch._dynamo" not in sys.modules:
-        _optimiser_import = threading.Thread(
+    if "torch._dynamo" not in sys.modules:
+        threading.Thread(
             target=importlib.import_module, args=("torch._dynamo",), name="import torch._dynamo", daemon=True
-        )
-        _optimiser_import.start()
+        ).start()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,7 +89,6 @@ def train_autoencoder(
     )
     best_loss = float("inf")
     best_state = copy.deepcopy(model.state_dict())
-    stale = 0
     best_after: list[float] = []
     start = time.perf_counter()
     try:
@@ -105,9 +100,6 @@ def train_autoencoder(
             if improved:
                 best_loss = val_loss
                 best_state = copy.deepcopy(model.state_dict())
-                stale = 0
-            else:
-                stale += 1
             best_after.append(best_loss)
             yield EpochEvent(
                 epoch=epoch,
@@ -119,7 +111,7 @@ def train_autoencoder(
                 elapsed=time.perf_counter() - start,
                 improved=improved,
             )
-            if stale >= config.patience or plateaued(best_after, config.patience):
+            if plateaued(best_after, config.patience):
                 break
     finally:
         model.load_state_dict(best_state)
@@ -127,17 +119,18 @@ def train_autoencoder(
 
 
 def plateaued(best_after: list[float], patience: int) -> bool:
-    """Whether the last ``patience`` epochs lowered the best validation loss by less than
+    """Whether the last ``patience`` epochs lowered the best validation loss by at most
     :data:`PLATEAU_SHARE` of what it fell from the first epoch to now.
 
-    ``best_after`` holds the best validation loss after each epoch. The loss
-    holds the noise of the spectra, which no model removes, so its relative
-    changes say little; the share of training's own progress does.
+    ``best_after`` holds the best validation loss after each epoch; ``patience``
+    epochs without any improvement are a plateau too. The loss holds the noise
+    of the spectra, which no model removes, so its relative changes say little;
+    the share of training's own progress does.
     """
     if len(best_after) <= patience:
         return False
     recent = best_after[-1 - patience] - best_after[-1]
-    return recent < PLATEAU_SHARE * (best_after[0] - best_after[-1])
+    return recent <= PLATEAU_SHARE * (best_after[0] - best_after[-1])
 
 
 def _one_epoch(

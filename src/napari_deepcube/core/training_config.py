@@ -22,7 +22,9 @@ class TrainConfig:
     learning_rate
         Adam's initial step size; divided by 4 when the validation loss stalls.
     patience
-        Epochs without improvement of the validation loss before stopping.
+        Epochs over which training must still progress: it stops when they
+        lowered the best validation loss by at most a small share of its fall
+        so far, or not at all (:func:`~napari_deepcube.core.train.plateaued`).
     mmd_weight
         Weight of the MMD prior term (variational models only).
     validation_fraction
