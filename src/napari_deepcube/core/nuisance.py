@@ -104,38 +104,55 @@ def fit_shared_noise(features: np.ndarray, *, seed: int, n_iter: int = N_ITER) -
     responsibilities[np.arange(n), _over_segmentation(x, n_groups, seed)] = 1.0
     shapes = scale_free(responsibilities.T @ x, "gaussian")
     amplitudes = _amplitudes(x, shapes)
-    noise = _within_cluster_noise(x, responsibilities, amplitudes, shapes)
+    moments = _Moments(x)
+    noise = _within_cluster_noise(moments, responsibilities, amplitudes, shapes)
     for _ in range(n_iter - 1):
-        whitened = noise.whiten(x)
-        responsibilities, amplitudes = _e_step(whitened, noise.whiten(shapes), responsibilities)
+        responsibilities, amplitudes = _e_step(x, shapes, noise, responsibilities)
         # Shapes in the data's own space (for a given brightness the noise
         # covariance does not change the best shape), brightness under it.
         shapes = scale_free((responsibilities * amplitudes).T @ x, "gaussian")
-        amplitudes = _amplitudes(whitened, noise.whiten(shapes))
-        noise = _within_cluster_noise(x, responsibilities, amplitudes, shapes)
+        amplitudes = _amplitudes(x, shapes, noise)
+        noise = _within_cluster_noise(moments, responsibilities, amplitudes, shapes)
     return noise
 
 
+class _Moments:
+    """The pixels (n, F) with the sums every iteration of :func:`fit_shared_noise` reads.
+
+    The Gram matrix of all pixels costs n F^2, as much as the rest of an
+    iteration together; it is made once, and each iteration takes off the few
+    pixels it leaves out.
+    """
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.squared_norms = (x * x).sum(axis=1)
+        self.gram = x.T @ x
+
+
 def _within_cluster_noise(
-    x: np.ndarray, responsibilities: np.ndarray, amplitudes: np.ndarray, shapes: np.ndarray
+    moments: _Moments, responsibilities: np.ndarray, amplitudes: np.ndarray, shapes: np.ndarray
 ) -> SharedNoise:
     """The covariance of what soft clusters (responsibilities, brightness, shapes) leave unexplained."""
+    x = moments.x
     n, n_features = x.shape
     weighted = responsibilities * amplitudes
     explained = (weighted * (2.0 * (x @ shapes.T) - amplitudes)).sum(axis=1)
-    residuals = (x * x).sum(axis=1) - explained
+    residuals = moments.squared_norms - explained
     # What all classes share is in every pixel; a few pixels the clusters
     # explain badly (a small bright class merged into a larger one) would
     # otherwise put their own difference into the shared covariance.
-    bulk = residuals <= _TRIM_FACTOR * np.median(residuals)
-    xb, wb = x[bulk], weighted[bulk]
-    towards = wb.T @ xb
+    left_out = residuals > _TRIM_FACTOR * np.median(residuals)
+    outliers = x[left_out]
+    wb = np.where(left_out[:, None], 0.0, weighted)
+    towards = wb.T @ x
     within = (
-        xb.T @ xb
+        moments.gram
+        - outliers.T @ outliers
         - shapes.T @ towards
         - towards.T @ shapes
-        + shapes.T @ ((wb * amplitudes[bulk]).sum(axis=0)[:, None] * shapes)
-    ) / bulk.sum()
+        + shapes.T @ ((wb * amplitudes).sum(axis=0)[:, None] * shapes)
+    ) / (n - left_out.sum())
     values, vectors = np.linalg.eigh(within)
     values, vectors = values[::-1], vectors[:, ::-1]
     # Noise alone gives eigenvalues up to the Marchenko-Pastur edge; the bulk's
@@ -156,12 +173,12 @@ def _over_segmentation(x: np.ndarray, n_groups: int, seed: int) -> np.ndarray:
 
 
 def _e_step(
-    x: np.ndarray, shapes: np.ndarray, responsibilities: np.ndarray
+    x: np.ndarray, shapes: np.ndarray, noise: SharedNoise, responsibilities: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Responsibilities (n, m) and best amplitudes (n, m) under whitened shapes (m, F)."""
+    """Responsibilities (n, m) and best amplitudes (n, m) of shapes (m, F) under correlated ``noise``."""
     n = x.shape[0]
-    norms = np.maximum((shapes**2).sum(axis=1), 1e-12)
-    amplitudes = _amplitudes(x, shapes)
+    norms = np.maximum((noise.whiten(shapes) ** 2).sum(axis=1), 1e-12)
+    amplitudes = _amplitudes(x, shapes, noise)
     weights = np.maximum(responsibilities.mean(axis=0), 1.0 / n)
     log_joint = 0.5 * norms * amplitudes**2 + np.log(weights)
     log_joint -= log_joint.max(axis=1, keepdims=True)
@@ -169,6 +186,14 @@ def _e_step(
     return posterior / posterior.sum(axis=1, keepdims=True), amplitudes
 
 
-def _amplitudes(x: np.ndarray, shapes: np.ndarray) -> np.ndarray:
-    """Best non-negative brightness (n, m) of each shape (m, F) for each pixel (n, F)."""
-    return np.maximum(x @ shapes.T, 0.0) / np.maximum((shapes**2).sum(axis=1), 1e-12)
+def _amplitudes(x: np.ndarray, shapes: np.ndarray, noise: SharedNoise | None = None) -> np.ndarray:
+    """Best non-negative brightness (n, m) of each shape (m, F) for each pixel (n, F).
+
+    With ``noise``, pixels and shapes are both whitened by ``C^(-1/2)``. The
+    whitened pixels, as large as the sample, are never formed: ``C^(-1/2)``
+    is symmetric, so their products with the whitened shapes are the pixels'
+    with the shapes whitened twice.
+    """
+    whitened = shapes if noise is None else noise.whiten(shapes)
+    towards = whitened if noise is None else noise.whiten(whitened)
+    return np.maximum(x @ towards.T, 0.0) / np.maximum((whitened**2).sum(axis=1), 1e-12)
