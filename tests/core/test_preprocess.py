@@ -8,6 +8,7 @@ from napari_deepcube.core.preprocess import (
     Preprocessor,
     continuum,
     detect_kind,
+    fit_and_transform,
     fit_preprocessor,
     noise_sigma,
 )
@@ -137,3 +138,27 @@ def test_shift_operators_move_a_line_in_wavelength(rng):
         assert np.linalg.norm(predicted - moved) < 0.1 * np.linalg.norm(still - moved)
     counts = fit_preprocessor(PreprocessConfig(), rng.poisson(3.0, (50, 100)), rng.poisson(3.0, (50, 100)))
     assert counts.shift_operators() is None
+
+
+@pytest.mark.parametrize("kind", ["counts", "flux", "reflectance"])
+@pytest.mark.parametrize("with_variances", [False, True])
+def test_the_features_made_while_fitting_are_those_of_the_transform(kind, with_variances, rng):
+    # Lines of three shapes at varying brightness over a continuum, noisier in half of the pixels.
+    channels = np.arange(600)
+    shapes = np.stack([np.exp(-0.5 * ((channels - centre) / 2.0) ** 2) for centre in (100, 300, 450)])
+    brightness = rng.gamma(2.0, 20.0, size=(500, 1)) * shapes[rng.integers(0, 3, 500)]
+    spectra = rng.poisson(5.0 + brightness).astype(np.float32)
+    neighbours = rng.poisson(5.0 + brightness).astype(np.float32)
+    variances = None
+    if with_variances:
+        variances = np.where(np.arange(500)[:, None] < 250, 1.0, 4.0) * (5.0 + brightness)
+        spectra = spectra + rng.normal(0.0, np.sqrt(variances) / 2).astype(np.float32)
+        variances = variances.astype(np.float32)
+    config = PreprocessConfig(kind=kind, max_features=64)
+    selection = np.arange(20, 580)
+    arguments = {"seed": 1, "channels": selection, "variances": variances, "neighbour_variances": variances}
+    fitted, features = fit_and_transform(config, spectra, neighbours, **arguments)
+    alone = fit_preprocessor(config, spectra, neighbours, **arguments)
+    np.testing.assert_array_equal(features, alone.transform(spectra, variances))
+    np.testing.assert_array_equal(features, fitted.transform(spectra, variances))
+    assert features.dtype == np.float32 and features.shape == (500, fitted.n_features)

@@ -35,7 +35,7 @@ from .kselect import Candidate, KChoice, NeighbourPairs, choose_k, criteria_of, 
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .pixel_maps import PixelMap, new_map, readable, values_at
-from .preprocess import Preprocessor, fit_preprocessor
+from .preprocess import Preprocessor, fit_and_transform
 from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
 from .train import embed, import_optimiser_in_background, resolve_device, train_autoencoder
@@ -363,7 +363,7 @@ def _draw_sample(
         return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra, variances))
     near_rows, near_cols = _neighbours(cube.image_shape, rows, cols)
     near_spectra, near_variances = cube.spectra(near_rows, near_cols), cube.variances(near_rows, near_cols)
-    preprocessor = fit_preprocessor(
+    preprocessor, features = fit_and_transform(
         config.preprocess_config(),
         spectra,
         near_spectra,
@@ -378,7 +378,6 @@ def _draw_sample(
         paired = np.flatnonzero(cube.mask[near_rows, near_cols])
         paired_variances = None if near_variances is None else near_variances[paired]
         neighbours = NeighbourPairs(paired, preprocessor.transform(near_spectra[paired], paired_variances))
-    features = preprocessor.transform(spectra, variances)
     return _Sample(refine_picks, train_picks, preprocessor, features, neighbours)
 
 

@@ -191,13 +191,14 @@ def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     left, right
         (n, F) spectra of n pixel pairs.
     """
-    diff = left - right
-    mad = np.median(np.abs(diff - np.median(diff, axis=0)), axis=0)
+    # One channel per row: the medians then partition contiguous memory.
+    by_channel = np.ascontiguousarray((left - right).T)
+    mad = np.median(np.abs(by_channel - np.median(by_channel, axis=1, keepdims=True)), axis=1)
     sigma = _MAD_TO_SIGMA * mad / np.sqrt(2.0)
     # Sparse channels (mostly zero, a few counts) have no spread at the median:
     # their plain standard deviation stands in, so that they are not divided by ~0.
     sparse = sigma == 0
-    sigma[sparse] = diff[:, sparse].std(axis=0) / np.sqrt(2.0)
+    sigma[sparse] = by_channel[sparse].std(axis=1) / np.sqrt(2.0)
     positive = sigma[sigma > 0]
     floor = 1e-3 * float(np.median(positive)) if positive.size else 1.0
     return np.maximum(sigma, floor)
@@ -401,7 +402,25 @@ def fit_preprocessor(
     variances: np.ndarray | None = None,
     neighbour_variances: np.ndarray | None = None,
 ) -> Preprocessor:
-    """Fit the transform on a sample of spectra.
+    """Fit the transform on a sample of spectra (the parameters of :func:`fit_and_transform`)."""
+    return _fit(config, spectra, neighbours, seed, channels, variances, neighbour_variances)[0]
+
+
+def fit_and_transform(
+    config: PreprocessConfig,
+    spectra: np.ndarray,
+    neighbours: np.ndarray,
+    *,
+    seed: int = 0,
+    channels: np.ndarray | None = None,
+    variances: np.ndarray | None = None,
+    neighbour_variances: np.ndarray | None = None,
+) -> tuple[Preprocessor, np.ndarray]:
+    """Fit the transform on a sample of spectra, and the sample's features.
+
+    The features are those ``transform(spectra, variances)`` gives; a whitened
+    transform has made them while fitting, so a sample of fluxes is not
+    binned and freed of its continuum a second time.
 
     Parameters
     ----------
@@ -423,6 +442,20 @@ def fit_preprocessor(
         noise fitted in those units; photon counts and the paper's transform
         ignore them.
     """
+    preprocessor, features = _fit(config, spectra, neighbours, seed, channels, variances, neighbour_variances)
+    return preprocessor, preprocessor.transform(spectra, variances) if features is None else features
+
+
+def _fit(
+    config: PreprocessConfig,
+    spectra: np.ndarray,
+    neighbours: np.ndarray,
+    seed: int,
+    channels: np.ndarray | None,
+    variances: np.ndarray | None,
+    neighbour_variances: np.ndarray | None,
+) -> tuple[Preprocessor, np.ndarray | None]:
+    """The fitted transform, and the sample's features where fitting made them (None elsewhere)."""
     if (variances is None) != (neighbour_variances is None):
         raise ValueError("give the variances of both the spectra and their neighbours, or neither")
     n_channels = np.shape(spectra)[1]
@@ -436,10 +469,10 @@ def fit_preprocessor(
     )
     if config.transform == "paper":
         starts = bin_edges(n_used, max(config.max_features, 1024))
-        return Preprocessor(config, kind, n_channels, starts, channels=channels)
+        return Preprocessor(config, kind, n_channels, starts, channels=channels), None
     if not DATA_KINDS[kind].whitened:
         starts = bin_edges(n_used, config.max_features)
-        return Preprocessor(config, kind, n_channels, starts, channels=channels)
+        return Preprocessor(config, kind, n_channels, starts, channels=channels), None
     partial = Preprocessor(config, kind, n_channels, bin_edges(n_used, MAX_FLUX_BINS), channels=channels)
     measured = None
     if variances is not None and neighbour_variances is not None:
@@ -460,8 +493,10 @@ def _fit_whitened(
     neighbours: np.ndarray,
     measured: _SampleVariances | None,
     seed: int,
-) -> Preprocessor:
-    """The whitened transform (fluxes, reflectance): noise, kept channels and shared noise.
+) -> tuple[Preprocessor, np.ndarray]:
+    """The whitened transform (fluxes, reflectance), and the sample's features under it.
+
+    The transform holds the noise, the kept channels and the shared noise.
 
     ``partial`` holds the kind and bins; ``spectra`` and ``neighbours`` are
     the sample's spectra of the channels used, NaN read as 0.
@@ -484,11 +519,12 @@ def _fit_whitened(
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
     whitened = replace(partial, selected=selected, sigma=kept_sigma, variance_scale=scale)
-    if not partial.data_kind.shared_noise_removed:
-        return whitened
     # As whitened.transform(spectra, variances) computes them.
     kept_noise = kept_sigma
     if binned is not None and scale is not None:
         kept_noise = pixel_noise(binned.take(selected), scale, kept_sigma)
     features = (signal[:, selected] / kept_noise).astype(np.float32)
-    return replace(whitened, shared_noise=fit_shared_noise(features, seed=seed))
+    if not partial.data_kind.shared_noise_removed:
+        return whitened, features
+    shared_noise = fit_shared_noise(features, seed=seed)
+    return replace(whitened, shared_noise=shared_noise), shared_noise.project_out(features)
