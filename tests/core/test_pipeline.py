@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.errors import InputError
-from napari_deepcube.core.pipeline import KS_PAST_REFUSAL, recluster, segment, segment_steps
+from napari_deepcube.core.pipeline import KS_PAST_REFUSAL, gather_features, recluster, segment, segment_steps
 from napari_deepcube.core.synthetic import make_painting
 
 FAST = {"epochs": 8, "n_train": 2000, "k_max": 10, "preview_every": 2}
@@ -205,3 +205,18 @@ def test_a_model_remembers_how_well_it_fits_its_own_cube(painting_result):
 
     (warning,) = doubtful.fit_warnings(result.model)
     assert "worse than the one it was trained on" in warning
+
+
+def test_features_already_made_are_taken_in_their_place_and_the_rest_read(painting_result, small_painting):
+    result, _ = painting_result
+    cube, preprocessor = small_painting.cube, result.model.preprocessor
+    picks = np.flatnonzero(cube.mask.ravel())[::3]
+    every = gather_features(cube, picks, preprocessor)
+    known_picks = picks[::2]
+    # Marked rows, so that where each known row lands shows.
+    marked = np.repeat(-1.0 - np.arange(known_picks.size, dtype=np.float32)[:, None], every.shape[1], axis=1)
+    gathered = gather_features(cube, picks, preprocessor, known=(known_picks, marked))
+    np.testing.assert_array_equal(gathered[::2], marked)
+    np.testing.assert_array_equal(gathered[1::2], every[1::2])
+    # Known features for every pick: the cube is not read.
+    assert gather_features(cube, picks, preprocessor, known=(picks, every)) is every

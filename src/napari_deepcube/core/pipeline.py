@@ -487,11 +487,9 @@ def _fit_model(
     chosen = candidates[k].fit
     mixture = None
     if chosen is not None:
-        # A cube smaller than the training sample is all in it, already transformed.
-        if np.array_equal(sample.refine_picks, sample.train_picks):
-            features = sample.features
-        else:
-            features = gather_features(cube, sample.refine_picks, sample.preprocessor)
+        features = gather_features(
+            cube, sample.refine_picks, sample.preprocessor, known=(sample.train_picks, sample.features)
+        )
         initial = chosen.mixture.posteriors(features).argmax(axis=1)
         mixture = refined_mixture(features, initial, k, chosen.mixture.likelihood, config.seed)
     others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
@@ -566,11 +564,29 @@ def latent_centers(latents: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
     return centers
 
 
-def gather_features(cube: Datacube, picks: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
+def gather_features(
+    cube: Datacube,
+    picks: np.ndarray,
+    preprocessor: Preprocessor,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Features of the pixels at flat indices ``picks`` (sorted), in one pass over the cube.
 
     With the cube's per-voxel variances, read in step with its spectra.
+    ``known`` gives the features already made for some of the picks (their
+    sorted flat indices, a subset of ``picks``, and their features): those are
+    taken as they are, and only the other pixels are read and transformed.
     """
+    if known is not None:
+        known_picks, known_features = known
+        # Both index lists are sorted, so the known rows keep their order among the others.
+        is_known = np.isin(picks, known_picks, assume_unique=True)
+        if is_known.all():
+            return known_features
+        features = np.empty((picks.size, known_features.shape[1]), dtype=known_features.dtype)
+        features[is_known] = known_features
+        features[~is_known] = gather_features(cube, picks[~is_known], preprocessor)
+        return features
     width = cube.image_shape[1]
     chosen = np.zeros(cube.image_shape[0] * width, dtype=bool)
     chosen[picks] = True
