@@ -199,15 +199,27 @@ def component_log_likelihood(
     of the shape is drawn from N(mu, tau^2) truncated to a >= 0 and integrated
     out; without it the best a >= 0 is taken, ``max(x.m, 0)^2 / 2 - |x|^2 / 2``.
     """
-    # In the features' precision: a float64 matrix would copy the features to float64 on every call.
-    matrix = params.T.astype(features.dtype)
+    projection = _projection(features, params)
     if likelihood == "multinomial":
-        return features @ matrix
-    projection = features @ matrix
-    squared_norm = (features**2).sum(axis=1, keepdims=True)
+        return projection
+    return _gaussian_log_likelihood(projection, (features**2).sum(axis=1, keepdims=True), brightness)
+
+
+def _projection(features: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """(n, m) products of the features with each component's parameters, in the features' precision.
+
+    A float64 matrix would copy the features to float64 on every call.
+    """
+    return features @ params.T.astype(features.dtype)
+
+
+def _gaussian_log_likelihood(
+    projection: np.ndarray, squared_norm: np.ndarray, brightness: np.ndarray | None
+) -> np.ndarray:
+    """:func:`component_log_likelihood` of the Gaussian model from ``x . m`` (n, m) and ``|x|^2`` (n, 1)."""
     if brightness is None:
         return 0.5 * np.maximum(projection, 0.0) ** 2 - 0.5 * squared_norm
-    mean, spread = (brightness[:, column].astype(features.dtype) for column in (0, 1))
+    mean, spread = (brightness[:, column].astype(projection.dtype) for column in (0, 1))
     variance = 1.0 + spread**2
     centre, sd = _amplitude_posterior(projection, mean, spread)
     # Off the shape the noise is all there is; along it x.m ~ N(mu, 1 + tau^2),
@@ -256,14 +268,15 @@ def _brightness_from_moments(posteriors: np.ndarray, first: np.ndarray, second: 
 
 
 def _gaussian_m_step(
-    features: np.ndarray, posteriors: np.ndarray, shapes: np.ndarray, brightness: np.ndarray
+    features: np.ndarray, posteriors: np.ndarray, projection: np.ndarray, brightness: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """New shapes and brightness, both from the amplitudes expected under the current ones.
 
-    The shape step is one power iteration on each class's amplitude-weighted
-    scatter, whose leading eigenvector is the maximum-likelihood shape.
+    ``projection`` is ``x . m`` (n, m) under the current shapes, as the E-step
+    computed it. The shape step is one power iteration on each class's
+    amplitude-weighted scatter, whose leading eigenvector is the
+    maximum-likelihood shape.
     """
-    projection = features @ shapes.T.astype(features.dtype)
     first, second = _amplitude_moments(projection.astype(np.float64), brightness)
     new_shapes = (posteriors * first.astype(features.dtype)).T @ features
     norms = np.linalg.norm(new_shapes, axis=1, keepdims=True)
@@ -318,12 +331,18 @@ def fit_mixture(
     params = _estimate_params(features, posteriors, likelihood)
     brightness = _initial_brightness(features, posteriors, params) if likelihood == "gaussian" else None
     weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
+    # The E-step's products are the M-step's too, and the pixels' norms never change.
+    squared_norm = (features**2).sum(axis=1, keepdims=True) if likelihood == "gaussian" else None
     previous_ll = -np.inf
     log_likelihood = -np.inf
     n_iter = 0
     for iteration in range(1, max_iter + 1):
         n_iter = iteration
-        log_joint = component_log_likelihood(features, params, likelihood, brightness) + np.log(weights)
+        projection = _projection(features, params)
+        if squared_norm is None:
+            log_joint = projection + np.log(weights)
+        else:
+            log_joint = _gaussian_log_likelihood(projection, squared_norm, brightness) + np.log(weights)
         norm = _log_sum_exp(log_joint)
         log_likelihood = float(norm.sum(dtype=np.float64))
         posteriors = np.exp(log_joint - norm).astype(np.float32)
@@ -333,7 +352,7 @@ def fit_mixture(
         if brightness is None:
             params = _estimate_params(features, posteriors, likelihood)
         else:
-            params, brightness = _gaussian_m_step(features, posteriors, params, brightness)
+            params, brightness = _gaussian_m_step(features, posteriors, projection, brightness)
         weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
         weights /= weights.sum()
     mixture = Mixture(likelihood, params, weights, groups, brightness)
