@@ -20,6 +20,13 @@ def test_kind_detection():
     assert detect_kind(np.array([[-1.0, 3.0, 7.0]])) == "flux"
 
 
+@pytest.mark.parametrize(("value", "kind"), [(-1.0, "flux"), (0.5, "reflectance"), (2.0, "counts")])
+def test_one_value_anywhere_in_a_large_sample_decides_its_kind(value, kind, rng):
+    spectra = rng.poisson(3.0, size=(3000, 64)).astype(np.float32)
+    spectra[-1, -1] = value  # in the last rows, far from the first checked
+    assert detect_kind(spectra) == kind
+
+
 def test_count_binning_keeps_every_count(rng):
     spectra = rng.poisson(3.0, size=(50, 1000)).astype(np.float32)
     prep = fit_preprocessor(PreprocessConfig(max_features=64), spectra, spectra)

@@ -57,6 +57,8 @@ MAX_POISSON_DISPERSION = 2.5
 #: up to 3/4 of a bin each way (MUSE binned to 1024: ~3.4 Å, 150 km/s at Hα).
 LINE_SHIFTS = np.linspace(-0.75, 0.75, 13)
 _DISPERSION_PAIRS = 4096
+#: Spectra :func:`detect_kind` checks at a time.
+_KIND_BLOCK_ROWS = 1024
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -96,9 +98,12 @@ def detect_kind(spectra: np.ndarray, neighbours: np.ndarray | None = None) -> Ki
     that are scaled reflectance or gain-scaled detector counts). Anything else
     is reflectance.
     """
-    if spectra.size == 0 or np.any(spectra < 0):
+    # Row blocks keep the temporaries small (a sample of counts is hundreds of MB), and a
+    # negative value ends the check at its block.
+    blocks = [spectra[start : start + _KIND_BLOCK_ROWS] for start in range(0, len(spectra), _KIND_BLOCK_ROWS)]
+    if spectra.size == 0 or any(np.any(block < 0) for block in blocks):
         return "flux"
-    if not np.all(spectra == np.round(spectra)):
+    if not all(np.array_equal(block, np.round(block)) for block in blocks):
         return "reflectance"
     if neighbours is None:
         return "counts"
