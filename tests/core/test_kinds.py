@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_deepcube.core.kinds import DATA_KINDS
-from napari_deepcube.core.preprocess import KINDS, PreprocessConfig, fit_preprocessor
+from napari_deepcube.core.preprocess import KINDS, PreprocessConfig, fit_and_transform
 
 
 def test_every_kind_a_user_can_choose_has_a_description():
@@ -16,7 +16,7 @@ def test_the_preprocessor_follows_its_kinds_description(name, rng):
     kind = DATA_KINDS[name]
     spectra = rng.poisson(20.0, size=(400, 128)).astype(np.float32)
     neighbours = rng.poisson(20.0, size=(400, 128)).astype(np.float32)
-    preprocessor = fit_preprocessor(PreprocessConfig(kind=name, max_features=32), spectra, neighbours)
+    preprocessor = fit_and_transform(PreprocessConfig(kind=name, max_features=32), spectra, neighbours)[0]
     assert preprocessor.data_kind is kind and preprocessor.likelihood == kind.likelihood
     assert (preprocessor.sigma is not None) == kind.whitened
     assert (preprocessor.shift_operators() is not None) == kind.shift_test

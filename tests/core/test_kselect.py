@@ -18,7 +18,7 @@ from napari_deepcube.core.kselect import (
 )
 from napari_deepcube.core.mixture import scale_free
 from napari_deepcube.core.pipeline import segment
-from napari_deepcube.core.preprocess import PreprocessConfig, fit_preprocessor
+from napari_deepcube.core.preprocess import PreprocessConfig, fit_and_transform
 from napari_deepcube.core.synthetic import make_painting
 from napari_deepcube.core.threads import computing_on
 
@@ -213,7 +213,7 @@ def _line_sample(rng, n_channels=512, shift=0.5, n_faint=0):
     brightness = np.where(groups == 3, 0.3, 1.0)[:, None] * rng.uniform(4.0, 8.0, (groups.size, 1))
     clean = brightness * templates[groups]
     spectra, neighbours = (clean + rng.normal(size=clean.shape) for _ in range(2))
-    preprocessor = fit_preprocessor(PreprocessConfig(kind="flux", max_features=64), spectra, neighbours)
+    preprocessor = fit_and_transform(PreprocessConfig(kind="flux", max_features=64), spectra, neighbours)[0]
     return preprocessor, preprocessor.transform(spectra), np.array([0, 0, 1, 2])[groups]
 
 

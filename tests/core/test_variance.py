@@ -13,7 +13,7 @@ from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.io import read_cube
 from napari_deepcube.core.pipeline import gather_features, segment
-from napari_deepcube.core.preprocess import PreprocessConfig, fit_preprocessor
+from napari_deepcube.core.preprocess import PreprocessConfig, fit_and_transform
 from napari_deepcube.core.variance import MIN_NOISE_SHARE, bin_variances
 
 pytest.importorskip("astropy.io.fits")
@@ -76,9 +76,9 @@ def _flux_sample(n: int = 400, n_channels: int = 64, seed: int = 3) -> tuple[np.
 def test_bad_variances_fall_back_to_the_noise_of_their_channel_at_the_pixels_level() -> None:
     spectra, neighbours, variances = _flux_sample()
     config = PreprocessConfig(kind="reflectance", max_features=64)
-    preprocessor = fit_preprocessor(
+    preprocessor = fit_and_transform(
         config, spectra, neighbours, variances=variances, neighbour_variances=variances
-    )
+    )[0]
     assert preprocessor.uses_variance and preprocessor.n_features == 64  # one channel per bin
     sigma, scale = preprocessor.sigma, preprocessor.variance_scale
     assert sigma is not None and scale is not None
@@ -124,10 +124,12 @@ def test_a_bin_of_several_channels_has_the_variance_of_their_mean() -> None:
 def test_a_wrongly_scaled_stat_is_set_to_the_level_of_neighbouring_pixels() -> None:
     spectra, neighbours, variances = _flux_sample(n=2000)
     config = PreprocessConfig(kind="reflectance", max_features=64)
-    right = fit_preprocessor(config, spectra, neighbours, variances=variances, neighbour_variances=variances)
-    low = fit_preprocessor(
+    right = fit_and_transform(
+        config, spectra, neighbours, variances=variances, neighbour_variances=variances
+    )[0]
+    low = fit_and_transform(
         config, spectra, neighbours, variances=variances / 4, neighbour_variances=variances / 4
-    )
+    )[0]
     assert low.variance_scale == pytest.approx(2.0 * right.variance_scale, rel=1e-5)
     np.testing.assert_allclose(
         low.transform(spectra, variances / 4), right.transform(spectra, variances), rtol=1e-5

@@ -213,7 +213,7 @@ def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 class Preprocessor:
     """A fitted transform from raw spectra (n, C) to features (n, F).
 
-    Build with :func:`fit_preprocessor`; the fitted arrays are what a saved
+    Build with :func:`fit_and_transform`; the fitted arrays are what a saved
     model needs to apply the same transform to another cube.
 
     ``n_channels`` is the raw spectra's length C; ``channels``, when set, are
@@ -395,20 +395,6 @@ class Preprocessor:
             channels=optional("channels"),
             variance_scale=None if state.get("variance_scale") is None else float(state["variance_scale"]),
         )
-
-
-def fit_preprocessor(
-    config: PreprocessConfig,
-    spectra: np.ndarray,
-    neighbours: np.ndarray,
-    *,
-    seed: int = 0,
-    channels: np.ndarray | None = None,
-    variances: np.ndarray | None = None,
-    neighbour_variances: np.ndarray | None = None,
-) -> Preprocessor:
-    """Fit the transform on a sample of spectra (the parameters of :func:`fit_and_transform`)."""
-    return _fit(config, spectra, neighbours, seed, channels, variances, neighbour_variances)[0]
 
 
 def fit_and_transform(
