@@ -218,5 +218,7 @@ def test_features_already_made_are_taken_in_their_place_and_the_rest_read(painti
     gathered = gather_features(cube, picks, preprocessor, known=(known_picks, marked))
     np.testing.assert_array_equal(gathered[::2], marked)
     np.testing.assert_array_equal(gathered[1::2], every[1::2])
-    # Known features for every pick: the cube is not read.
+    # Known features for every pick: the cube is not read; for none: every pick is read.
     assert gather_features(cube, picks, preprocessor, known=(picks, every)) is every
+    none_known = (picks[:0], every[:0])
+    np.testing.assert_array_equal(gather_features(cube, picks, preprocessor, known=none_known), every)

@@ -199,10 +199,8 @@ def component_log_likelihood(
     of the shape is drawn from N(mu, tau^2) truncated to a >= 0 and integrated
     out; without it the best a >= 0 is taken, ``max(x.m, 0)^2 / 2 - |x|^2 / 2``.
     """
-    projection = _projection(features, params)
-    if likelihood == "multinomial":
-        return projection
-    return _gaussian_log_likelihood(projection, (features**2).sum(axis=1, keepdims=True), brightness)
+    squared_norm = None if likelihood == "multinomial" else (features**2).sum(axis=1, keepdims=True)
+    return _log_likelihood_from(_projection(features, params), squared_norm, brightness)
 
 
 def _projection(features: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -213,10 +211,15 @@ def _projection(features: np.ndarray, params: np.ndarray) -> np.ndarray:
     return features @ params.T.astype(features.dtype)
 
 
-def _gaussian_log_likelihood(
-    projection: np.ndarray, squared_norm: np.ndarray, brightness: np.ndarray | None
+def _log_likelihood_from(
+    projection: np.ndarray, squared_norm: np.ndarray | None, brightness: np.ndarray | None
 ) -> np.ndarray:
-    """:func:`component_log_likelihood` of the Gaussian model from ``x . m`` (n, m) and ``|x|^2`` (n, 1)."""
+    """:func:`component_log_likelihood` from ``x . params`` (n, m) and ``|x|^2`` (n, 1).
+
+    Without ``squared_norm`` the model is the multinomial, whose log-likelihood is the projection.
+    """
+    if squared_norm is None:
+        return projection
     if brightness is None:
         return 0.5 * np.maximum(projection, 0.0) ** 2 - 0.5 * squared_norm
     mean, spread = (brightness[:, column].astype(projection.dtype) for column in (0, 1))
@@ -332,17 +335,14 @@ def fit_mixture(
     brightness = _initial_brightness(features, posteriors, params) if likelihood == "gaussian" else None
     weights = np.maximum(posteriors.mean(axis=0), 1.0 / n)
     # The E-step's products are the M-step's too, and the pixels' norms never change.
-    squared_norm = (features**2).sum(axis=1, keepdims=True) if likelihood == "gaussian" else None
+    squared_norm = None if likelihood == "multinomial" else (features**2).sum(axis=1, keepdims=True)
     previous_ll = -np.inf
     log_likelihood = -np.inf
     n_iter = 0
     for iteration in range(1, max_iter + 1):
         n_iter = iteration
         projection = _projection(features, params)
-        if squared_norm is None:
-            log_joint = projection + np.log(weights)
-        else:
-            log_joint = _gaussian_log_likelihood(projection, squared_norm, brightness) + np.log(weights)
+        log_joint = _log_likelihood_from(projection, squared_norm, brightness) + np.log(weights)
         norm = _log_sum_exp(log_joint)
         log_likelihood = float(norm.sum(dtype=np.float64))
         posteriors = np.exp(log_joint - norm).astype(np.float32)

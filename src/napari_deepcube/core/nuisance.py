@@ -144,14 +144,14 @@ def _within_cluster_noise(
     # otherwise put their own difference into the shared covariance.
     left_out = residuals > _TRIM_FACTOR * np.median(residuals)
     outliers = x[left_out]
-    wb = np.where(left_out[:, None], 0.0, weighted)
-    towards = wb.T @ x
+    kept_weights = np.where(left_out[:, None], 0.0, weighted)
+    towards = kept_weights.T @ x
     within = (
         moments.gram
         - outliers.T @ outliers
         - shapes.T @ towards
         - towards.T @ shapes
-        + shapes.T @ ((wb * amplitudes).sum(axis=0)[:, None] * shapes)
+        + shapes.T @ ((kept_weights * amplitudes).sum(axis=0)[:, None] * shapes)
     ) / (n - left_out.sum())
     values, vectors = np.linalg.eigh(within)
     values, vectors = values[::-1], vectors[:, ::-1]
@@ -194,6 +194,8 @@ def _amplitudes(x: np.ndarray, shapes: np.ndarray, noise: SharedNoise | None = N
     is symmetric, so their products with the whitened shapes are the pixels'
     with the shapes whitened twice.
     """
-    whitened = shapes if noise is None else noise.whiten(shapes)
-    towards = whitened if noise is None else noise.whiten(whitened)
-    return np.maximum(x @ towards.T, 0.0) / np.maximum((whitened**2).sum(axis=1), 1e-12)
+    if noise is None:
+        return np.maximum(x @ shapes.T, 0.0) / np.maximum((shapes**2).sum(axis=1), 1e-12)
+    whitened = noise.whiten(shapes)
+    twice_whitened = noise.whiten(whitened)
+    return np.maximum(x @ twice_whitened.T, 0.0) / np.maximum((whitened**2).sum(axis=1), 1e-12)

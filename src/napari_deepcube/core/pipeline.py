@@ -581,7 +581,7 @@ def gather_features(
         known_picks, known_features = known
         # Both index lists are sorted, so the known rows keep their order among the others.
         is_known = np.isin(picks, known_picks, assume_unique=True)
-        if is_known.all():
+        if is_known.all() and known_picks.size == picks.size:
             return known_features
         features = np.empty((picks.size, known_features.shape[1]), dtype=known_features.dtype)
         features[is_known] = known_features

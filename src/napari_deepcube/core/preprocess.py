@@ -196,14 +196,15 @@ def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     left, right
         (n, F) spectra of n pixel pairs.
     """
+    diff = left - right
     # One channel per row: the medians then partition contiguous memory.
-    by_channel = np.ascontiguousarray((left - right).T)
+    by_channel = np.ascontiguousarray(diff.T)
     mad = np.median(np.abs(by_channel - np.median(by_channel, axis=1, keepdims=True)), axis=1)
     sigma = _MAD_TO_SIGMA * mad / np.sqrt(2.0)
     # Sparse channels (mostly zero, a few counts) have no spread at the median:
     # their plain standard deviation stands in, so that they are not divided by ~0.
     sparse = sigma == 0
-    sigma[sparse] = by_channel[sparse].std(axis=1) / np.sqrt(2.0)
+    sigma[sparse] = diff[:, sparse].std(axis=0) / np.sqrt(2.0)
     positive = sigma[sigma > 0]
     floor = 1e-3 * float(np.median(positive)) if positive.size else 1.0
     return np.maximum(sigma, floor)
