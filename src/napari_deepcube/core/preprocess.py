@@ -197,9 +197,11 @@ def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
         (n, F) spectra of n pixel pairs.
     """
     diff = left - right
-    # One channel per row: the medians then partition contiguous memory.
+    # One channel per row, so that the medians partition contiguous memory; both
+    # medians may reorder their input, which is this function's own.
     by_channel = np.ascontiguousarray(diff.T)
-    mad = np.median(np.abs(by_channel - np.median(by_channel, axis=1, keepdims=True)), axis=1)
+    centre = np.median(by_channel, axis=1, keepdims=True, overwrite_input=True)
+    mad = np.median(np.abs(by_channel - centre), axis=1, overwrite_input=True)
     sigma = _MAD_TO_SIGMA * mad / np.sqrt(2.0)
     # Sparse channels (mostly zero, a few counts) have no spread at the median:
     # their plain standard deviation stands in, so that they are not divided by ~0.
