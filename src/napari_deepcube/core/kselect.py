@@ -572,9 +572,11 @@ def _ranked_splits(
         log_likelihood, new_members = split_fits[key]
         gain = log_likelihood - float(own[members_of[cluster]].sum())
         if gain > 0:
-            new = np.zeros(previous.labels.size, dtype=bool)
+            new, rest = np.zeros((2, previous.labels.size), dtype=bool)
             new[new_members] = True
-            cuts.append((gain, new, (previous.labels == cluster) & ~new))
+            rest[members_of[cluster]] = True
+            rest[new_members] = False
+            cuts.append((gain, new, rest))
     cuts.sort(key=lambda cut: -cut[0])
     # A cut is its two halves, whichever is called new; proposals that cut alike count once.
     kept: list[tuple[np.ndarray, np.ndarray]] = []

@@ -258,7 +258,7 @@ def _amplitude_moments(projection: np.ndarray, brightness: np.ndarray) -> tuple[
 
 def _initial_brightness(features: np.ndarray, posteriors: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """(m, 2) brightness from hard labels: the amplitude is the projection, one unit of its variance noise."""
-    first = np.maximum(features @ shapes.T.astype(features.dtype), 0.0).astype(np.float64)
+    first = np.maximum(_projection(features, shapes), 0.0).astype(np.float64)
     return _brightness_from_moments(posteriors, first, first**2 - 1.0)
 
 
@@ -403,7 +403,7 @@ def fit_background_mixture(
         class_part = (1.0 - shares)[None, :, None] * classes[:, None, :]
         background_part = np.broadcast_to(shares[None, :, None] * background[None, None, :], class_part.shape)
         mixed = (class_part + background_part).reshape(k * n_shares, n_features)
-        log_joint = features @ np.log(mixed).T.astype(np.float32) + np.log(weights).astype(np.float32)
+        log_joint = _projection(features, np.log(mixed)) + np.log(weights).astype(np.float32)
         norm = _log_sum_exp(log_joint)
         log_likelihood = float(norm.sum(dtype=np.float64))
         posteriors = np.exp(log_joint - norm).astype(np.float32)
