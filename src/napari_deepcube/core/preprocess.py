@@ -164,10 +164,7 @@ def continuum(spectra: np.ndarray, block: int = CONTINUUM_BLOCK) -> np.ndarray:
     n_channels = spectra.shape[1]
     n_blocks = max(1, n_channels // block)
     edges = np.linspace(0, n_channels, n_blocks + 1).astype(np.int64)
-    medians = np.stack(
-        [np.median(spectra[:, a:b], axis=1) for a, b in itertools.pairwise(edges)],
-        axis=1,
-    )
+    medians = np.stack([_medians(spectra[:, a:b]) for a, b in itertools.pairwise(edges)], axis=1)
     if n_blocks == 1:
         return np.repeat(medians, n_channels, axis=1)
     centres = (edges[:-1] + edges[1:] - 1) / 2.0
@@ -182,6 +179,19 @@ def continuum(spectra: np.ndarray, block: int = CONTINUUM_BLOCK) -> np.ndarray:
     np.add.at(between, (left, channels), 1.0 - weight)
     np.add.at(between, (right, channels), weight)
     return medians @ between
+
+
+def _medians(block: np.ndarray) -> np.ndarray:
+    """Median of each row of ``block`` (finite values), as :func:`numpy.median` gives it.
+
+    Sorting a few dozen values per row is several times faster than the
+    selection :func:`numpy.median` runs with two middle values to find.
+    """
+    ordered = np.sort(block, axis=1)
+    middle = ordered.shape[1] // 2
+    if ordered.shape[1] % 2:
+        return ordered[:, middle]
+    return (ordered[:, middle - 1] + ordered[:, middle]) / 2
 
 
 def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
