@@ -169,23 +169,25 @@ def _log_sum_exp(values: np.ndarray) -> np.ndarray:
     return peak + np.log(np.exp(values - peak).sum(axis=1, keepdims=True))
 
 
-def class_sums(features: np.ndarray, labels: np.ndarray, k: int, *, squared: bool = False) -> np.ndarray:
-    """Sum (k, F) of the features (or, ``squared``, of their squares) of each class 0..k-1, in float64.
+def class_sums(features: np.ndarray, labels: np.ndarray, k: int, *, orders: int = 1) -> list[np.ndarray]:
+    """Sums (k, F) in float64 of each class's features (0..k-1), and with ``orders=2`` of their squares.
 
     A one-hot matrix product, block by block: BLAS releases the GIL, where
     ``np.add.at`` or a sorted ``reduceat`` would hold it for a few hundred
     milliseconds on a large sample and freeze a viewer running this in a thread.
-    Only one block at a time is held in float64, never a copy of all features.
+    Only one block at a time is held in float64, never a copy of all features,
+    and both sums come from that one copy.
     """
-    sums = np.zeros((k, features.shape[1]))
+    sums = [np.zeros((k, features.shape[1])) for _ in range(orders)]
     for start in range(0, features.shape[0], _SUM_BLOCK):
         block = slice(start, start + _SUM_BLOCK)
         one_hot = np.zeros((k, labels[block].size))
         one_hot[labels[block], np.arange(labels[block].size)] = 1.0
         values = features[block].astype(np.float64)
-        if squared:
+        sums[0] += one_hot @ values
+        if orders == 2:
             values *= values
-        sums += one_hot @ values
+            sums[1] += one_hot @ values
     return sums
 
 
@@ -388,7 +390,7 @@ def fit_background_mixture(
     features = np.asarray(features, dtype=np.float32)
     n, n_features = features.shape
     shares = np.linspace(0.0, max_share, n_shares)
-    counts = class_sums(features, labels, k)
+    (counts,) = class_sums(features, labels, k)
     classes = (counts + _PSEUDO_COUNT) / (counts + _PSEUDO_COUNT).sum(axis=1, keepdims=True)
     # The background starts as what every class has in common.
     background = classes.min(axis=0) + 1e-9

@@ -652,12 +652,8 @@ def cluster_sums(
 
     Through :func:`class_sums`, whose matrix products release the GIL.
     """
-    values = finite_or_zero(spectra)
-    return (
-        class_sums(values, cluster, k),
-        class_sums(values, cluster, k, squared=True),
-        np.bincount(cluster, minlength=k),
-    )
+    sums, squares = class_sums(finite_or_zero(spectra), cluster, k, orders=2)
+    return sums, squares, np.bincount(cluster, minlength=k)
 
 
 def local_block_map(device: object = None) -> BlockMap:

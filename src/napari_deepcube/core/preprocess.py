@@ -206,17 +206,19 @@ def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     left, right
         (n, F) spectra of n pixel pairs.
     """
-    diff = left - right
-    # One channel per row, so that the medians partition contiguous memory; both
-    # medians may reorder their input, which is this function's own.
-    by_channel = np.ascontiguousarray(diff.T)
+    # The differences one channel per row, so that the medians partition contiguous
+    # memory; the medians reorder them and the deviations overwrite them, in place,
+    # as a sample's differences are hundreds of MB.
+    by_channel = np.empty((left.shape[1], left.shape[0]), dtype=np.result_type(left, right))
+    np.subtract(left.T, right.T, out=by_channel)
     centre = np.median(by_channel, axis=1, keepdims=True, overwrite_input=True)
-    mad = np.median(np.abs(by_channel - centre), axis=1, overwrite_input=True)
+    deviations = np.abs(np.subtract(by_channel, centre, out=by_channel), out=by_channel)
+    mad = np.median(deviations, axis=1, overwrite_input=True)
     sigma = _MAD_TO_SIGMA * mad / np.sqrt(2.0)
     # Sparse channels (mostly zero, a few counts) have no spread at the median:
     # their plain standard deviation stands in, so that they are not divided by ~0.
     sparse = sigma == 0
-    sigma[sparse] = diff[:, sparse].std(axis=0) / np.sqrt(2.0)
+    sigma[sparse] = (left[:, sparse] - right[:, sparse]).std(axis=0) / np.sqrt(2.0)
     positive = sigma[sigma > 0]
     floor = 1e-3 * float(np.median(positive)) if positive.size else 1.0
     return np.maximum(sigma, floor)
@@ -518,7 +520,10 @@ def _fit_whitened(
         noise = pixel_noise(binned, scale, sigma)
     # Mean excess of squared signal-to-noise over pure noise (which gives 1):
     # a channel carried by a few bright pixels (a compact nebula) still scores.
-    excess = np.mean((signal / noise) ** 2, axis=0) - 1.0
+    squared_snr = signal / noise
+    squared_snr *= squared_snr  # in place: one copy of the sample, not two
+    excess = np.mean(squared_snr, axis=0) - 1.0
+    del squared_snr
     n_keep = min(partial.config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
