@@ -43,6 +43,14 @@ def test_continuum_follows_a_smooth_baseline_not_a_line():
     assert np.max(np.abs(fitted - baseline)[20:-20]) < 0.2
 
 
+@pytest.mark.parametrize("n_channels", [32, 33])
+def test_continuum_of_one_block_is_each_spectrum_median(n_channels, rng):
+    """An even and an odd number of values per block: the median numpy gives, exactly."""
+    spectra = rng.normal(size=(200, n_channels))
+    expected = np.repeat(np.median(spectra, axis=1)[:, None], n_channels, axis=1)
+    np.testing.assert_array_equal(continuum(spectra), expected)
+
+
 def test_noise_level_from_neighbouring_pixels(rng):
     sigma = np.linspace(0.5, 3.0, 40)
     signal = rng.uniform(0, 100, size=(4000, 1)) * np.sin(np.arange(40))[None, :]
