@@ -307,16 +307,27 @@ def merge_gain(features: np.ndarray, labels: np.ndarray, k: int, likelihood: str
     evidence for its true k: below one :func:`bic_penalty`, no likelihood
     criterion can tell its weakest class from a split within one class.
     """
+    return min(pair_merge_gains(features, labels, k, likelihood, seed).values(), default=float("inf"))
+
+
+def pair_merge_gains(
+    features: np.ndarray, labels: np.ndarray, k: int, likelihood: str, seed: int
+) -> dict[tuple[int, int], float]:
+    """Log-likelihood the clusters ``labels`` (0..k-1) gain over merging each pair (a, b), a < b.
+
+    The merged fit starts from the labels with b in a, and its EM may move
+    pixels between the classes left (see :func:`merge_gain`).
+    """
     n_sub, em_iter = _CANDIDATE_SUB[likelihood], CANDIDATE_EM_ITER
     whole = fit_classes(features, labels, k, likelihood, n_sub=n_sub, seed=seed, max_iter=em_iter)
-    least = float("inf")
+    gains = {}
     for first in range(k):
         for second in range(first + 1, k):
             merged = np.where(labels == second, first, labels)
             merged = np.where(merged > second, merged - 1, merged)
             fit = fit_classes(features, merged, k - 1, likelihood, n_sub=n_sub, seed=seed, max_iter=em_iter)
-            least = min(least, whole.log_likelihood - fit.log_likelihood)
-    return least
+            gains[first, second] = whole.log_likelihood - fit.log_likelihood
+    return gains
 
 
 def _is_velocity_copy(candidate: Candidate, penalty: float) -> bool:

@@ -1,0 +1,139 @@
+"""Why a cube's clusters are what they are: two measurements behind docs/how-it-works.md, section 5.
+
+``evidence CUBE SEED``: ``segment`` with default settings, its clusters against
+the true classes (pixels of each class per cluster), then, on a sample as
+large as the training sample, what the true classes gain over merging each
+pair of them, in BIC penalties (:func:`~napari_deepcube.core.kselect.pair_merge_gains`;
+the least of them is the "evidence" of ``run.py --suite hard``)::
+
+    python benchmarks/diagnose.py evidence nebula/velocity 0
+
+``smoothness CUBE SEED K``: ``segment`` with k = K; for the split from K - 1
+to K (the two clusters of K whose pixels fall in one cluster of K - 1), the
+log-likelihood ratio between them at every pixel, less its half's mean,
+correlated with the same at the right-hand and lower neighbours in the same
+half. A cut along a ramp leaves the ratio varying smoothly inside each half;
+two uniform materials leave it flat plus noise::
+
+    python benchmarks/diagnose.py smoothness "painting/gradient mixtures" 3 8
+
+CUBE is a stress variant (``painting/clean``, ...) or ``hard painting`` / ``hard nebula``.
+The nebulae run without their per-voxel variances, as in the stress suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import numpy as np
+
+from run import CubeSpec, _load
+
+
+def _spec(cube: str, seed: int) -> CubeSpec:
+    if cube.startswith("hard "):
+        return CubeSpec(name=f"{cube} s{seed}", family=cube.split()[1], hard=True, seed=seed)
+    return CubeSpec(name=f"{cube} s{seed}", family="stress", variant=cube, seed=seed)
+
+
+def contingency(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(clusters, classes) pixel counts: clusters 1..k of ``labels``, classes the values of ``truth``."""
+    classes = np.unique(truth)
+    clusters = range(1, int(labels.max()) + 1)
+    return np.array([[int(np.sum((labels == c) & (truth == t))) for t in classes] for c in clusters])
+
+
+def within_half_correlation(ratio: np.ndarray, halves: np.ndarray) -> float:
+    """Correlation of ``ratio`` (H, W), less each half's mean, between neighbours in the same half.
+
+    ``halves`` (H, W) is 0 or 1 for the split's two clusters, -1 elsewhere.
+    Right-hand and lower neighbours both count.
+    """
+    centred = ratio.astype(np.float64).copy()
+    for half in (0, 1):
+        centred[halves == half] -= centred[halves == half].mean()
+    height, width = ratio.shape
+    here, there = [], []
+    for down, right in ((0, 1), (1, 0)):
+        first, second = halves[: height - down, : width - right], halves[down:, right:]
+        same = (first >= 0) & (first == second)
+        here.append(centred[: height - down, : width - right][same])
+        there.append(centred[down:, right:][same])
+    return float(np.corrcoef(np.concatenate(here), np.concatenate(there))[0, 1])
+
+
+def _segment(cube, seed: int, k: int | None = None):
+    from napari_deepcube.core.config import SegmentConfig
+    from napari_deepcube.core.pipeline import segment
+
+    return segment(cube, SegmentConfig(seed=seed, k=k, variance=False))
+
+
+def evidence(cube_name: str, seed: int) -> None:
+    from napari_deepcube.core.kselect import bic_penalty, pair_merge_gains
+
+    cube, truth, _ = _load(_spec(cube_name, seed))
+    result = _segment(cube, seed)
+    truth = truth.ravel()
+    print(f"{cube_name} s{seed}: k = {result.k}; pixels of each true class {np.bincount(truth)[1:].tolist()}")
+    for cluster, counts in enumerate(contingency(result.labels.ravel(), truth), start=1):
+        print(f"  cluster {cluster}: {counts.tolist()}")
+    scored = np.flatnonzero(truth > 0)
+    size = min(result.config.n_train, scored.size)
+    picks = np.sort(np.random.default_rng(seed).choice(scored, size=size, replace=False))
+    rows, cols = np.divmod(picks, cube.image_shape[1])
+    preprocessor = result.model.preprocessor
+    features = preprocessor.transform(cube.spectra(rows, cols))
+    gains = pair_merge_gains(features, truth[picks] - 1, int(truth.max()), preprocessor.likelihood, seed)
+    penalty = bic_penalty(features.shape[1], size)
+    for (first, second), gain in gains.items():
+        print(f"  classes {first + 1} and {second + 1} merged: {gain / penalty:.2f} BIC penalties lost")
+
+
+def smoothness(cube_name: str, seed: int, k: int) -> None:
+    cube, truth, _ = _load(_spec(cube_name, seed))
+    result = _segment(cube, seed, k)
+    height, width = cube.image_shape
+    rows, cols = np.divmod(np.arange(height * width), width)
+    features = result.model.preprocessor.transform(cube.spectra(rows, cols))
+    labels = result.labels.ravel() - 1
+    before = result.model.candidates[k - 1].posteriors(features).argmax(axis=1)
+
+    def shared(pair: tuple[int, int]) -> float:
+        """The least share of either cluster's pixels in the (k - 1)-cluster they share most."""
+        return max(min(np.mean(before[labels == c] == old) for c in pair) for old in range(k - 1))
+
+    first, second = max(itertools.combinations(range(k), 2), key=shared)
+    halves = np.full(height * width, -1)
+    halves[labels == first], halves[labels == second] = 0, 1
+    ratio = result.model.mixture.class_log_likelihood(features)
+    split = (ratio[:, first] - ratio[:, second]).reshape(height, width)
+    table = contingency(np.where(halves >= 0, halves + 1, 0), truth.ravel())
+    print(
+        f"{cube_name} s{seed}, split {k - 1} -> {k}: halves of {table.sum(axis=1).tolist()} pixels, "
+        f"true classes {table.tolist()}; within-half correlation "
+        f"{within_half_correlation(split, halves.reshape(height, width)):.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("evidence", "smoothness"):
+        command = commands.add_parser(name)
+        command.add_argument("cube")
+        command.add_argument("seed", type=int)
+        if name == "smoothness":
+            command.add_argument("k", type=int)
+    args = parser.parse_args()
+    if args.command == "evidence":
+        evidence(args.cube, args.seed)
+    else:
+        smoothness(args.cube, args.seed, args.k)
+
+
+if __name__ == "__main__":
+    main()
