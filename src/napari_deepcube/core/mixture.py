@@ -25,6 +25,7 @@ merged with the empty sky beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 from scipy.special import log_ndtr
@@ -169,7 +170,9 @@ def _log_sum_exp(values: np.ndarray) -> np.ndarray:
     return peak + np.log(np.exp(values - peak).sum(axis=1, keepdims=True))
 
 
-def class_sums(features: np.ndarray, labels: np.ndarray, k: int, *, orders: int = 1) -> list[np.ndarray]:
+def class_sums(
+    features: np.ndarray, labels: np.ndarray, k: int, *, orders: Literal[1, 2] = 1
+) -> list[np.ndarray]:
     """Sums (k, F) in float64 of each class's features (0..k-1), and with ``orders=2`` of their squares.
 
     A one-hot matrix product, block by block: BLAS releases the GIL, where
