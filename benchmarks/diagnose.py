@@ -28,7 +28,7 @@ import itertools
 
 import numpy as np
 
-from run import CubeSpec, _load
+from run import CubeSpec, _load, true_class_sample
 
 
 def _spec(cube: str, seed: int) -> CubeSpec:
@@ -79,14 +79,10 @@ def evidence(cube_name: str, seed: int) -> None:
     print(f"{cube_name} s{seed}: k = {result.k}; pixels of each true class {np.bincount(truth)[1:].tolist()}")
     for cluster, counts in enumerate(contingency(result.labels.ravel(), truth), start=1):
         print(f"  cluster {cluster}: {counts.tolist()}")
-    scored = np.flatnonzero(truth > 0)
-    size = min(result.config.n_train, scored.size)
-    picks = np.sort(np.random.default_rng(seed).choice(scored, size=size, replace=False))
-    rows, cols = np.divmod(picks, cube.image_shape[1])
     preprocessor = result.model.preprocessor
-    features = preprocessor.transform(cube.spectra(rows, cols))
-    gains = pair_merge_gains(features, truth[picks] - 1, int(truth.max()), preprocessor.likelihood, seed)
-    penalty = bic_penalty(features.shape[1], size)
+    features, classes = true_class_sample(cube, truth, preprocessor, seed)
+    gains = pair_merge_gains(features, classes, int(truth.max()), preprocessor.likelihood, seed)
+    penalty = bic_penalty(features.shape[1], features.shape[0])
     for (first, second), gain in gains.items():
         print(f"  classes {first + 1} and {second + 1} merged: {gain / penalty:.2f} BIC penalties lost")
 

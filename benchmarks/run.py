@@ -158,23 +158,28 @@ def _method(
     return labels, k_true, None
 
 
-def _true_k_evidence(cube, truth: np.ndarray, preprocessor, seed: int) -> float:
-    """BIC penalties the true classes gain over their closest merge, on a sample as large as ours."""
+def true_class_sample(cube, truth: np.ndarray, preprocessor, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features and true classes (0..k-1) of labelled pixels, a sample as large as our training sample."""
     from napari_deepcube.core.config import SegmentConfig
-    from napari_deepcube.core.kselect import bic_penalty, merge_gain
-    from napari_deepcube.core.mixture import MIXTURE_LIKELIHOODS
 
-    if preprocessor.likelihood not in MIXTURE_LIKELIHOODS:
-        return float("nan")
     truth = truth.ravel()
     scored = np.flatnonzero(truth > 0)
     size = min(SegmentConfig().n_train, scored.size)
     picks = np.sort(np.random.default_rng(seed).choice(scored, size=size, replace=False))
     rows, cols = np.divmod(picks, cube.image_shape[1])
-    features = preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols))
-    k = int(truth.max())
-    gain = merge_gain(features, truth[picks] - 1, k, preprocessor.likelihood, seed=seed)
-    return gain / bic_penalty(features.shape[1], size)
+    return preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols)), truth[picks] - 1
+
+
+def _true_k_evidence(cube, truth: np.ndarray, preprocessor, seed: int) -> float:
+    """BIC penalties the true classes gain over their closest merge, on a sample as large as ours."""
+    from napari_deepcube.core.kselect import bic_penalty, merge_gain
+    from napari_deepcube.core.mixture import MIXTURE_LIKELIHOODS
+
+    if preprocessor.likelihood not in MIXTURE_LIKELIHOODS:
+        return float("nan")
+    features, classes = true_class_sample(cube, truth, preprocessor, seed)
+    gain = merge_gain(features, classes, int(truth.max()), preprocessor.likelihood, seed=seed)
+    return gain / bic_penalty(features.shape[1], features.shape[0])
 
 
 def _peak_rss_mb() -> float:
