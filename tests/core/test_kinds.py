@@ -19,6 +19,5 @@ def test_the_preprocessor_follows_its_kinds_description(name, rng):
     preprocessor = fit_and_transform(PreprocessConfig(kind=name, max_features=32), spectra, neighbours)[0]
     assert preprocessor.data_kind is kind and preprocessor.likelihood == kind.likelihood
     assert (preprocessor.sigma is not None) == kind.whitened
-    assert (preprocessor.shift_operators() is not None) == kind.shift_test
     if not kind.shared_noise_removed:
         assert preprocessor.shared_noise is None

@@ -3,7 +3,6 @@ import pytest
 
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.preprocess import (
-    LINE_SHIFTS,
     PreprocessConfig,
     Preprocessor,
     continuum,
@@ -128,31 +127,6 @@ def test_reflectance_keeps_its_continuum_and_has_no_shared_noise(rng):
     flux = fit_and_transform(PreprocessConfig(kind="flux"), spectra, neighbours)[0].transform(spectra)
     flux_means = np.stack([flux[truth == c].mean(axis=0) for c in (0, 1)])
     assert np.abs(flux_means).max() < 0.2 * np.abs(features).mean()
-
-
-def test_shift_operators_move_a_line_in_wavelength(rng):
-    channels = np.arange(400)
-
-    def line(centre):
-        return 50.0 * np.exp(-0.5 * ((channels - centre) / 1.6) ** 2)
-
-    clean = rng.uniform(0.5, 1.5, (300, 1)) * line(200.3)[None, :]
-    prep = fit_and_transform(
-        PreprocessConfig(kind="flux", max_features=32),
-        clean + rng.normal(size=clean.shape),
-        clean + rng.normal(size=clean.shape),
-    )[0]
-    operators = prep.shift_operators()
-    assert operators.shape == (LINE_SHIFTS.size, 32, 32)
-    still = prep.transform(line(200.3)[None, :])[0]
-    for shift in (-0.5, 0.25, 0.75):
-        moved = prep.transform(line(200.3 + shift)[None, :])[0]
-        predicted = operators[np.flatnonzero(np.isclose(LINE_SHIFTS, shift))[0]] @ still
-        # Far closer than leaving the line where it was.
-        assert np.linalg.norm(predicted - moved) < 0.1 * np.linalg.norm(still - moved)
-    photons = rng.poisson(3.0, (50, 100)), rng.poisson(3.0, (50, 100))
-    counts = fit_and_transform(PreprocessConfig(), *photons)[0]
-    assert counts.shift_operators() is None
 
 
 @pytest.mark.parametrize("kind", ["counts", "flux", "reflectance"])

@@ -26,6 +26,13 @@ def test_energies_in_ev_read_as_kev_and_wavelengths_not():
     assert SpectralAxis.build(2, [1.0, 2.0], "nm").label == "Spectral axis"
 
 
+def test_wavelengths_read_in_angstrom_and_energies_not():
+    np.testing.assert_allclose(SpectralAxis.build(2, [500.0, 500.125], "nm").angstrom, [5000.0, 5001.25])
+    np.testing.assert_allclose(SpectralAxis.build(1, [0.65], "µm").angstrom, [6500.0])
+    assert SpectralAxis.build(2, [1.0, 2.0], "keV").angstrom is None
+    assert SpectralAxis.build(2).angstrom is None
+
+
 @pytest.mark.parametrize(
     ("values", "words"), [([1.0, 2.0], "3 channels but 2"), ([1.0, np.nan, 3.0], "NaN or Inf")]
 )

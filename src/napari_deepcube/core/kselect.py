@@ -48,11 +48,11 @@ no such rule: two paints that differ only in how much of one pigment they
 hold are two classes to a heritage scientist.
 
 Line fluxes have the opposite trap: each HII region or planetary nebula moves
-at its own velocity, and a bright one's lines, shifted by a fraction of a
-bin, gain a BIC penalty or so as a class of their own. For them a split also
-stops when some cluster's pixels are explained within a BIC penalty by
-another cluster's spectrum shifted in wavelength (:func:`shift_gain`): one
-class at two velocities.
+at its own velocity, and a bright one's lines, shifted by a fraction of
+their width, gain BIC penalties as a class of their own. For them a split
+also stops when some cluster's pixels are explained within a BIC penalty by
+another cluster's mean spectrum moved in velocity (:func:`shift_gain`,
+:mod:`.line_shifts`): one class at two velocities.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from .kmeans import fit_kmeans, silhouette
+from .line_shifts import LineShifter, ShiftedClusters
 from .mixture import Mixture, MixtureFit, fit_classes, scale_free
 
 #: Below this silhouette the chosen clusters are said to overlap: the likelihood
@@ -205,22 +206,22 @@ def fit_candidates(
     likelihood: str | None,
     seed: int,
     mixing_test: bool = False,
-    shift_operators: np.ndarray | None = None,
+    line_shifts: LineShifter | None = None,
     neighbours: NeighbourPairs | None = None,
     workers: int = 1,
 ) -> Iterator[Candidate]:
     """Yield the candidate for each k in ``ks`` (increasing), as it is made.
 
     With ``mixing_test`` (reflectance) each candidate also gets its
-    :func:`mixing_ratio`; with ``shift_operators`` (line fluxes, see
-    :meth:`.Preprocessor.shift_operators`) its :func:`shift_gain`. With
+    :func:`mixing_ratio`; with ``line_shifts`` (line fluxes: the sample's
+    raw spectra, see :mod:`.line_shifts`) its :func:`shift_gain`. With
     ``neighbours`` (sample pixels and a neighbour of each in the image) its
     clusters get their spatial coherence. The fits of the split proposals run
     on ``workers`` threads, with the same result as on one.
     """
     with _mapper(workers) as parallel_map:
         yield from _candidates(
-            latents, features, ks, likelihood, seed, mixing_test, shift_operators, neighbours, parallel_map
+            latents, features, ks, likelihood, seed, mixing_test, line_shifts, neighbours, parallel_map
         )
 
 
@@ -253,7 +254,7 @@ def _candidates(
     likelihood: str | None,
     seed: int,
     mixing_test: bool,
-    shift_operators: np.ndarray | None,
+    line_shifts: LineShifter | None,
     neighbours: NeighbourPairs | None,
     parallel_map: _Map,
 ) -> Iterator[Candidate]:
@@ -264,11 +265,12 @@ def _candidates(
     known_proposals: dict[bytes, list[np.ndarray]] = {}
 
     def with_shift(candidate: Candidate) -> Candidate:
-        if shift_operators is None or candidate.fit is None:
+        if line_shifts is None or candidate.fit is None:
             return candidate
         mixture = candidate.fit.mixture
         empty = _empty_clusters(mixture.brightness)
-        shift = shift_gain(features, candidate.labels, mixture.params, shift_operators, skip=empty)
+        moved = line_shifts.clusters(candidate.labels, candidate.k)
+        shift = shift_gain(features, candidate.labels, mixture.params, moved, skip=empty)
         return replace(candidate, tests={**candidate.tests, SHIFT_GAIN: shift})
 
     for k in ks:
@@ -384,18 +386,18 @@ def shift_gain(
     features: np.ndarray,
     labels: np.ndarray,
     shapes: np.ndarray,
-    operators: np.ndarray,
+    moved: ShiftedClusters,
     skip: np.ndarray | None = None,
 ) -> float:
     """Least log-likelihood a cluster's own spectrum gains over another's, shifted in wavelength.
 
     For each cluster j, its pixels' log-likelihood under its own shape (the
     Gaussian model: best amplitude >= 0, unit noise) minus their best
-    log-likelihood under one shape of another cluster moved by one of the
-    shifts of ``operators``, the same shift for all of j's pixels. A class
-    of its own gains far more than a BIC penalty; the same class at another
-    velocity gains less. Returns the smallest gain over clusters (inf for
-    fewer than two clusters).
+    log-likelihood under another cluster's mean spectrum moved by one
+    velocity (:meth:`.ShiftedClusters.explained`), the same for all of j's
+    pixels. A class of its own gains far more than a BIC penalty; the same
+    class at another velocity gains less. Returns the smallest gain over
+    clusters (inf for fewer than two clusters).
 
     Parameters
     ----------
@@ -405,8 +407,8 @@ def shift_gain(
         (n,) cluster 0..k-1 of each pixel.
     shapes
         (k, F) unit shape of each cluster.
-    operators
-        (S, F, F) shift matrices (:meth:`.Preprocessor.shift_operators`).
+    moved
+        The clusters' mean raw spectra, to move (:meth:`.LineShifter.clusters`).
     skip
         Clusters not tested (empty ones: their fitted shape is noise), though
         their shapes still count as others'.
@@ -415,16 +417,14 @@ def shift_gain(
     least = float("inf")
     if k < 2:
         return least
-    shifted = np.einsum("sfg,kg->ksf", operators, shapes.astype(np.float32))
-    shifted /= np.maximum(np.linalg.norm(shifted, axis=2, keepdims=True), 1e-12)
-    for cluster in np.setdiff1d(np.arange(k), [] if skip is None else skip):
+    tested = np.setdiff1d(np.flatnonzero(np.bincount(labels, minlength=k)), [] if skip is None else skip)
+    if tested.size == 0:
+        return least
+    explained, _ = moved.explained(features, labels, tested)
+    for cluster, energy in zip(tested, explained, strict=True):
         members = features[labels == cluster]
-        if members.shape[0] == 0:
-            continue
         own = np.maximum(members @ shapes[cluster].astype(members.dtype), 0.0) ** 2
-        others = np.delete(shifted, cluster, axis=0).reshape(-1, shapes.shape[1]).astype(members.dtype)
-        explained = (np.maximum(members @ others.T, 0.0) ** 2).sum(axis=0, dtype=np.float64)
-        least = min(least, 0.5 * (float(own.sum(dtype=np.float64)) - float(explained.max())))
+        least = min(least, 0.5 * (float(own.sum(dtype=np.float64)) - energy))
     return least
 
 

@@ -171,22 +171,29 @@ def _log_sum_exp(values: np.ndarray) -> np.ndarray:
 
 
 def class_sums(
-    features: np.ndarray, labels: np.ndarray, k: int, *, orders: Literal[1, 2] = 1
+    features: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    *,
+    orders: Literal[1, 2] = 1,
+    dtype: type[np.floating] = np.float64,
 ) -> list[np.ndarray]:
-    """Sums (k, F) in float64 of each class's features (0..k-1), and with ``orders=2`` of their squares.
+    """Sums (k, F) in ``dtype`` of each class's features (0..k-1), and with ``orders=2`` of their squares.
 
     A one-hot matrix product, block by block: BLAS releases the GIL, where
     ``np.add.at`` or a sorted ``reduceat`` would hold it for a few hundred
     milliseconds on a large sample and freeze a viewer running this in a thread.
-    Only one block at a time is held in float64, never a copy of all features,
-    and both sums come from that one copy.
+    Only one block at a time is held in ``dtype``, never a copy of all features,
+    and both sums come from that one copy. In float32 the features of a
+    float32 sample are not copied at all (a sample of 16 000 MUSE spectra is
+    235 MB), and the sums keep about six significant digits.
     """
-    sums = [np.zeros((k, features.shape[1])) for _ in range(orders)]
+    sums = [np.zeros((k, features.shape[1]), dtype=dtype) for _ in range(orders)]
     for start in range(0, features.shape[0], _SUM_BLOCK):
         block = slice(start, start + _SUM_BLOCK)
-        one_hot = np.zeros((k, labels[block].size))
+        one_hot = np.zeros((k, labels[block].size), dtype=dtype)
         one_hot[labels[block], np.arange(labels[block].size)] = 1.0
-        values = features[block].astype(np.float64)
+        values = features[block].astype(dtype, copy=orders == 2)
         sums[0] += one_hot @ values
         if orders == 2:
             values *= values

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: What one unit of each wavelength unit is in Å.
-_ANGSTROM_PER_UNIT = {"Å": 1.0, "nm": 10.0, "µm": 1e4}
+from .spectral import ANGSTROM_PER_UNIT
 
 #: The visible range (Å, air): lines outside it are not named.
 VISIBLE_RANGE = (3800.0, 7500.0)
@@ -74,7 +73,7 @@ def lines_in(values: np.ndarray, unit: str) -> list[tuple[float, str]]:
     list of (float, str)
         In the order of :data:`EMISSION_LINES` (strongest first).
     """
-    scale = _ANGSTROM_PER_UNIT.get(unit)
+    scale = ANGSTROM_PER_UNIT.get(unit)
     if scale is None or values.size == 0:
         return []
     low = max(float(np.nanmin(values)) * scale, VISIBLE_RANGE[0])

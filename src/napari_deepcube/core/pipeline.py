@@ -32,6 +32,7 @@ from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, rank_by_size, silhouette
 from .kselect import Candidate, KChoice, NeighbourPairs, choose_k, criteria_of, fit_candidates
+from .line_shifts import LineShifter
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .pixel_maps import PixelMap, new_map, readable, values_at
@@ -334,6 +335,10 @@ class _Sample:
         Training pixels paired with their right-hand neighbour, where it is a
         valid pixel, for the spatial coherence of candidate clusters (None
         when k is not to be chosen or the kind has no coherence test).
+    line_shifter
+        The training pixels' raw spectra, to test clusters as velocity copies
+        of each other (None when k is not to be chosen or the kind has no
+        shift test).
     """
 
     refine_picks: np.ndarray
@@ -341,6 +346,7 @@ class _Sample:
     preprocessor: Preprocessor
     features: np.ndarray
     neighbours: NeighbourPairs | None = None
+    line_shifter: LineShifter | None = None
 
 
 def _draw_sample(
@@ -372,13 +378,19 @@ def _draw_sample(
         variances=variances,
         neighbour_variances=near_variances,
     )
-    neighbours = None
-    coherence_tested = preprocessor.data_kind.coherence_test and _mixture_likelihood(preprocessor, config)
-    if config.k is None and coherence_tested:
+    neighbours, line_shifter = None, None
+    choosing = config.k is None and _mixture_likelihood(preprocessor, config) is not None
+    if choosing and preprocessor.data_kind.coherence_test:
         paired = np.flatnonzero(cube.mask[near_rows, near_cols])
         paired_variances = None if near_variances is None else near_variances[paired]
         neighbours = NeighbourPairs(paired, preprocessor.transform(near_spectra[paired], paired_variances))
-    return _Sample(refine_picks, train_picks, preprocessor, features, neighbours)
+    if choosing and preprocessor.data_kind.shift_test:
+        whitened_by = variances if preprocessor.uses_variance else None
+        shift_variances = None if whitened_by is None else finite_or_zero(whitened_by)
+        line_shifter = LineShifter(
+            preprocessor, features, finite_or_zero(spectra), shift_variances, cube.axis.angstrom
+        )
+    return _Sample(refine_picks, train_picks, preprocessor, features, neighbours, line_shifter)
 
 
 def _train(
@@ -430,7 +442,7 @@ def _score_candidates(
         mixture_likelihood,
         config.seed,
         mixing_test=scored and sample.preprocessor.data_kind.mixing_test,
-        shift_operators=sample.preprocessor.shift_operators() if scored else None,
+        line_shifts=sample.line_shifter,
         neighbours=sample.neighbours,
         workers=threads,
     )

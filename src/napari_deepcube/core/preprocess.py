@@ -53,9 +53,6 @@ MAX_FLUX_BINS = 1024
 #: this many times the Poisson variance (see :func:`poisson_dispersion`; the
 #: dispersions of real and synthetic cubes are in docs/how-it-works.md, section 1).
 MAX_POISSON_DISPERSION = 2.5
-#: Wavelength shifts, in bins of the flux features, of :meth:`Preprocessor.shift_operators`:
-#: up to 3/4 of a bin each way (MUSE binned to 1024: ~3.4 Å, 150 km/s at Hα).
-LINE_SHIFTS = np.linspace(-0.75, 0.75, 13)
 _DISPERSION_PAIRS = 4096
 #: Spectra :func:`detect_kind` checks at a time.
 _KIND_BLOCK_ROWS = 1024
@@ -125,16 +122,6 @@ def poisson_dispersion(spectra: np.ndarray, neighbours: np.ndarray) -> float:
     if expected <= 0:
         return 1.0
     return float((noise_sigma(first, second) ** 2).sum()) / expected
-
-
-def _cubic_kernel(distance: float) -> float:
-    """Keys' cubic-convolution interpolation kernel (a = -1/2) at ``distance`` bins."""
-    x = abs(distance)
-    if x <= 1.0:
-        return 1.5 * x**3 - 2.5 * x**2 + 1.0
-    if x < 2.0:
-        return -0.5 * x**3 + 2.5 * x**2 - 4.0 * x + 2.0
-    return 0.0
 
 
 def bin_edges(n_channels: int, n_bins: int) -> np.ndarray:
@@ -331,41 +318,6 @@ class Preprocessor:
             noise = pixel_noise(binned_variance.take(self.selected), self.variance_scale, self.sigma)
         features = (self._signal_spectra(spectra)[:, self.selected] / noise).astype(np.float32)
         return features if self.shared_noise is None else self.shared_noise.project_out(features)
-
-    def shift_operators(self) -> np.ndarray | None:
-        """Matrices (S, F, F) that shift flux features in wavelength by each of ``LINE_SHIFTS``.
-
-        ``features @ operators[s].T`` are the features of the same spectra
-        moved by ``LINE_SHIFTS[s]`` bins: cubic-convolution interpolation
-        between neighbouring bins (Keys, 1981; a linear one leaves errors
-        far above the noise of bright lines), in whitened units, with the
-        shared noise projected out as in :meth:`transform`. A neighbour
-        that is not a kept feature counts as empty. A shift by a constant
-        number of bins stands in for a velocity, whose shift in wavelength
-        grows with wavelength. None unless the data are line fluxes.
-        """
-        if not self.data_kind.shift_test or self.config.transform != "noise":
-            return None
-        assert self.selected is not None and self.sigma is not None
-        n_features = self.selected.size
-        sigma = self.sigma.astype(np.float64)
-        operators = np.empty((LINE_SHIFTS.size, n_features, n_features), dtype=np.float32)
-        for index, shift in enumerate(LINE_SHIFTS):
-            operator = np.zeros((n_features, n_features))
-            # Bin b of the shifted spectrum is the spectrum at b - shift: it takes bin b - m
-            # with the weight of the kernel at the distance m - shift.
-            for offset in range(-2, 3):
-                weight = _cubic_kernel(offset - shift)
-                source = self.selected - offset
-                position = np.minimum(np.searchsorted(self.selected, source), n_features - 1)
-                found = self.selected[position] == source
-                operator[np.flatnonzero(found), position[found]] += weight
-            whitened = operator * sigma[None, :] / sigma[:, None]
-            if self.shared_noise is not None:
-                # Shifted features are projected like any features: the rows of the transpose.
-                whitened = self.shared_noise.project_out(whitened.T).T
-            operators[index] = whitened
-        return operators
 
     def _signal_spectra(self, spectra: np.ndarray) -> np.ndarray:
         """Binned spectra, without their continuum for line fluxes."""

@@ -17,6 +17,8 @@ from .errors import InputError
 
 #: Unit of an uncalibrated axis, whose values are the channel indices.
 CHANNEL_UNIT = "channel"
+#: What one unit of each wavelength unit is in Å.
+ANGSTROM_PER_UNIT = {"Å": 1.0, "nm": 10.0, "µm": 1e4}
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,3 +94,9 @@ class SpectralAxis:
         if self.unit == "eV":
             return self.values / 1000.0
         return None
+
+    @property
+    def angstrom(self) -> np.ndarray | None:
+        """The values in Å when the axis is a wavelength, else None."""
+        scale = ANGSTROM_PER_UNIT.get(self.unit)
+        return None if scale is None else self.values * scale
