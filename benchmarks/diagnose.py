@@ -17,6 +17,15 @@ two uniform materials leave it flat plus noise::
 
     python benchmarks/diagnose.py smoothness "painting/gradient mixtures" 3 8
 
+``shifts CUBE SEED`` (line fluxes): ``segment`` with default settings; for
+each of its clusters and each true class, on the sample of ``evidence``,
+the least log-likelihood its own shape gains over another's mean spectrum
+moved in velocity (:func:`~napari_deepcube.core.kselect.shift_gain`'s test,
+cluster by cluster), in BIC penalties, and which other explains it best.
+At most one penalty: a velocity copy::
+
+    python benchmarks/diagnose.py shifts nebula/velocity 0
+
 CUBE is a stress variant (``painting/clean``, ...) or ``hard painting`` / ``hard nebula``.
 The nebulae run without their per-voxel variances, as in the stress suite.
 """
@@ -28,7 +37,7 @@ import itertools
 
 import numpy as np
 
-from run import CubeSpec, _load, true_class_sample
+from run import CubeSpec, _load, true_class_picks, true_class_sample
 
 
 def _spec(cube: str, seed: int) -> CubeSpec:
@@ -113,12 +122,55 @@ def smoothness(cube_name: str, seed: int, k: int) -> None:
     )
 
 
+def shifts(cube_name: str, seed: int) -> None:
+    from napari_deepcube.core.kselect import bic_penalty
+
+    cube, truth, _ = _load(_spec(cube_name, seed))
+    result = _segment(cube, seed)
+    picks = true_class_picks(truth, seed)
+    rows, cols = np.divmod(picks, cube.image_shape[1])
+    spectra, variances = cube.spectra(rows, cols), cube.variances(rows, cols)
+    preprocessor = result.model.preprocessor
+    features = preprocessor.transform(spectra, variances)
+    penalty = bic_penalty(features.shape[1], features.shape[0])
+    print(f"{cube_name} s{seed}: k = {result.k}")
+    for name, labels in (("cluster", result.labels.ravel()[picks] - 1), ("class", truth.ravel()[picks] - 1)):
+        gains = cluster_shift_gains(features, spectra, labels, cube.axis.angstrom, preprocessor, seed)
+        for index, (gain, by) in enumerate(gains):
+            size = int(np.sum(labels == index))
+            print(f"  {name} {index + 1} ({size} pixels): {gain / penalty:.2f} penalties over {by + 1} moved")
+
+
+def cluster_shift_gains(
+    features, spectra, labels, wavelengths, preprocessor, seed: int
+) -> list[tuple[float, int]]:
+    """Per cluster of ``labels`` (0..k-1): the least gain of its own shape over another's moved, and which."""
+    from napari_deepcube.core.cube import finite_or_zero
+    from napari_deepcube.core.kselect import CANDIDATE_EM_ITER
+    from napari_deepcube.core.line_shifts import LineShifter
+    from napari_deepcube.core.mixture import fit_classes
+
+    k = int(labels.max()) + 1
+    fit = fit_classes(features, labels, k, "gaussian", n_sub=1, seed=seed, max_iter=CANDIDATE_EM_ITER)
+    shapes = fit.mixture.params
+    shifter = LineShifter(preprocessor, features, finite_or_zero(spectra), None, wavelengths)
+    moved = shifter.clusters(labels, k)
+    clusters = np.arange(k)
+    explained, others = moved.explained(features, labels, clusters)
+    gains = []
+    for cluster in clusters:
+        members = features[labels == cluster]
+        own = float((np.maximum(members @ shapes[cluster], 0.0) ** 2).sum(dtype=np.float64))
+        gains.append((0.5 * (own - explained[cluster]), int(others[cluster])))
+    return gains
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("evidence", "smoothness"):
+    for name in ("evidence", "smoothness", "shifts"):
         command = commands.add_parser(name)
         command.add_argument("cube")
         command.add_argument("seed", type=int)
@@ -127,6 +179,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "evidence":
         evidence(args.cube, args.seed)
+    elif args.command == "shifts":
+        shifts(args.cube, args.seed)
     else:
         smoothness(args.cube, args.seed, args.k)
 

@@ -158,16 +158,21 @@ def _method(
     return labels, k_true, None
 
 
-def true_class_sample(cube, truth: np.ndarray, preprocessor, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features and true classes (0..k-1) of labelled pixels, a sample as large as our training sample."""
+def true_class_picks(truth: np.ndarray, seed: int) -> np.ndarray:
+    """Sorted flat indices of labelled pixels, a sample as large as our training sample."""
     from napari_deepcube.core.config import SegmentConfig
 
-    truth = truth.ravel()
-    scored = np.flatnonzero(truth > 0)
+    scored = np.flatnonzero(truth.ravel() > 0)
     size = min(SegmentConfig().n_train, scored.size)
-    picks = np.sort(np.random.default_rng(seed).choice(scored, size=size, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(scored, size=size, replace=False))
+
+
+def true_class_sample(cube, truth: np.ndarray, preprocessor, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features and true classes (0..k-1) of :func:`true_class_picks`."""
+    picks = true_class_picks(truth, seed)
     rows, cols = np.divmod(picks, cube.image_shape[1])
-    return preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols)), truth[picks] - 1
+    features = preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols))
+    return features, truth.ravel()[picks] - 1
 
 
 def _true_k_evidence(cube, truth: np.ndarray, preprocessor, seed: int) -> float:
