@@ -248,6 +248,8 @@ def _run(
             candidates, centers = yield from _score_candidates(sample, autoencoder, config, device, threads)
             choice, criteria = _pick_k(candidates, config, sample.features.shape[0])
         k, reason, summary = choice.k, choice.reason, choice.summary
+        # The raw spectra of the velocity test (235 MB for MUSE) are not held through the pass.
+        sample = replace(sample, line_shifter=None)
         message = f"fitting {k} clusters to {sample.refine_picks.size} pixels"
         yield Progress("refine", _at("refine", 0.0), message, k=k)
         with timer("refine"):
