@@ -144,25 +144,22 @@ def shifts(cube_name: str, seed: int) -> None:
 def cluster_shift_gains(
     features, spectra, labels, wavelengths, preprocessor, seed: int
 ) -> list[tuple[float, int]]:
-    """Per cluster of ``labels`` (0..k-1): the least gain of its own shape over another's moved, and which."""
+    """Per cluster of ``labels`` (0..k-1): the least gain of its own shape over another's moved, and which.
+
+    The shapes are fitted from the labels as candidates' are; the gains are
+    :func:`~napari_deepcube.core.kselect.cluster_shift_gains`.
+    """
+    from napari_deepcube.core import kselect
     from napari_deepcube.core.cube import finite_or_zero
-    from napari_deepcube.core.kselect import CANDIDATE_EM_ITER
     from napari_deepcube.core.line_shifts import LineShifter
     from napari_deepcube.core.mixture import fit_classes
 
     k = int(labels.max()) + 1
-    fit = fit_classes(features, labels, k, "gaussian", n_sub=1, seed=seed, max_iter=CANDIDATE_EM_ITER)
-    shapes = fit.mixture.params
+    fit = fit_classes(features, labels, k, "gaussian", n_sub=1, seed=seed, max_iter=kselect.CANDIDATE_EM_ITER)
     shifter = LineShifter(preprocessor, features, finite_or_zero(spectra), None, wavelengths)
     moved = shifter.clusters(labels, k)
-    clusters = np.arange(k)
-    explained, others = moved.explained(features, labels, clusters)
-    gains = []
-    for cluster in clusters:
-        members = features[labels == cluster]
-        own = float((np.maximum(members @ shapes[cluster], 0.0) ** 2).sum(dtype=np.float64))
-        gains.append((0.5 * (own - explained[cluster]), int(others[cluster])))
-    return gains
+    gains, others = kselect.cluster_shift_gains(features, labels, fit.mixture.params, moved, np.arange(k))
+    return [(float(gain), int(other)) for gain, other in zip(gains, others, strict=True)]
 
 
 def main() -> None:

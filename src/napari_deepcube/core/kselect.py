@@ -420,12 +420,27 @@ def shift_gain(
     tested = np.setdiff1d(np.flatnonzero(np.bincount(labels, minlength=k)), [] if skip is None else skip)
     if tested.size == 0:
         return least
-    explained, _ = moved.explained(features, labels, tested)
-    for cluster, energy in zip(tested, explained, strict=True):
+    return float(cluster_shift_gains(features, labels, shapes, moved, tested)[0].min())
+
+
+def cluster_shift_gains(
+    features: np.ndarray, labels: np.ndarray, shapes: np.ndarray, moved: ShiftedClusters, clusters: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster of ``clusters``, what :func:`shift_gain` takes the least of, and the other explaining it.
+
+    Returns
+    -------
+    gains, others
+        (m,) the log-likelihood each cluster's own shape gains over the best
+        other cluster's mean spectrum moved in velocity, and that other.
+    """
+    explained, others = moved.explained(features, labels, clusters)
+    gains = np.empty(clusters.size)
+    for row, cluster in enumerate(clusters):
         members = features[labels == cluster]
         own = np.maximum(members @ shapes[cluster].astype(members.dtype), 0.0) ** 2
-        least = min(least, 0.5 * (float(own.sum(dtype=np.float64)) - energy))
-    return least
+        gains[row] = 0.5 * (float(own.sum(dtype=np.float64)) - explained[row])
+    return gains, others
 
 
 def _from_labels(
