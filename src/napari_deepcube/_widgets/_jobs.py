@@ -10,9 +10,8 @@ The torch-backed core (config, pipeline, checkpoint) is imported inside the
 jobs, never at module level, so that napari starts, opens files and shows
 the widget without loading torch. :func:`start_loading_engine` imports it in
 a background thread as soon as the widget opens: import work holds the GIL
-in bursts of up to half a second (torch's first optimiser step alone imports
-~800 modules), so it must be over before training starts, when the viewer
-has to stay responsive.
+in bursts of up to half a second, so it must be over before training starts,
+when the viewer has to stay responsive.
 
 A bad input (:class:`~napari_deepcube.core.errors.InputError`) is returned
 as :class:`Failed`, shown as a notification; any other exception is a bug
@@ -117,7 +116,6 @@ def _load_engine() -> None:
         # napari's first Labels layer draws its colours with colorconv, which skimage loads on
         # first use: 0.1 s of the click on Train otherwise.
         import skimage.color.colorconv  # noqa: F401
-        import torch._dynamo  # noqa: F401  (torch.optim imports it on the first step)
 
         from ..core import checkpoint, pipeline  # noqa: F401
 

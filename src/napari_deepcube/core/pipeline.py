@@ -39,7 +39,7 @@ from .pixel_maps import PixelMap, new_map, readable, values_at
 from .preprocess import Preprocessor, fit_and_transform
 from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
-from .train import embed, import_optimiser_in_background, resolve_device, train_autoencoder
+from .train import embed, resolve_device, train_autoencoder
 from .training_config import EpochEvent
 from .variance import feature_noise
 
@@ -222,8 +222,6 @@ def _run(
     channels = config.channel_selection(cube.axis)
     offered_variance = cube.variance is not None
     cube = with_run_variance(cube, config)
-    if model is None:
-        import_optimiser_in_background()
     with timer("sample"):
         sample = _draw_sample(cube, config, model, channels)
     yield Progress(

@@ -8,9 +8,6 @@ epoch, and the model keeps the best weights seen so far.
 from __future__ import annotations
 
 import copy
-import importlib
-import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -19,27 +16,13 @@ import torch
 
 from .errors import InputError
 from .model import SpectralAutoencoder, mmd_to_normal
+from .optimiser import Adam, PlateauSchedule
 from .training_config import DEVICES, EpochEvent, TrainConfig
 
 _EMBED_BATCH = 16384
 #: Training stops once its last ``patience`` epochs bought at most this share of
 #: all it bought (:func:`plateaued`; measured in docs/how-it-works.md, section 2).
 PLATEAU_SHARE = 0.01
-
-
-def import_optimiser_in_background() -> None:
-    """Start importing, on a thread, what torch's optimisers import when first made.
-
-    Making the first ``torch.optim.Adam`` of a process imports ``torch._dynamo``:
-    1.1 s on a 2-core machine, a fifth of the run on a 1600-pixel MUSE cube.
-    Called before the sample is drawn, the import runs beside it. A later
-    import of the module waits for this one, so training never sees half of it;
-    once it has started, the module is in ``sys.modules`` and no second thread starts.
-    """
-    if "torch._dynamo" not in sys.modules:
-        threading.Thread(
-            target=importlib.import_module, args=("torch._dynamo",), name="import torch._dynamo", daemon=True
-        ).start()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,10 +66,8 @@ def train_autoencoder(
     val_set = data[order[:n_val]].to(device)
     model.to(device)
     model.fit_input_scaling(train_set)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser, factor=0.25, patience=max(1, config.patience // 3)
-    )
+    optimiser = Adam(model.parameters(), config.learning_rate)
+    scheduler = PlateauSchedule(optimiser, factor=0.25, patience=max(1, config.patience // 3))
     best_loss = float("inf")
     best_state = copy.deepcopy(model.state_dict())
     best_after: list[float] = []
@@ -107,7 +88,7 @@ def train_autoencoder(
                 loss=loss,
                 validation_loss=val_loss,
                 mmd=mmd,
-                learning_rate=optimiser.param_groups[0]["lr"],
+                learning_rate=optimiser.learning_rate,
                 elapsed=time.perf_counter() - start,
                 improved=improved,
             )
@@ -136,7 +117,7 @@ def plateaued(best_after: list[float], patience: int) -> bool:
 def _one_epoch(
     model: SpectralAutoencoder,
     data: torch.Tensor,
-    optimiser: torch.optim.Optimizer,
+    optimiser: Adam,
     config: TrainConfig,
     generator: torch.Generator,
 ) -> tuple[float, float]:
@@ -155,7 +136,7 @@ def _one_epoch(
         if model.config.variational:
             mmd = mmd_to_normal(z)
             loss = loss + config.mmd_weight * mmd
-        optimiser.zero_grad(set_to_none=True)
+        optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         total += loss.item()
