@@ -109,3 +109,20 @@ def test_console_script_runs_as_a_process(tmp_path):
     )
     assert done.returncode == 2
     assert "nothing.npy" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_input_is_reported_before_torch_or_scikit_learn_is_imported(tmp_path):
+    # They take 4-5 s to import on a 2-core machine; a mistake is reported in well under one.
+    corrupt = tmp_path / "corrupt.npy"
+    corrupt.write_bytes(b"\x93NUMPY garbage")
+    code = (
+        "import sys\n"
+        "from napari_deepcube.cli import main\n"
+        f"statuses = [main(['segment', {str(corrupt)!r}, '-o', {str(tmp_path / 'l.tif')!r}]),\n"
+        f"            main(['segment', {str(corrupt)!r}, '-o', {str(tmp_path / 'l.png')!r}]),\n"
+        f"            main(['segment', {str(tmp_path / 'missing.npy')!r}, '-o', {str(tmp_path / 'l.tif')!r}])]\n"
+        "print(statuses, sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[2, 2, 2] []"

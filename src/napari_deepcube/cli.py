@@ -177,7 +177,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 def _segment_outputs(args: argparse.Namespace) -> list[Path]:
     """Every file ``segment`` will write, each checked before the cube is read."""
-    from .core.checkpoint import model_file
+    from .core.checkpoint_file import model_file
     from .core.io.probabilities import check_probabilities_path
 
     if args.output.suffix.lower() not in (".tif", ".tiff"):
@@ -192,7 +192,7 @@ def _segment_outputs(args: argparse.Namespace) -> list[Path]:
 
 
 def _segment(args: argparse.Namespace) -> int:
-    from .core.checkpoint import load_model, save_model
+    # torch and scikit-learn (4-5 s to import) come with the pipeline, after every check of the input.
     from .core.io import input_files, read_cube
     from .core.io.masks import read_mask
     from .core.io.outputs import check_outputs, output_transaction
@@ -211,7 +211,11 @@ def _segment(args: argparse.Namespace) -> int:
     if args.mask is not None:
         mask = read_mask(args.mask, cube.image_shape)
         cube = cube.with_mask(mask)
-    model = load_model(args.load_model) if args.load_model else None
+    model = None
+    if args.load_model:
+        from .core.checkpoint import load_model
+
+        model = load_model(args.load_model)
     segmentation = _run(cube, config, model, quiet=args.quiet, block_map=block_map)
     segmentation.timings = {"read": read_seconds, **segmentation.timings}
     report = _report(args, cube, segmentation)
@@ -220,6 +224,8 @@ def _segment(args: argparse.Namespace) -> int:
     with output_transaction(inputs=inputs):
         _write_outputs(args, cube, segmentation, report)
         if args.save_model:
+            from .core.checkpoint import save_model
+
             save_model(args.save_model, segmentation.model)
     if not args.quiet:
         print(f"k = {segmentation.k} ({segmentation.k_reason})")

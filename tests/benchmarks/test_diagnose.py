@@ -9,7 +9,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from diagnose import cluster_shift_gains, contingency, within_half_correlation
 from napari_deepcube.core.kselect import bic_penalty
-from napari_deepcube.core.preprocess import PreprocessConfig, fit_and_transform
+from napari_deepcube.core.preprocess import fit_and_transform
+from napari_deepcube.core.preprocess_config import PreprocessConfig
 
 
 def _halves(height: int = 40, width: int = 60) -> np.ndarray:

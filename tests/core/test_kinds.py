@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from napari_deepcube.core.kinds import DATA_KINDS
-from napari_deepcube.core.preprocess import KINDS, PreprocessConfig, fit_and_transform
+from napari_deepcube.core.preprocess import fit_and_transform
+from napari_deepcube.core.preprocess_config import KINDS, PreprocessConfig
 
 
 def test_every_kind_a_user_can_choose_has_a_description():

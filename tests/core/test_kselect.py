@@ -19,7 +19,8 @@ from napari_deepcube.core.kselect import (
 from napari_deepcube.core.line_shifts import LineShifter
 from napari_deepcube.core.mixture import scale_free
 from napari_deepcube.core.pipeline import segment
-from napari_deepcube.core.preprocess import PreprocessConfig, fit_and_transform
+from napari_deepcube.core.preprocess import fit_and_transform
+from napari_deepcube.core.preprocess_config import PreprocessConfig
 from napari_deepcube.core.synthetic import make_painting
 from napari_deepcube.core.threads import computing_on
 

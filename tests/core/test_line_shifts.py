@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from napari_deepcube.core.line_shifts import UNCALIBRATED_CHANNELS_PER_REDSHIFT, LineShifter
-from napari_deepcube.core.preprocess import PreprocessConfig, fit_and_transform
+from napari_deepcube.core.preprocess import fit_and_transform
+from napari_deepcube.core.preprocess_config import PreprocessConfig
 
 C_KMS = 299_792.458
 #: MUSE's sampling: 1.25 Å channels, here 4750-6749 Å.

@@ -3,13 +3,13 @@ import pytest
 
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.preprocess import (
-    PreprocessConfig,
     Preprocessor,
     continuum,
     detect_kind,
     fit_and_transform,
     noise_sigma,
 )
+from napari_deepcube.core.preprocess_config import PreprocessConfig
 
 
 def test_kind_detection():

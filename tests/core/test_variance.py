@@ -13,7 +13,8 @@ from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.io import read_cube
 from napari_deepcube.core.pipeline import gather_features, segment
-from napari_deepcube.core.preprocess import PreprocessConfig, fit_and_transform
+from napari_deepcube.core.preprocess import fit_and_transform
+from napari_deepcube.core.preprocess_config import PreprocessConfig
 from napari_deepcube.core.variance import MIN_NOISE_SHARE, bin_variances
 
 pytest.importorskip("astropy.io.fits")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checkpoint_file import model_file
 from .config import SegmentConfig
 from .errors import InputError
 from .io.outputs import atomic_write
@@ -27,7 +28,8 @@ from .kinds import DATA_KINDS
 from .mixture import MIXTURE_LIKELIHOODS, Mixture
 from .model import SpectralAutoencoder
 from .network_config import ModelConfig
-from .preprocess import PreprocessConfig, Preprocessor
+from .preprocess import Preprocessor
+from .preprocess_config import PreprocessConfig
 from .segmentation import FittedModel
 from .selection import MIN_CHANNELS
 from .typed_fields import shown, typed_values
@@ -38,17 +40,10 @@ _MAX_ELEMENTS = 2**28
 
 FORMAT = "napari-deepcube-model"
 FORMAT_VERSION = 1
-SUFFIX = ".pt"
 
 
 def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
     return None if array is None else torch.from_numpy(np.ascontiguousarray(array))
-
-
-def model_file(path: str | os.PathLike[str]) -> Path:
-    """The file :func:`save_model` writes for ``path``: ``.pt`` added when missing."""
-    path = Path(path)
-    return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
 
 
 def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:

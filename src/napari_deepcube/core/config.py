@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import InputError
 from .network_config import MAX_WIDTH, ModelConfig
-from .preprocess import KINDS, PreprocessConfig
+from .preprocess_config import KINDS, PreprocessConfig
 from .selection import parse_ranges, selected_channels
 from .spectral import SpectralAxis
 from .training_config import DEVICES, TrainConfig

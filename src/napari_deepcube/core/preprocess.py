@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -38,11 +38,8 @@ from .cube import finite_or_zero
 from .errors import InputError
 from .kinds import DATA_KINDS, DataKind
 from .nuisance import SharedNoise, fit_shared_noise
+from .preprocess_config import Kind, PreprocessConfig
 from .variance import bin_variances, pixel_noise, variance_scale
-
-Kind = Literal["counts", "flux", "reflectance"]
-KINDS = ("auto", "counts", "flux", "reflectance")
-TRANSFORMS = ("noise", "paper")
 
 #: Channels per block when estimating the continuum of a flux spectrum; lines
 #: are a few channels wide, so the block median follows the continuum only.
@@ -57,33 +54,6 @@ _DISPERSION_PAIRS = 4096
 #: Spectra :func:`detect_kind` checks at a time.
 _KIND_BLOCK_ROWS = 1024
 _MAD_TO_SIGMA = 1.4826
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """How spectra become features.
-
-    Parameters
-    ----------
-    kind
-        ``"auto"`` detects counts (non-negative integers) versus fluxes.
-    transform
-        ``"noise"`` (likelihood-matched, default) or ``"paper"`` (log1p / max).
-    max_features
-        Most features per pixel after binning and channel selection.
-    """
-
-    kind: str = "auto"
-    transform: str = "noise"
-    max_features: int = 256
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise InputError(f"unknown data kind {self.kind!r}; choose one of {KINDS}")
-        if self.transform not in TRANSFORMS:
-            raise InputError(f"unknown transform {self.transform!r}; choose one of {TRANSFORMS}")
-        if self.max_features < 8:
-            raise InputError(f"max_features must be at least 8, got {self.max_features}")
 
 
 def detect_kind(spectra: np.ndarray, neighbours: np.ndarray | None = None) -> Kind:
