@@ -115,12 +115,13 @@ def test_bad_input_is_reported_before_torch_or_scikit_learn_is_imported(tmp_path
     # They take 4-5 s to import on a 2-core machine; a mistake is reported in well under one.
     corrupt = tmp_path / "corrupt.npy"
     corrupt.write_bytes(b"\x93NUMPY garbage")
+    missing, tif, png = (str(tmp_path / name) for name in ("missing.npy", "l.tif", "l.png"))
     code = (
         "import sys\n"
         "from napari_deepcube.cli import main\n"
-        f"statuses = [main(['segment', {str(corrupt)!r}, '-o', {str(tmp_path / 'l.tif')!r}]),\n"
-        f"            main(['segment', {str(corrupt)!r}, '-o', {str(tmp_path / 'l.png')!r}]),\n"
-        f"            main(['segment', {str(tmp_path / 'missing.npy')!r}, '-o', {str(tmp_path / 'l.tif')!r}])]\n"
+        f"statuses = [main(['segment', {str(corrupt)!r}, '-o', {tif!r}]),\n"
+        f"            main(['segment', {str(corrupt)!r}, '-o', {png!r}]),\n"
+        f"            main(['segment', {missing!r}, '-o', {tif!r}])]\n"
         "print(statuses, sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

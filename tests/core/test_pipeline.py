@@ -7,7 +7,14 @@ from sklearn.metrics import adjusted_rand_score
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.errors import InputError
-from napari_deepcube.core.pipeline import KS_PAST_REFUSAL, gather_features, recluster, segment, segment_steps
+from napari_deepcube.core.pipeline import (
+    KS_PAST_REFUSAL,
+    gather_features,
+    local_block_map,
+    recluster,
+    segment,
+    segment_steps,
+)
 from napari_deepcube.core.synthetic import make_painting
 
 FAST = {"epochs": 8, "n_train": 2000, "k_max": 10, "preview_every": 2}
@@ -147,6 +154,33 @@ def test_nebula_fluxes_are_modelled_as_gaussian():
     assert result.model.preprocessor.kind == "flux"
     assert result.model.preprocessor.likelihood == "gaussian"
     assert adjusted_rand_score(nebula.labels.ravel(), result.labels.ravel()) > 0.5
+
+
+def _pass_labels(cube, fitted, block_map):
+    labels = np.zeros(cube.image_shape, dtype=np.uint8)
+    for rows, result in block_map(cube, fitted):
+        labels[rows] = result.labels
+    return labels
+
+
+def test_the_pass_takes_the_features_made_for_every_valid_pixel(painting_result, small_painting):
+    result, _ = painting_result
+    mask = np.ones(small_painting.cube.image_shape, dtype=bool)
+    mask[5, :30] = False  # the first band of rows (42 of 48 rows) loses 30 pixels,
+    mask[44:46, 10:] = False  # the second 76: each band's features start where the last one's ended
+    cube = small_painting.cube.with_mask(mask)
+    assert len(list(cube.iter_blocks())) == 2
+    rows, cols = np.divmod(np.flatnonzero(cube.mask.ravel()), cube.image_shape[1])
+    features = result.model.preprocessor.transform(cube.spectra(rows, cols))
+
+    transformed = _pass_labels(cube, result.model, local_block_map())
+    given = _pass_labels(cube, result.model, local_block_map(every_pixel=features))
+    np.testing.assert_array_equal(given, transformed)
+    assert (given[~mask] == 0).all() and (given[mask] > 0).all()
+    # Other features give another map: the pass used the ones it was given.
+    shuffled = np.random.default_rng(0).permutation(features)
+    other = _pass_labels(cube, result.model, local_block_map(every_pixel=shuffled))
+    assert (other != transformed).mean() > 0.3
 
 
 def test_the_pass_over_pixels_does_not_depend_on_block_order(small_painting):

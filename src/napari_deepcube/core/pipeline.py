@@ -234,6 +234,7 @@ def _run(
     else:
         autoencoder = model.autoencoder.to(device)
     criteria: dict[str, dict[int, float]] = {}
+    every_pixel = None
     if model is not None and config.k is None:
         fitted = replace(model, config=config, autoencoder=autoencoder)
         reason = f"k={model.k} from the reused model"
@@ -251,9 +252,9 @@ def _run(
         message = f"fitting {k} clusters to {sample.refine_picks.size} pixels"
         yield Progress("refine", _at("refine", 0.0), message, k=k)
         with timer("refine"):
-            fitted = _fit_model(cube, sample, autoencoder, candidates, centers, k, config)
+            fitted, every_pixel = _fit_model(cube, sample, autoencoder, candidates, centers, k, config)
     with timer("assign"):
-        maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device))
+        maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device, every_pixel))
     with timer("summarise"):
         # A reused model keeps its numbering, so that clusters of two cubes correspond.
         result = _summarise(cube, fitted, maps, renumber=model is None or config.k is not None)
@@ -494,18 +495,25 @@ def _fit_model(
     centers: dict[int, np.ndarray],
     k: int,
     config: SegmentConfig,
-) -> FittedModel:
-    """The fitted model of k clusters: the chosen candidate refined on the larger sample."""
+) -> tuple[FittedModel, np.ndarray | None]:
+    """The fitted model of k clusters: the chosen candidate refined on the larger sample.
+
+    Also the features of every valid pixel, row by row, where that sample is
+    every valid pixel of the cube (else None): the pass over every pixel then
+    takes them instead of transforming the spectra a second time.
+    """
     chosen = candidates[k].fit
-    mixture = None
+    mixture, every_pixel = None, None
     if chosen is not None:
         features = gather_features(
             cube, sample.refine_picks, sample.preprocessor, known=(sample.train_picks, sample.features)
         )
         initial = chosen.mixture.posteriors(features).argmax(axis=1)
         mixture = refined_mixture(features, initial, k, chosen.mixture.likelihood, config.seed)
+        if sample.refine_picks.size == cube.n_valid:
+            every_pixel = features
     others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
-    return FittedModel(config, sample.preprocessor, autoencoder, centers, k, mixture, others)
+    return FittedModel(config, sample.preprocessor, autoencoder, centers, k, mixture, others), every_pixel
 
 
 def refined_mixture(features: np.ndarray, initial: np.ndarray, k: int, likelihood: str, seed: int) -> Mixture:
@@ -617,13 +625,19 @@ def gather_features(
 
 
 def segment_block(
-    block: np.ndarray, mask: np.ndarray, fitted: FittedModel, variances: np.ndarray | None = None
+    block: np.ndarray,
+    mask: np.ndarray,
+    fitted: FittedModel,
+    variances: np.ndarray | None = None,
+    features: np.ndarray | None = None,
 ) -> BlockResult:
     """Segment one band of rows (r, W, C) with a fitted model; ``mask`` (r, W) marks valid pixels.
 
-    ``variances`` (r, W, C) are the band's per-voxel variances, or None. A
-    pure function of its inputs, so bands can be processed in any order, on
-    any process, with the same result.
+    ``variances`` (r, W, C) are the band's per-voxel variances, or None.
+    ``features`` (m, F) are those of the band's m valid pixels, row by row,
+    where already made (None: made here from the spectra). A pure function of
+    its inputs, so bands can be processed in any order, on any process, with
+    the same result.
     """
     n_rows, width, n_channels = block.shape
     k = fitted.k
@@ -636,9 +650,10 @@ def segment_block(
     squares = np.zeros((k, n_channels))
     counts = np.zeros(k, dtype=np.int64)
     if keep.any():
-        features = fitted.preprocessor.transform(
-            spectra[keep], None if variances is None else variances.reshape(-1, n_channels)[keep]
-        )
+        if features is None:
+            features = fitted.preprocessor.transform(
+                spectra[keep], None if variances is None else variances.reshape(-1, n_channels)[keep]
+            )
         latents[keep] = embed(fitted.autoencoder, features)
         if fitted.mixture is not None:
             posteriors[keep] = fitted.mixture.posteriors(features)
@@ -668,14 +683,24 @@ def cluster_sums(
     return sums, squares, np.bincount(cluster, minlength=k)
 
 
-def local_block_map(device: object = None) -> BlockMap:
-    """The default pass: every row band of the cube, here, in order."""
+def local_block_map(device: object = None, every_pixel: np.ndarray | None = None) -> BlockMap:
+    """The default pass: every row band of the cube, here, in order.
+
+    ``every_pixel`` (n_valid, F) holds the features of every valid pixel, row
+    by row, where the run has made them already (None: each band makes its own).
+    """
 
     def run(cube: Datacube, fitted: FittedModel) -> Iterator[tuple[slice, BlockResult]]:
         if device is not None:
             fitted.autoencoder.to(device)
+        done = 0
         for rows, block in cube.iter_blocks():
-            yield rows, segment_block(block, cube.mask[rows], fitted, cube.variance_rows(rows))
+            mask = cube.mask[rows]
+            features = None
+            if every_pixel is not None:
+                n_valid = int(np.count_nonzero(mask))
+                features, done = every_pixel[done : done + n_valid], done + n_valid
+            yield rows, segment_block(block, mask, fitted, cube.variance_rows(rows), features)
 
     return run
 
