@@ -18,10 +18,10 @@ added back, the same at every velocity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
+from scipy.interpolate import CubicSpline, PPoly
 
 from .mixture import class_sums
 from .preprocess import Preprocessor
@@ -105,7 +105,7 @@ class ShiftedClusters:
     means: np.ndarray
     mean_variances: np.ndarray | None
     offsets: np.ndarray
-    _splines: dict[int, CubicSpline] = field(default_factory=dict)
+    _spline: CubicSpline | None = None
 
     def shapes(self, clusters: np.ndarray, velocities: np.ndarray) -> np.ndarray:
         """(m, S, F) unit feature shapes of ``clusters`` (m,), each moved by its row of ``velocities`` (m, S).
@@ -116,8 +116,20 @@ class ShiftedClusters:
         through the transform at once.
         """
         n_velocities = velocities.shape[1]
-        positions = self.shifter.positions(velocities.ravel()).reshape(clusters.size, n_velocities, -1)
-        spectra = np.stack([self._spline(int(c))(rows) for c, rows in zip(clusters, positions, strict=True)])
+        if self._spline is None:
+            # One spline through every cluster's mean, its columns the clusters.
+            self._spline = CubicSpline(np.arange(self.means.shape[1], dtype=np.float64), self.means.T)
+        spline = self._spline
+        if (velocities == velocities[0]).all():
+            # The same velocities for every cluster: one evaluation moves them all, twice as
+            # fast as one per cluster, with the same values.
+            positions = self.shifter.positions(velocities[0])
+            spectra = np.moveaxis(spline(positions)[..., clusters], -1, 0)
+        else:
+            positions = self.shifter.positions(velocities.ravel()).reshape(clusters.size, n_velocities, -1)
+            spectra = np.stack(
+                [PPoly(spline.c[..., c], spline.x)(rows) for c, rows in zip(clusters, positions, strict=True)]
+            )
         spectra = spectra.reshape(-1, spectra.shape[-1]).astype(np.float32)
         variances = None
         if self.mean_variances is not None:
@@ -165,12 +177,6 @@ class ShiftedClusters:
         for row, pixels in enumerate(members):
             energies[row] = max(energies[row], float(_energy(pixels, fine[row]).max()))
         return np.array(energies), np.array(others)
-
-    def _spline(self, cluster: int) -> CubicSpline:
-        if cluster not in self._splines:
-            channels = np.arange(self.means.shape[1], dtype=np.float64)
-            self._splines[cluster] = CubicSpline(channels, self.means[cluster])
-        return self._splines[cluster]
 
 
 def _energy(members: np.ndarray, shapes: np.ndarray) -> np.ndarray:
