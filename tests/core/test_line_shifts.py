@@ -132,3 +132,25 @@ def test_a_velocity_moves_lines_to_longer_wavelengths(descending):
     source = np.interp(positions, np.arange(wavelengths.size), wavelengths)
     inside = (positions > 0) & (positions < wavelengths.size - 1)
     np.testing.assert_allclose(source[inside], wavelengths[inside] / (1 + 300.0 / C_KMS), rtol=1e-9)
+
+
+def test_clusters_moved_by_their_own_velocities_are_each_moved_as_alone(rng):
+    # Three clusters of other ratios and velocities: a row of velocities per cluster takes each
+    # cluster's own spline, not another's (the coarse search moves all by the same velocities).
+    prep, _ = _fitted(rng)
+    classes = ((0.0, LINES), (90.0, OTHER_RATIOS), (-60.0, LINES))
+    spectra = np.vstack([_pixels(rng, _emission(velocity, ratios), 200) for velocity, ratios in classes])
+    moved = _shifter(prep, spectra).clusters(np.repeat(np.arange(3), 200), 3)
+    velocities = np.array([[10.0, 40.0], [-25.0, 70.0], [120.0, -5.0]])
+    clusters = np.array([2, 1, 0])
+    together = moved.shapes(clusters, velocities)
+    assert together.shape == (3, 2, prep.selected.size)
+    for row, cluster in enumerate(clusters):
+        alone = moved.shapes(np.array([cluster]), velocities[row : row + 1])[0]
+        np.testing.assert_allclose(together[row], alone, rtol=1e-5, atol=1e-7)
+    # All at the same velocities (one evaluation for all): each as alone too.
+    same = moved.shapes(clusters, np.tile(velocities[0], (3, 1)))
+    for row, cluster in enumerate(clusters):
+        alone = moved.shapes(np.array([cluster]), velocities[:1])[0]
+        np.testing.assert_allclose(same[row], alone, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(together[0], together[2])

@@ -174,13 +174,32 @@ def test_the_pass_takes_the_features_made_for_every_valid_pixel(painting_result,
     features = result.model.preprocessor.transform(cube.spectra(rows, cols))
 
     transformed = _pass_labels(cube, result.model, local_block_map())
-    given = _pass_labels(cube, result.model, local_block_map(every_pixel=features))
+    given = _pass_labels(cube, result.model, local_block_map(valid_features=features))
     np.testing.assert_array_equal(given, transformed)
     assert (given[~mask] == 0).all() and (given[mask] > 0).all()
     # Other features give another map: the pass used the ones it was given.
     shuffled = np.random.default_rng(0).permutation(features)
-    other = _pass_labels(cube, result.model, local_block_map(every_pixel=shuffled))
+    other = _pass_labels(cube, result.model, local_block_map(valid_features=shuffled))
     assert (other != transformed).mean() > 0.3
+
+
+def test_a_run_hands_the_pass_the_features_of_every_pixel_where_it_made_them(small_painting, monkeypatch):
+    # A spy that records what each band was given and runs the real pass.
+    from napari_deepcube.core import pipeline
+
+    real, given = pipeline.segment_block, []
+
+    def recording(block, mask, fitted, variances=None, features=None):
+        given.append(features is not None)
+        return real(block, mask, fitted, variances, features)
+
+    monkeypatch.setattr(pipeline, "segment_block", recording)
+    config = SegmentConfig(k=4, epochs=2, n_train=600, preview_every=0)
+    segment(small_painting.cube, config)  # the mixture refined on all 2304 pixels
+    assert given == [True, True]
+    given.clear()
+    segment(small_painting.cube, replace(config, n_refine=1000))  # refined on 1000 of them
+    assert given == [False, False]
 
 
 def test_the_pass_over_pixels_does_not_depend_on_block_order(small_painting):

@@ -10,7 +10,9 @@ compiler, so the two small rules it uses are written here:
 * :class:`PlateauSchedule` is ``torch.optim.lr_scheduler.ReduceLROnPlateau``'s
   rule (mode ``"min"``, relative threshold, no cooldown).
 
-``tests/core/test_optimiser.py`` checks that both give torch's weights bit for bit.
+``tests/core/test_optimiser.py`` checks that both give torch's weights bit for bit on the
+CPU. On a GPU ``torch.optim.Adam`` would take its multi-tensor form: the same update,
+equal to rounding.
 """
 
 from __future__ import annotations
@@ -21,7 +23,19 @@ import torch
 
 
 class Adam:
-    """Adam (Kingma & Ba) over ``parameters`` at the learning rate ``learning_rate``."""
+    """Adam (Kingma & Ba), as ``torch.optim.Adam`` with its defaults.
+
+    Parameters
+    ----------
+    parameters
+        The tensors to train.
+    learning_rate
+        The step size; :class:`PlateauSchedule` lowers it.
+    betas
+        Decay rates of the gradient's first and second moments.
+    eps
+        Added to the second moment's root, so that a step is never divided by zero.
+    """
 
     def __init__(
         self,
@@ -34,7 +48,8 @@ class Adam:
         self.learning_rate = learning_rate
         self.betas = betas
         self.eps = eps
-        self.steps = 0
+        # Per parameter, as torch counts them: a step without a gradient does not count.
+        self._steps = [0] * len(self.parameters)
         self._first_moments = [torch.zeros_like(parameter) for parameter in self.parameters]
         self._second_moments = [torch.zeros_like(parameter) for parameter in self.parameters]
 
@@ -47,15 +62,16 @@ class Adam:
     def step(self) -> None:
         """Move every parameter with a gradient one step."""
         beta1, beta2 = self.betas
-        self.steps += 1
-        # float(steps) as torch's float32 step counter gives it: exact below 2**24 steps.
-        step_size = self.learning_rate / (1.0 - beta1 ** float(self.steps))
-        second_correction = (1.0 - beta2 ** float(self.steps)) ** 0.5
         moments = zip(self._first_moments, self._second_moments, strict=True)
-        for parameter, (first, second) in zip(self.parameters, moments, strict=True):
+        for index, (parameter, (first, second)) in enumerate(zip(self.parameters, moments, strict=True)):
             gradient = parameter.grad
             if gradient is None:
                 continue
+            self._steps[index] += 1
+            # A float, as torch's float32 step counter gives it: exact below 2**24 steps.
+            step = float(self._steps[index])
+            step_size = self.learning_rate / (1.0 - beta1**step)
+            second_correction = (1.0 - beta2**step) ** 0.5
             first.lerp_(gradient, 1.0 - beta1)
             second.mul_(beta2).addcmul_(gradient, gradient, value=1.0 - beta2)
             denominator = (second.sqrt() / second_correction).add_(self.eps)

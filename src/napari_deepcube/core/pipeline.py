@@ -234,7 +234,7 @@ def _run(
     else:
         autoencoder = model.autoencoder.to(device)
     criteria: dict[str, dict[int, float]] = {}
-    every_pixel = None
+    valid_features = None
     if model is not None and config.k is None:
         fitted = replace(model, config=config, autoencoder=autoencoder)
         reason = f"k={model.k} from the reused model"
@@ -252,9 +252,10 @@ def _run(
         message = f"fitting {k} clusters to {sample.refine_picks.size} pixels"
         yield Progress("refine", _at("refine", 0.0), message, k=k)
         with timer("refine"):
-            fitted, every_pixel = _fit_model(cube, sample, autoencoder, candidates, centers, k, config)
+            fitted, valid_features = _fit_model(cube, sample, autoencoder, candidates, centers, k, config)
     with timer("assign"):
-        maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device, every_pixel))
+        maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device, valid_features))
+    del valid_features  # up to 100 MB at the default settings, not held through the summary
     with timer("summarise"):
         # A reused model keeps its numbering, so that clusters of two cubes correspond.
         result = _summarise(cube, fitted, maps, renumber=model is None or config.k is not None)
@@ -498,12 +499,16 @@ def _fit_model(
 ) -> tuple[FittedModel, np.ndarray | None]:
     """The fitted model of k clusters: the chosen candidate refined on the larger sample.
 
-    Also the features of every valid pixel, row by row, where that sample is
-    every valid pixel of the cube (else None): the pass over every pixel then
-    takes them instead of transforming the spectra a second time.
+    Returns
+    -------
+    fitted, valid_features
+        The model, and the features (n_valid, F) of every valid pixel, row
+        by row, where the refinement's sample is every valid pixel of the cube
+        (else None): the pass over every pixel takes them instead of
+        transforming the spectra a second time.
     """
     chosen = candidates[k].fit
-    mixture, every_pixel = None, None
+    mixture, valid_features = None, None
     if chosen is not None:
         features = gather_features(
             cube, sample.refine_picks, sample.preprocessor, known=(sample.train_picks, sample.features)
@@ -511,9 +516,9 @@ def _fit_model(
         initial = chosen.mixture.posteriors(features).argmax(axis=1)
         mixture = refined_mixture(features, initial, k, chosen.mixture.likelihood, config.seed)
         if sample.refine_picks.size == cube.n_valid:
-            every_pixel = features
+            valid_features = features
     others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
-    return FittedModel(config, sample.preprocessor, autoencoder, centers, k, mixture, others), every_pixel
+    return FittedModel(config, sample.preprocessor, autoencoder, centers, k, mixture, others), valid_features
 
 
 def refined_mixture(features: np.ndarray, initial: np.ndarray, k: int, likelihood: str, seed: int) -> Mixture:
@@ -683,10 +688,10 @@ def cluster_sums(
     return sums, squares, np.bincount(cluster, minlength=k)
 
 
-def local_block_map(device: object = None, every_pixel: np.ndarray | None = None) -> BlockMap:
+def local_block_map(device: object = None, valid_features: np.ndarray | None = None) -> BlockMap:
     """The default pass: every row band of the cube, here, in order.
 
-    ``every_pixel`` (n_valid, F) holds the features of every valid pixel, row
+    ``valid_features`` (n_valid, F) holds the features of every valid pixel, row
     by row, where the run has made them already (None: each band makes its own).
     """
 
@@ -697,9 +702,9 @@ def local_block_map(device: object = None, every_pixel: np.ndarray | None = None
         for rows, block in cube.iter_blocks():
             mask = cube.mask[rows]
             features = None
-            if every_pixel is not None:
+            if valid_features is not None:
                 n_valid = int(np.count_nonzero(mask))
-                features, done = every_pixel[done : done + n_valid], done + n_valid
+                features, done = valid_features[done : done + n_valid], done + n_valid
             yield rows, segment_block(block, mask, fitted, cube.variance_rows(rows), features)
 
     return run
