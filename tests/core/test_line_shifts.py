@@ -136,7 +136,7 @@ def test_a_velocity_moves_lines_to_longer_wavelengths(descending):
 
 def test_clusters_moved_by_their_own_velocities_are_each_moved_as_alone(rng):
     # Three clusters of other ratios and velocities: a row of velocities per cluster takes each
-    # cluster's own spline, not another's (the coarse search moves all by the same velocities).
+    # cluster's own column of the spline, not another's; so does moving all at once.
     prep, _ = _fitted(rng)
     classes = ((0.0, LINES), (90.0, OTHER_RATIOS), (-60.0, LINES))
     spectra = np.vstack([_pixels(rng, _emission(velocity, ratios), 200) for velocity, ratios in classes])
@@ -148,9 +148,9 @@ def test_clusters_moved_by_their_own_velocities_are_each_moved_as_alone(rng):
     for row, cluster in enumerate(clusters):
         alone = moved.shapes(np.array([cluster]), velocities[row : row + 1])[0]
         np.testing.assert_allclose(together[row], alone, rtol=1e-5, atol=1e-7)
-    # All at the same velocities (one evaluation for all): each as alone too.
-    same = moved.shapes(clusters, np.tile(velocities[0], (3, 1)))
-    for row, cluster in enumerate(clusters):
+    # Every cluster at the same velocities (one evaluation for all): each as alone too.
+    same = moved.shapes_at(velocities[0])
+    for cluster in clusters:
         alone = moved.shapes(np.array([cluster]), velocities[:1])[0]
-        np.testing.assert_allclose(same[row], alone, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(same[cluster], alone, rtol=1e-5, atol=1e-7)
     assert not np.allclose(together[0], together[2])

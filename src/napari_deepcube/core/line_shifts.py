@@ -19,6 +19,7 @@ added back, the same at every velocity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.interpolate import CubicSpline, PPoly
@@ -98,43 +99,49 @@ class LineShifter:
 class ShiftedClusters:
     """Clusters' mean raw spectra (and variances), moved in velocity on demand.
 
-    Build with :meth:`LineShifter.clusters`.
+    Build with :meth:`LineShifter.clusters`. Moved by cubic-spline
+    interpolation between channels: a line a channel or so wide keeps its
+    energy to a fraction of a percent. The noise stays where it is (sky and
+    detector), only the spectrum moves.
     """
 
     shifter: LineShifter
     means: np.ndarray
     mean_variances: np.ndarray | None
     offsets: np.ndarray
-    _spline: CubicSpline | None = None
+
+    @cached_property
+    def spline(self) -> CubicSpline:
+        """One spline through every cluster's mean spectrum, its columns the clusters."""
+        return CubicSpline(np.arange(self.means.shape[1], dtype=np.float64), self.means.T)
 
     def shapes(self, clusters: np.ndarray, velocities: np.ndarray) -> np.ndarray:
-        """(m, S, F) unit feature shapes of ``clusters`` (m,), each moved by its row of ``velocities`` (m, S).
+        """(m, S, F) unit feature shapes of ``clusters`` (m,), each moved by its own row of
+        ``velocities`` (m, S)."""
+        positions = self.shifter.positions(velocities.ravel()).reshape(*velocities.shape, -1)
+        spline = self.spline
+        spectra = np.stack(
+            [PPoly(spline.c[..., c], spline.x)(rows) for c, rows in zip(clusters, positions, strict=True)]
+        )
+        return self._unit_features(clusters, spectra)
 
-        Cubic-spline interpolation between channels: a line a channel or so
-        wide keeps its energy to a fraction of a percent. The noise stays
-        where it is (sky and detector), only the spectrum moves. All rows go
-        through the transform at once.
+    def shapes_at(self, velocities: np.ndarray) -> np.ndarray:
+        """(k, S, F) unit feature shapes of every cluster moved by each of ``velocities`` (S,).
+
+        One evaluation of the spline moves every cluster: twice as fast as one
+        per cluster, with the same values.
         """
-        n_velocities = velocities.shape[1]
-        if self._spline is None:
-            # One spline through every cluster's mean, its columns the clusters.
-            self._spline = CubicSpline(np.arange(self.means.shape[1], dtype=np.float64), self.means.T)
-        spline = self._spline
-        if (velocities == velocities[0]).all():
-            # The same velocities for every cluster: one evaluation moves them all, twice as
-            # fast as one per cluster, with the same values.
-            positions = self.shifter.positions(velocities[0])
-            spectra = np.moveaxis(spline(positions)[..., clusters], -1, 0)
-        else:
-            positions = self.shifter.positions(velocities.ravel()).reshape(clusters.size, n_velocities, -1)
-            spectra = np.stack(
-                [PPoly(spline.c[..., c], spline.x)(rows) for c, rows in zip(clusters, positions, strict=True)]
-            )
-        spectra = spectra.reshape(-1, spectra.shape[-1]).astype(np.float32)
+        spectra = np.moveaxis(self.spline(self.shifter.positions(velocities)), -1, 0)
+        return self._unit_features(np.arange(self.means.shape[0]), spectra)
+
+    def _unit_features(self, clusters: np.ndarray, spectra: np.ndarray) -> np.ndarray:
+        """(m, S, F) unit features of the moved spectra (m, S, C) of ``clusters``, all in one transform."""
+        n_velocities = spectra.shape[1]
+        flat = spectra.reshape(-1, spectra.shape[-1]).astype(np.float32)
         variances = None
         if self.mean_variances is not None:
             variances = np.repeat(self.mean_variances[clusters].astype(np.float32), n_velocities, axis=0)
-        features = self.shifter.preprocessor.transform(spectra, variances)
+        features = self.shifter.preprocessor.transform(flat, variances)
         features = features.reshape(clusters.size, n_velocities, -1) + self.offsets[clusters][:, None, :]
         norms = np.linalg.norm(features, axis=2, keepdims=True)
         return features / np.maximum(norms, np.float32(1e-12))
@@ -163,7 +170,7 @@ class ShiftedClusters:
             (m,) the energy explained, and which cluster explains it.
         """
         k = self.means.shape[0]
-        coarse = self.shapes(np.arange(k), np.tile(VELOCITIES, (k, 1)))
+        coarse = self.shapes_at(VELOCITIES)
         members = [features[labels == cluster] for cluster in clusters]
         energies, others, centres = [], [], []
         for cluster, pixels in zip(clusters, members, strict=True):
