@@ -58,6 +58,18 @@ def _mixture_edit(field, change):
     return edit
 
 
+def _with_materials(edit):
+    """Add ``materials``, made from it by ``edit``, to the first mixture (this model's are photon counts)."""
+
+    def add(payload):
+        key = next(iter(payload["mixtures"]))
+        mixture = dict(payload["mixtures"][key])
+        mixture["materials"] = edit(mixture)
+        payload["mixtures"][key] = mixture
+
+    return add
+
+
 EDITS = {
     "format version is text": (lambda p: p.update(format_version="abc"), "format version"),
     "k without its centre": (lambda p: p.update(k=11), "no cluster centres"),
@@ -71,6 +83,8 @@ EDITS = {
     "mixture of the wrong shape": (_mixture_edit("params", lambda params: params[:, :-1]), "params"),
     "mixture groups skip a class": (_mixture_edit("groups", lambda groups: groups * 2), "groups"),
     "unknown likelihood": (_mixture_edit("likelihood", lambda _: "laplace"), "likelihood"),
+    "materials for photon counts": (
+        _with_materials(lambda m: torch.ones(int(m["groups"].max()) + 1, m["params"].shape[1])), "materials"),
     "centres with NaN": (
         lambda p: p["centers"].update({"3": torch.full_like(p["centers"]["3"], float("nan"))}), "NaN"),
     "chosen channels not increasing": (

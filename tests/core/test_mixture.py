@@ -43,6 +43,32 @@ def test_gaussian_refinement_ignores_brightness(rng):
     assert adjusted_rand_score(truth, fit.posteriors.argmax(axis=1)) > 0.95
 
 
+def test_an_unmixing_mixture_gives_each_pixel_its_shares_of_the_class_means(rng):
+    materials = np.abs(rng.normal(size=(3, 40))) + 1.0
+    truth = np.repeat(np.arange(3), 300)
+    amounts = 0.7 * np.eye(3)[truth] + 0.3 * rng.dirichlet(np.ones(3), size=truth.size)
+    features = (20 * amounts @ materials + rng.normal(size=(truth.size, 40))).astype(np.float32)
+    likelihood = fit_mixture(features, truth, 3, "gaussian").mixture
+    unmixing = likelihood.unmixing(features)
+    labels = likelihood.posteriors(features).argmax(axis=1)
+    means = [features[labels == c].mean(axis=0) for c in range(3)]
+    np.testing.assert_allclose(unmixing.materials, means, rtol=1e-5)
+    shares = unmixing.posteriors(features)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-5)
+    # Graded for mixed pixels, where the likelihood is sure.
+    assert shares.max(axis=1).mean() < 0.97 < likelihood.posteriors(features).max(axis=1).mean()
+    # Renumbered or with a class dropped, the materials follow their classes.
+    order = np.array([2, 0, 1])
+    np.testing.assert_allclose(unmixing.permuted(order).posteriors(features), shares[:, order], atol=1e-6)
+    kept = unmixing.kept(np.array([True, False, True]))
+    np.testing.assert_array_equal(kept.materials, unmixing.materials[[0, 2]])
+    # A pixel that holds none of them (all its abundances 0) gets the likelihood's probabilities.
+    nothing = -features[:5]
+    np.testing.assert_allclose(
+        unmixing.posteriors(nothing), replace(unmixing, materials=None).posteriors(nothing), rtol=1e-6
+    )
+
+
 def test_pixels_without_emission_are_a_class_apart_from_a_faint_one(rng):
     """Sky (no emission) beside faint gas at 3-4 noise units: only their brightness tells them apart.
 

@@ -2,8 +2,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 from sklearn.metrics import adjusted_rand_score
 
+from napari_deepcube.core.checkpoint import load_model, save_model
 from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.errors import InputError
@@ -237,6 +239,49 @@ def test_spatial_weight_smooths_the_map():
     assert ari(smooth) > ari(plain)
     assert smooth.config.spatial_weight == 3.0
     np.testing.assert_allclose(smooth.probabilities[smooth.labels > 0].sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def _water_vegetation_soil(rng, size=48, n_bands=120):
+    """Reflectance of water, vegetation and soil in three bands of columns, each pixel 0-50 % its neighbour.
+
+    Returns the cube, each pixel's dominant material (H, W) and its share of it (H, W).
+    """
+    bands = np.linspace(0.0, 1.0, n_bands)
+    water = 0.06 - 0.04 * bands
+    vegetation = 0.05 + 0.45 / (1 + np.exp(-(bands - 0.35) / 0.03))  # a red edge
+    soil = 0.15 + 0.25 * bands
+    rows, cols = np.mgrid[:size, :size]
+    dominant = np.digitize(cols + 4 * np.sin(rows / 6), [size / 3, 2 * size / 3])
+    field = gaussian_filter(rng.normal(size=(size, size)), 4.0)
+    purity = (0.5 + 0.5 * (field - field.min()) / np.ptp(field))[..., None]
+    neighbour = np.where(dominant == 1, rng.choice([0, 2], size=(size, size)), 1)
+    amounts = purity * np.eye(3)[dominant] + (1 - purity) * np.eye(3)[neighbour]
+    cube = amounts @ np.stack([water, vegetation, soil]) + rng.normal(0.0, 0.003, (size, size, n_bands))
+    return Datacube.from_array(cube.astype(np.float32)), dominant, purity[..., 0]
+
+
+def test_a_mixed_reflectance_pixel_belongs_to_the_material_it_holds_most_of(tmp_path):
+    cube, dominant, purity = _water_vegetation_soil(np.random.default_rng(0))
+    result = segment(cube, SegmentConfig(k=3, epochs=3, n_train=1000, preview_every=0))
+    assert result.model.preprocessor.kind == "reflectance"
+    # Water holding 40 % vegetation looks like vegetation, which is ten times as bright: the
+    # likelihood's most probable class gives ARI 0.85 here.
+    assert adjusted_rand_score(dominant.ravel(), result.labels.ravel()) > 0.95
+    # The probabilities are the pixel's shares of the materials, and its cluster the largest.
+    probabilities = np.asarray(result.probabilities)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(result.labels, probabilities.argmax(axis=-1) + 1)
+    # The confidence says how pure a pixel is.
+    assert np.corrcoef(result.confidence.ravel(), purity.ravel())[0, 1] > 0.4  # the likelihood's: 0.01
+    # A saved model unmixes by the same materials.
+    loaded = load_model(save_model(tmp_path / "mixed", result.model))
+    np.testing.assert_array_equal(loaded.mixture.materials, result.model.mixture.materials)
+    again = segment(cube, SegmentConfig(preview_every=0), model=loaded)
+    np.testing.assert_array_equal(again.labels, result.labels)
+    # So does the map re-clustered to another k.
+    coarser = recluster(result, cube, 2)
+    assert coarser.model.mixture.materials.shape == (2, result.model.preprocessor.n_features)
+    np.testing.assert_array_equal(coarser.labels, np.asarray(coarser.probabilities).argmax(axis=-1) + 1)
 
 
 def test_jasper_ridge_gets_its_four_materials(shared_data):

@@ -85,6 +85,7 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
                 "weights": _tensor(mixture.weights),
                 "groups": _tensor(mixture.groups),
                 **({} if mixture.brightness is None else {"brightness": _tensor(mixture.brightness)}),
+                **({} if mixture.materials is None else {"materials": _tensor(mixture.materials)}),
             }
             for mixture in [model.mixture, *model.candidates.values()]
             if mixture is not None
@@ -350,4 +351,13 @@ def _mixture(record: Any, name: str, n_features: int) -> Mixture:
             and bool(np.isfinite(brightness).all()) and bool(np.all(brightness[:, 1] > 0)),
             f"{name}.brightness is not a mean and a positive spread for each of its {m} components",
         )
-    return Mixture(likelihood, params, weights, groups, brightness)
+    materials = None
+    if "materials" in record:
+        materials = _array(record["materials"], f"{name}.materials")
+        k = int(groups.max()) + 1
+        _expect(
+            likelihood == "gaussian" and materials.shape == (k, n_features)
+            and bool(np.isfinite(materials).all()),
+            f"{name}.materials are not {n_features} finite features for each of its {k} classes",
+        )
+    return Mixture(likelihood, params, weights, groups, brightness, materials)

@@ -244,7 +244,10 @@ def _sub_mixture(
             f"this run's data ({model.preprocessor.kind}) have no likelihood mixture; split in the embedding"
         )
     features = gather_features(cube, picks, model.preprocessor)
-    return refined_mixture(features, initial, n, likelihood, segmentation.config.seed)
+    return refined_mixture(
+        features, initial, n, likelihood, segmentation.config.seed,
+        by_abundance=model.preprocessor.data_kind.labels_by_abundance,
+    )
 
 
 def _responsibilities(model: FittedModel, mixture: Mixture, cube: Datacube) -> PartWeights:

@@ -30,6 +30,8 @@ from typing import Literal
 import numpy as np
 from scipy.special import log_ndtr
 
+from .unmixing import abundances, shares
+
 MIXTURE_LIKELIHOODS = ("multinomial", "gaussian")
 #: Pseudo-count per bin added to each class's counts (a Dirichlet prior), so
 #: that a bin never seen in a class does not get probability zero.
@@ -63,6 +65,12 @@ class Mixture:
         (m, 2) mean and spread of each component's brightness (gaussian;
         see :func:`component_log_likelihood`), or None: brightness free
         (multinomial, and models saved before brightness was modelled).
+    materials
+        (k, F) mean features of each class, where a pixel is a linear mixture
+        of the classes' materials (reflectance): its class probabilities are
+        then the shares of its non-negative unmixing by them
+        (:mod:`.unmixing`), and its class the material it holds most of.
+        None: the posterior probabilities of the likelihood.
     """
 
     likelihood: str
@@ -70,6 +78,7 @@ class Mixture:
     weights: np.ndarray
     groups: np.ndarray
     brightness: np.ndarray | None = None
+    materials: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -94,20 +103,37 @@ class Mixture:
         return out
 
     def posteriors(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, k) float32 of ``features``, block by block."""
+        """Class probabilities (n, k) float32 of ``features``, block by block.
+
+        With :attr:`materials`, each pixel's shares of them; a pixel that holds
+        none of them (its unmixing is all zeros) gets the likelihood's posteriors.
+        """
         out = np.empty((features.shape[0], self.k), dtype=np.float32)
         for start in range(0, features.shape[0], _BLOCK):
-            log_joint = self.log_joint(np.asarray(features[start : start + _BLOCK], dtype=np.float32))
-            components = np.exp(log_joint - _log_sum_exp(log_joint))
-            # Log-likelihoods of thousands in float32 leave ~1e-4 in the exponent: renormalise.
-            components /= components.sum(axis=1, keepdims=True)
-            out[start : start + _BLOCK] = _sum_groups(components, self.groups, self.k)
+            block = np.asarray(features[start : start + _BLOCK], dtype=np.float32)
+            if self.materials is None:
+                out[start : start + _BLOCK] = self._likelihood_posteriors(block)
+                continue
+            held = shares(abundances(block, self.materials))
+            empty = held.sum(axis=1) == 0
+            if empty.any():
+                held[empty] = self._likelihood_posteriors(block[empty])
+            out[start : start + _BLOCK] = held
         return out
+
+    def _likelihood_posteriors(self, features: np.ndarray) -> np.ndarray:
+        """Posterior probability (n, k) of each class under the likelihood."""
+        log_joint = self.log_joint(features)
+        components = np.exp(log_joint - _log_sum_exp(log_joint))
+        # Log-likelihoods of thousands in float32 leave ~1e-4 in the exponent: renormalise.
+        components /= components.sum(axis=1, keepdims=True)
+        return _sum_groups(components, self.groups, self.k)
 
     def permuted(self, order: np.ndarray) -> Mixture:
         """The same mixture with class ``order[i]`` renumbered i."""
         inverse = np.argsort(order)
-        return replace(self, groups=inverse[self.groups])
+        materials = None if self.materials is None else self.materials[order]
+        return replace(self, groups=inverse[self.groups], materials=materials)
 
     def kept(self, classes: np.ndarray) -> Mixture:
         """The mixture of the classes where ``classes`` (a (k,) mask) is True, renumbered in order."""
@@ -120,7 +146,19 @@ class Mixture:
             weights=weights / weights.sum(),
             groups=new_number[self.groups[kept_components]],
             brightness=None if self.brightness is None else self.brightness[kept_components],
+            materials=None if self.materials is None else self.materials[classes],
         )
+
+    def unmixing(self, features: np.ndarray) -> Mixture:
+        """This mixture assigning pixels by unmixing: its classes' mean features in ``features`` as materials.
+
+        Each pixel of ``features`` (n, F) counts for the class the likelihood
+        gives it most probably.
+        """
+        labels = replace(self, materials=None).posteriors(features).argmax(axis=1)
+        sums, = class_sums(features, labels, self.k)
+        counts = np.bincount(labels, minlength=self.k)[:, None]
+        return replace(self, materials=sums / np.maximum(counts, 1))
 
 
 def _sum_groups(components: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:

@@ -514,16 +514,26 @@ def _fit_model(
             cube, sample.refine_picks, sample.preprocessor, known=(sample.train_picks, sample.features)
         )
         initial = chosen.mixture.posteriors(features).argmax(axis=1)
-        mixture = refined_mixture(features, initial, k, chosen.mixture.likelihood, config.seed)
+        mixture = refined_mixture(
+            features, initial, k, chosen.mixture.likelihood, config.seed,
+            by_abundance=sample.preprocessor.data_kind.labels_by_abundance,
+        )
         if sample.refine_picks.size == cube.n_valid:
             valid_features = features
     others = {c.k: c.fit.mixture for c in candidates.values() if c.fit is not None and c.k != k}
     return FittedModel(config, sample.preprocessor, autoencoder, centers, k, mixture, others), valid_features
 
 
-def refined_mixture(features: np.ndarray, initial: np.ndarray, k: int, likelihood: str, seed: int) -> Mixture:
-    """The likelihood mixture of k classes fitted from the initial labels ``initial``."""
-    return fit_classes(features, initial, k, likelihood, n_sub=_SUB_COMPONENTS, seed=seed).mixture
+def refined_mixture(
+    features: np.ndarray, initial: np.ndarray, k: int, likelihood: str, seed: int, *, by_abundance: bool
+) -> Mixture:
+    """The likelihood mixture of k classes fitted from the initial labels ``initial``.
+
+    ``by_abundance`` (the kind's ``labels_by_abundance``: pixels are mixtures
+    of materials): it assigns pixels by unmixing (:meth:`.Mixture.unmixing`).
+    """
+    mixture = fit_classes(features, initial, k, likelihood, n_sub=_SUB_COMPONENTS, seed=seed).mixture
+    return mixture.unmixing(features) if by_abundance else mixture
 
 
 def _summarise(cube: Datacube, fitted: FittedModel, maps: BlockResult, *, renumber: bool) -> Segmentation:
@@ -853,7 +863,10 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
             if k in candidates
             else assign(latents, centers[k])
         )
-        mixture = refined_mixture(features, initial, k, fitted.mixture.likelihood, config.seed)
+        mixture = refined_mixture(
+            features, initial, k, fitted.mixture.likelihood, config.seed,
+            by_abundance=fitted.preprocessor.data_kind.labels_by_abundance,
+        )
         candidates.pop(k, None)
     model = FittedModel(config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates)
     maps = _drain(_assign_all(cube, model, local_block_map()))
