@@ -293,6 +293,20 @@ def test_jasper_ridge_gets_its_four_materials(shared_data):
     assert adjusted_rand_score(scene["labels"].ravel(), result.labels.ravel()) > 0.8
 
 
+def test_an_outlier_pixel_does_not_replace_a_mixture_as_a_class(shared_data):
+    """The Cu/ZnO EELS image: at k = 3 the best split is a mix of the other two clusters.
+
+    The next split cuts out one pixel, which its own shape explains exactly; it
+    is not taken in the mixture's place.
+    """
+    scene = np.load(shared_data / "eels_cuzn" / "cuzn_eels_si.npz", allow_pickle=False)
+    result = segment(Datacube.from_array(scene["cube"]), SegmentConfig(seed=0, preview_every=0))
+    assert result.model.preprocessor.kind == "reflectance"
+    assert result.k == 2, result.k_reason
+    assert "mix of the other clusters" in result.k_reason
+    assert np.bincount(result.labels.ravel())[1:].min() > 100
+
+
 def test_a_model_remembers_how_well_it_fits_its_own_cube(painting_result):
     result, _ = painting_result
     assert result.model.training_confidence == pytest.approx(result.mean_confidence())

@@ -435,7 +435,9 @@ def _score_candidates(
     latents = embed(autoencoder, sample.features, device)  # type: ignore[arg-type]
     mixture_likelihood = _mixture_likelihood(sample.preprocessor, config)
     ks = _candidate_ks(config, mixture_likelihood, latents.shape[0])
-    # The kind-specific tests of a split need the candidates' likelihood fits.
+    # The kind-specific tests of a split need the candidates' likelihood fits, and serve
+    # only to choose k (as the sample's velocity test): a given k keeps the likelihood's
+    # best split, never one that a test put in its place.
     scored = mixture_likelihood is not None
     steps = fit_candidates(
         latents,
@@ -443,7 +445,7 @@ def _score_candidates(
         ks,
         mixture_likelihood,
         config.seed,
-        mixing_test=scored and sample.preprocessor.data_kind.mixing_test,
+        mixing_test=scored and config.k is None and sample.preprocessor.data_kind.mixing_test,
         line_shifts=sample.line_shifter,
         neighbours=sample.neighbours,
         workers=threads,
