@@ -298,13 +298,10 @@ def _candidates(
                     break
                 option = tested(_from_labels(split, k, features, likelihood, seed))
                 assert option.fit is not None and best.fit is not None
-                # A material in place of a mixture is no cut of a few pixels (an outlier).
-                large_enough = _is_velocity_copy(best, penalty) or (
-                    _smaller_half(split, previous) >= _MIN_MATERIAL_SHARE * features.shape[0]
-                )
-                second_chance = (
-                    _refused_by_kind(best, penalty) and not _refused_by_kind(option, penalty) and large_enough
-                )
+                second_chance = _refused_by_kind(best, penalty) and not _refused_by_kind(option, penalty)
+                if second_chance and not _is_velocity_copy(best, penalty):
+                    # A material in place of a mixture is no cut of a few pixels (an outlier).
+                    second_chance = _smaller_half(split, previous) >= _MIN_MATERIAL_SHARE * features.shape[0]
                 if second_chance or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
                     best = option
         best = _scored(best, latents, features, neighbours, seed)
@@ -361,6 +358,8 @@ def _refused_by_kind(candidate: Candidate, penalty: float) -> bool:
 def _smaller_half(split: np.ndarray, previous: Candidate) -> int:
     """Pixels in the smaller half of the cluster of ``previous`` that ``split`` (labels of k) cuts in two."""
     new = split == previous.k
+    if not new.any():
+        return 0
     cut = int(previous.labels[new][0])
     return int(min(np.count_nonzero(new), np.count_nonzero(split == cut)))
 
