@@ -68,11 +68,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
 from .kmeans import fit_kmeans, silhouette
 from .line_shifts import LineShifter, ShiftedClusters
 from .mixture import Mixture, MixtureFit, fit_classes, scale_free
+from .unmixing import abundances
 
 #: Below this silhouette the chosen clusters are said to overlap: the likelihood
 #: supports them, but their pixels grade into each other in the embedding.
@@ -272,6 +272,9 @@ def _candidates(
     penalty = bic_penalty(features.shape[1], features.shape[0])
     split_fits: dict[tuple[bytes, bytes], _SplitFit] = {}
     known_proposals: dict[bytes, list[np.ndarray]] = {}
+    # Once a k's best split fails the kind's test, k is refused whatever comes above it:
+    # the candidates above keep the likelihood's best split, as a given k does.
+    second_chances = True
 
     def tested(candidate: Candidate) -> Candidate:
         """``candidate`` with the kind's split tests: its mixing ratio, its shift gain."""
@@ -294,7 +297,8 @@ def _candidates(
                 previous, latents, features, likelihood, seed, parallel_map, split_fits, known_proposals
             )
             for tries, split in enumerate(ranked):
-                if tries == _SPLIT_TRIES or (tries > 0 and not _refused_by_kind(best, penalty)):
+                wanted = tries == 0 or (second_chances and _refused_by_kind(best, penalty))
+                if tries == _SPLIT_TRIES or not wanted:
                     break
                 option = tested(_from_labels(split, k, features, likelihood, seed))
                 assert option.fit is not None and best.fit is not None
@@ -305,6 +309,7 @@ def _candidates(
                 if second_chance or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
                     best = option
         best = _scored(best, latents, features, neighbours, seed)
+        second_chances = second_chances and not _refused_by_kind(best, penalty)
         previous = best
         yield best
 
@@ -393,11 +398,8 @@ def mixing_ratio(features: np.ndarray, labels: np.ndarray, shapes: np.ndarray) -
         if members.shape[0] == 0:
             continue
         own = float((members**2).sum() - (np.maximum(members @ shapes[cluster], 0.0) ** 2).sum())
-        # NNLS in the span of the others: ||x - Mc||^2 = ||Q'x - Rc||^2 + ||x||^2 - ||Q'x||^2.
-        q, r = np.linalg.qr(np.delete(shapes, cluster, axis=0).T.astype(np.float64))
-        projected = members @ q
-        others = float((members**2).sum() - (projected**2).sum())
-        others += sum(nnls(r, y)[1] ** 2 for y in projected)
+        rest = np.delete(shapes, cluster, axis=0).astype(np.float64)
+        others = float(((members - abundances(members, rest) @ rest) ** 2).sum())
         worst = max(worst, own / max(others, 1e-300))
     return worst
 
