@@ -57,3 +57,28 @@ def test_lazy_spectra_match_eager(rng):
     cols = np.array([1, 5, 0, 2, 2])
     np.testing.assert_array_equal(lazy.spectra(rows, cols), eager.spectra(rows, cols))
     np.testing.assert_array_equal(lazy.mask, eager.mask)
+
+
+class _CountedReads:
+    """A lazy array (H, W, C) that counts its reads, as a file reader pays per call."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array, self.reads = array, 0
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key):
+        self.reads += 1
+        return self.array[key]
+
+
+def test_a_lazy_sample_is_read_in_bands_of_a_pass_block_not_row_by_row(rng):
+    array = rng.normal(size=(64, 512, 8)).astype(np.float32)
+    counted = _CountedReads(array)
+    cube = Datacube.from_array(counted)
+    assert cube.is_lazy
+    rows, cols = rng.integers(0, 64, size=2000), rng.integers(0, 512, size=2000)
+    assert np.unique(rows).size == 64
+    counted.reads = 0
+    np.testing.assert_array_equal(cube.spectra(rows, cols), array[rows, cols])
+    # A block of the pass holds 2048 pixels: four rows of 512.
+    assert counted.reads == 64 // 4

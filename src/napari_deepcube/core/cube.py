@@ -235,7 +235,13 @@ class Datacube:
 
 
 def _pixels(array: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """The (n, C) float32 values of ``array`` (H, W, C) at (rows, cols); a lazy array row by row."""
+    """The (n, C) float32 values of ``array`` (H, W, C) at (rows, cols); a lazy array band by band.
+
+    The pixels of a lazy array are read in bands of rows no larger than a
+    block of :meth:`Datacube.iter_blocks`, one read per band that holds any:
+    a reader pays per call (a JEOL .pts decodes its events for each), so rows
+    one by one cost several times a whole pass.
+    """
     rows = np.asarray(rows)
     cols = np.asarray(cols)
     if not _is_lazy(array):
@@ -243,12 +249,14 @@ def _pixels(array: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     out = np.empty((rows.size, array.shape[2]), dtype=np.float32)
     order = np.argsort(rows, kind="stable")
     sorted_rows = rows[order]
-    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    bands = sorted_rows // _rows_per_block(array.shape[1], DEFAULT_BLOCK_PIXELS)
+    starts = np.flatnonzero(np.r_[True, bands[1:] != bands[:-1]])
     ends = np.r_[starts[1:], rows.size]
     for start, end in zip(starts, ends, strict=True):
         picks = order[start:end]
-        row = np.asarray(array[int(sorted_rows[start])], dtype=np.float32)
-        out[picks] = row[cols[picks]]
+        first, last = int(sorted_rows[start]), int(sorted_rows[end - 1])
+        band = np.asarray(array[first : last + 1])
+        out[picks] = band[rows[picks] - first, cols[picks]]
     return out
 
 
@@ -315,10 +323,15 @@ def _iter_row_blocks(
     data: Any, block_pixels: int, dtype: Any = np.float32
 ) -> Iterator[tuple[slice, np.ndarray]]:
     height, width = data.shape[0], data.shape[1]
-    rows_per_block = max(1, block_pixels // max(width, 1))
+    rows_per_block = _rows_per_block(width, block_pixels)
     for start in range(0, height, rows_per_block):
         rows = slice(start, min(start + rows_per_block, height))
         yield rows, np.asarray(data[rows], dtype=dtype)
+
+
+def _rows_per_block(width: int, block_pixels: int) -> int:
+    """Whole rows of ``width`` pixels in a block of at most ``block_pixels`` (at least one row)."""
+    return max(1, block_pixels // max(width, 1))
 
 
 def _check_float32_range(block: np.ndarray) -> None:

@@ -365,12 +365,18 @@ def _draw_sample(
     refine_picks = np.sort(rng.choice(valid, size=n_refine, replace=False))
     train_picks = np.sort(rng.choice(refine_picks, size=min(config.n_train, n_refine), replace=False))
     rows, cols = np.divmod(train_picks, cube.image_shape[1])
-    spectra, variances = cube.spectra(rows, cols), cube.variances(rows, cols)
     if model is not None:
         preprocessor = model.preprocessor
+        spectra, variances = cube.spectra(rows, cols), cube.variances(rows, cols)
         return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra, variances))
     near_rows, near_cols = _neighbours(cube.image_shape, rows, cols)
-    near_spectra, near_variances = cube.spectra(near_rows, near_cols), cube.variances(near_rows, near_cols)
+    # Pixels and neighbours in one read: a lazy cube is read once per band of rows asked for.
+    both_rows, both_cols = np.r_[rows, near_rows], np.r_[cols, near_cols]
+    spectra, near_spectra = np.split(cube.spectra(both_rows, both_cols), [rows.size])
+    both_variances = cube.variances(both_rows, both_cols)
+    variances = near_variances = None
+    if both_variances is not None:
+        variances, near_variances = np.split(both_variances, [rows.size])
     preprocessor, features = fit_and_transform(
         config.preprocess_config(),
         spectra,
