@@ -26,8 +26,12 @@ system-deps:
 demo: $(STAMP)
 	$(BIN)/deepcube demo --out $(OUT)/demo
 
+# Two test processes: the tests wait on Qt, subprocesses and files about half the time, so
+# two halve the suite's time on a 2-core machine; each holds up to 3.5 GB, so no more.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) system-deps
-	bash scripts/with-display.sh $(BIN)/python -m pytest -m "not timing" $(PYTEST_ARGS)
+	bash scripts/with-display.sh $(BIN)/python -m pytest -m "not timing" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Latency checks (the viewer's event loop during training): meaningful only on an idle machine.
 test-timing: $(STAMP) system-deps
