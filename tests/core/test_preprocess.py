@@ -58,6 +58,18 @@ def test_noise_level_from_neighbouring_pixels(rng):
     np.testing.assert_allclose(noise_sigma(left, right), sigma, rtol=0.1)
 
 
+def test_noise_level_of_many_channels_and_of_sparse_ones(rng):
+    """Channels past the first block keep their own level; a channel of rare counts gets its plain spread."""
+    sigma = np.linspace(0.5, 3.0, 300)
+    left = rng.normal(size=(4000, 300)) * sigma
+    right = rng.normal(size=(4000, 300)) * sigma
+    # Counts at a rate of 0.05: the median difference and its median deviation are 0.
+    left[:, 7], right[:, 7] = rng.poisson(0.05, size=(2, 4000))
+    expected = sigma.copy()
+    expected[7] = (left[:, 7] - right[:, 7]).std() / np.sqrt(2.0)
+    np.testing.assert_allclose(noise_sigma(left, right), expected, rtol=0.1)
+
+
 def test_flux_features_keep_the_line_channels_and_whiten(rng):
     n, n_channels = 3000, 800
     lines = np.zeros(n_channels)
