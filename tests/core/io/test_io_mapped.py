@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,19 @@ def test_pickles_as_a_path_and_a_layout(tmp_path: Path, array: np.ndarray) -> No
     again = pickle.loads(pickle.dumps(mapped.transpose(1, 0, 2)))
     np.testing.assert_array_equal(again[2], array[:, 2])
     assert len(pickle.dumps(mapped)) < 1000
+
+
+def test_what_an_array_keeps_alive_goes_with_its_views_and_stays_out_of_its_pickle(
+    tmp_path: Path, array: np.ndarray
+) -> None:
+    """A decoded copy's folder lives as long as any view of the array; a pickled copy does not hold it."""
+    folder = threading.Event()  # any object that cannot be pickled
+    mapped = MappedArray.of(_saved(tmp_path, array))
+    kept = MappedArray(mapped.filename, mapped.dtype, mapped.shape, offset=mapped.offset, keep=folder)
+    assert kept.transpose(1, 0, 2).keep is folder
+    again = pickle.loads(pickle.dumps(kept.transpose(1, 0, 2)))
+    assert again.keep is None
+    np.testing.assert_array_equal(again[2], array[:, 2])
 
 
 def test_only_whole_maps_are_described(tmp_path: Path, array: np.ndarray) -> None:

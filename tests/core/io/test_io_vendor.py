@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.io import can_read, companion_images, default_dataset, list_datasets, read_cube
+from napari_deepcube.core.io._mapped import MappedArray
 
 pytest.importorskip("rsciio")
 
@@ -67,6 +70,34 @@ def test_large_or_asked_for_cubes_stay_lazy_where_the_format_allows(vendor: Path
     np.testing.assert_array_equal(np.asarray(lazy.data), np.asarray(read_cube(small, lazy=False).data))
     with pytest.raises(InputError, match=r"renishaw_test_map2\.wdf cannot be read lazily"):
         read_cube(vendor / "renishaw_test_map2.wdf", lazy=True)
+
+
+def test_a_lazy_cube_its_reader_decodes_on_every_read_is_decoded_once_into_a_private_folder(
+    vendor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lazy .bcf reads from a raw copy in a folder of its own, which goes with the cube."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    small = vendor / "P45_the_default_job.bcf"
+    lazy = read_cube(small, lazy=True)
+    assert isinstance(lazy.data, MappedArray)
+    (folder,) = tmp_path.glob("deepcube-decoded-*")
+    assert folder.stat().st_mode & 0o777 == 0o700  # the user's data, readable by the user alone
+    np.testing.assert_array_equal(np.asarray(lazy.data), np.asarray(read_cube(small, lazy=False).data))
+    del lazy
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_without_room_for_the_copy_the_cube_is_read_as_its_reader_gives_it(
+    vendor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    small = vendor / "P45_the_default_job.bcf"
+    lazy = read_cube(small, lazy=True)
+    assert lazy.is_lazy and not isinstance(lazy.data, MappedArray)
+    assert list(tmp_path.iterdir()) == []
+    np.testing.assert_array_equal(np.asarray(lazy.data), np.asarray(read_cube(small, lazy=False).data))
 
 
 def test_a_single_spectrum_is_refused_with_the_fix(vendor: Path) -> None:

@@ -42,6 +42,9 @@ class MappedArray:
         ``"C"`` or ``"F"``, the storage order.
     axes
         Permutation of the stored axes giving this array's axes.
+    keep
+        An object that must live as long as this array and the arrays made
+        from it (the temporary folder of a decoded copy); not pickled.
     """
 
     def __init__(
@@ -53,8 +56,10 @@ class MappedArray:
         offset: int = 0,
         order: Literal["C", "F"] = "C",
         axes: Sequence[int] | None = None,
+        keep: object = None,
     ) -> None:
         self.filename = str(filename)
+        self.keep = keep
         self.offset = int(offset)
         self.order = order
         self.stored_dtype = np.dtype(dtype)
@@ -116,7 +121,12 @@ class MappedArray:
             offset=self.offset,
             order=self.order,
             axes=tuple(self.axes[axis] for axis in order),
+            keep=self.keep,
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy in another process reads the file while this one keeps it.
+        return {**self.__dict__, "keep": None}
 
     def __getitem__(self, key: Any) -> np.ndarray:
         stored = np.memmap(

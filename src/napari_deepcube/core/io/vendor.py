@@ -32,6 +32,7 @@ from ..errors import InputError
 from ._build import INPUT_FILES, build_cube
 from ._calibration import hyperspy_axis, hyperspy_spectral_index
 from ._datasets import CompanionImage, DatasetInfo, dtype_name, pick_dataset, resolve_axis
+from ._decoded import decoded_once
 from ._errors import VENDOR_EXTRA, import_optional, reading
 from ._lazy import resolve_lazy
 
@@ -53,6 +54,9 @@ _PLUGINS: dict[str, tuple[str, str]] = {
     ".emsa": ("msa", "an EMSA spectrum"),
 }
 _DELMIC = ("delmic", "a Delmic HDF5 file")
+#: Plugins whose lazy arrays decode the file's X-ray events on every read: a lazy
+#: cube from them is decoded once into a temporary file (:mod:`._decoded`).
+_DECODED_ON_EVERY_READ = ("bruker", "jeol")
 SUFFIXES = tuple(_PLUGINS)
 _RIPPLE_DATA = ".raw"
 _PACKAGE = "rosettasciio"
@@ -198,9 +202,12 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
     array = chosen.data
     if not isinstance(array, np.ndarray):  # RosettaSciIO's lazy answer is a dask array
         nbytes = math.prod(chosen_info.shape) * np.dtype(array.dtype).itemsize
+        plugin, what = _plugin(path)
         if not resolve_lazy(path, nbytes, lazy):
-            with reading(path, _plugin(path)[1], extra=(Exception,)):
+            with reading(path, what, extra=(Exception,)):
                 array = array.compute()
+        elif plugin in _DECODED_ON_EVERY_READ:
+            array = decoded_once(array, path, what) or array
     elif lazy:
         resolve_lazy(path, 0, True, lazy_possible=False, why=f"RosettaSciIO reads {_plugin(path)[1]} whole")
     companions = [s for s in (path, given, path.with_suffix(_RIPPLE_DATA)) if s != path and s.exists()]
