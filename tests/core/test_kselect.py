@@ -51,7 +51,8 @@ def test_the_split_path_finds_a_small_class_and_stops_at_the_truth(rng):
 
 
 @pytest.mark.parametrize("likelihood", ["multinomial", "gaussian"])
-def test_split_proposals_fitted_on_two_threads_give_the_candidates_of_one(rng, likelihood):
+def test_candidates_made_on_two_threads_are_those_made_on_one(rng, likelihood):
+    """The split proposals' fits and, beside them, each k's k-means candidate."""
     latents, features, _ = _counts_with_a_small_class(rng)
     if likelihood == "gaussian":
         features = np.sqrt(features)

@@ -225,8 +225,9 @@ def fit_candidates(
     :func:`mixing_ratio`; with ``line_shifts`` (line fluxes: the sample's
     raw spectra, see :mod:`.line_shifts`) its :func:`shift_gain`. With
     ``neighbours`` (sample pixels and a neighbour of each in the image) its
-    clusters get their spatial coherence. The fits of the split proposals run
-    on ``workers`` threads, with the same result as on one.
+    clusters get their spatial coherence. The fits of the split proposals, and
+    each k's k-means candidate beside them, run on ``workers`` threads, with
+    the same result as on one.
     """
     with _mapper(workers) as parallel_map:
         yield from _candidates(
@@ -289,13 +290,22 @@ def _candidates(
         shift = shift_gain(features, candidate.labels, mixture.params, moved, skip=empty)
         return replace(candidate, tests={**candidate.tests, SHIFT_GAIN: shift})
 
+    def from_kmeans(k: int) -> Candidate:
+        """The candidate of k-means on the latents, refined and tested."""
+        labels = fit_kmeans(latents, k, seed=seed, n_init=2).labels
+        return tested(_from_labels(labels, k, features, likelihood, seed))
+
     for k in ks:
-        from_kmeans = fit_kmeans(latents, k, seed=seed, n_init=2).labels
-        best = tested(_from_labels(from_kmeans, k, features, likelihood, seed))
-        if likelihood is not None and previous is not None and previous.k == k - 1:
+        # On a pool the k-means candidate is made on one thread while the split
+        # proposals are fitted on the others; plain ``map`` makes it when it is asked for.
+        kmeans_candidate = iter(parallel_map(from_kmeans, [k]))
+        if likelihood is None or previous is None or previous.k != k - 1:
+            best = next(kmeans_candidate)
+        else:
             ranked = _ranked_splits(
                 previous, latents, features, likelihood, seed, parallel_map, split_fits, known_proposals
             )
+            best = next(kmeans_candidate)
             for tries, split in enumerate(ranked):
                 wanted = tries == 0 or (second_chances and _refused_by_kind(best, penalty))
                 if tries == _SPLIT_TRIES or not wanted:
