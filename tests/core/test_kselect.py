@@ -65,6 +65,7 @@ def test_candidates_made_on_two_threads_are_those_made_on_one(rng, likelihood):
     for alone, shared in zip(one, two, strict=True):
         np.testing.assert_array_equal(alone.labels, shared.labels)
         assert alone.fit.log_likelihood == shared.fit.log_likelihood
+        assert (alone.silhouette, alone.frontier) == (shared.silhouette, shared.frontier)
 
 
 def test_no_candidate_past_the_refused_k_changes_the_choice(rng):
