@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -49,17 +49,18 @@ def test_pickles_as_a_path_and_a_layout(tmp_path: Path, array: np.ndarray) -> No
     assert len(pickle.dumps(mapped)) < 1000
 
 
-def test_what_an_array_keeps_alive_goes_with_its_views_and_stays_out_of_its_pickle(
+def test_what_an_array_keeps_alive_goes_with_its_views_and_copies_and_is_never_pickled(
     tmp_path: Path, array: np.ndarray
 ) -> None:
-    """A decoded copy's folder lives as long as any view of the array; a pickled copy does not hold it."""
-    folder = threading.Event()  # any object that cannot be pickled
+    """A decoded copy's folder lives as long as any view or copy of the array; no process gets its path."""
+    folder = object()
     mapped = MappedArray.of(_saved(tmp_path, array))
     kept = MappedArray(mapped.filename, mapped.dtype, mapped.shape, offset=mapped.offset, keep=folder)
     assert kept.transpose(1, 0, 2).keep is folder
-    again = pickle.loads(pickle.dumps(kept.transpose(1, 0, 2)))
-    assert again.keep is None
-    np.testing.assert_array_equal(again[2], array[:, 2])
+    assert copy.copy(kept).keep is folder and copy.deepcopy(kept).keep is folder
+    with pytest.raises(TypeError, match="read only in the process that made it"):
+        pickle.dumps(kept.transpose(1, 0, 2))
+    np.testing.assert_array_equal(kept.transpose(1, 0, 2)[2], array[:, 2])
 
 
 def test_only_whole_maps_are_described(tmp_path: Path, array: np.ndarray) -> None:

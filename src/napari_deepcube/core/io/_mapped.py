@@ -44,7 +44,8 @@ class MappedArray:
         Permutation of the stored axes giving this array's axes.
     keep
         An object that must live as long as this array and the arrays made
-        from it (the temporary folder of a decoded copy); not pickled.
+        from it (the temporary folder of a decoded copy). An array that
+        keeps one is not pickled.
     """
 
     def __init__(
@@ -125,8 +126,17 @@ class MappedArray:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        # A copy in another process reads the file while this one keeps it.
-        return {**self.__dict__, "keep": None}
+        if self.keep is not None:
+            # A worker on another machine cannot see the file, and a copy in another process
+            # would not keep it: the data travel as values instead (core/distributed.py).
+            raise TypeError("an array over a private temporary file is read only in the process that made it")
+        return self.__dict__
+
+    def __copy__(self) -> MappedArray:
+        return self  # read-only: a copy would only lose what ``keep`` holds
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MappedArray:
+        return self
 
     def __getitem__(self, key: Any) -> np.ndarray:
         stored = np.memmap(
