@@ -200,16 +200,16 @@ def read(path: Path, *, dataset: str | None, spectral_axis: int | None, lazy: bo
     # Every axis is calibrated, so an overridden spectral axis still gets coordinates.
     calibration = hyperspy_axis(path, chosen.axes[axis], axis, chosen_info.shape[axis])
     array = chosen.data
+    plugin, what = _plugin(path)
     if not isinstance(array, np.ndarray):  # RosettaSciIO's lazy answer is a dask array
         nbytes = math.prod(chosen_info.shape) * np.dtype(array.dtype).itemsize
-        plugin, what = _plugin(path)
         if not resolve_lazy(path, nbytes, lazy):
             with reading(path, what, extra=(Exception,)):
                 array = array.compute()
         elif plugin in _DECODED_ON_EVERY_READ:
             array = decoded_once(array, path, what) or array
     elif lazy:
-        resolve_lazy(path, 0, True, lazy_possible=False, why=f"RosettaSciIO reads {_plugin(path)[1]} whole")
+        resolve_lazy(path, 0, True, lazy_possible=False, why=f"RosettaSciIO reads {what} whole")
     companions = [s for s in (path, given, path.with_suffix(_RIPPLE_DATA)) if s != path and s.exists()]
     return build_cube(
         path,
