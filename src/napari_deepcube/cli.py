@@ -7,6 +7,7 @@ Exit status: 0 on success, 2 on bad input or usage (one line on stderr),
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import threading
@@ -246,17 +247,23 @@ def _block_map(scheduler: str | None) -> Any:
     return dask_block_map(scheduler)
 
 
+def _progress_bar(**options: Any) -> Any:
+    """A tqdm bar on standard error, the width of the terminal."""
+    from tqdm import tqdm
+
+    # tqdm hides every bar on a terminal that reports no size (an editor's console, a bare
+    # pseudo-terminal); shutil falls back to 80 x 24 there.
+    columns, rows = shutil.get_terminal_size()
+    return tqdm(file=sys.stderr, ncols=columns, nrows=rows, **options)
+
+
 def _run(cube: Any, config: Any, model: Any, *, quiet: bool, block_map: Any = None) -> Any:
     """Segment with a progress bar on a terminal, silently otherwise."""
     from .core.pipeline import segment
 
     if quiet or not sys.stderr.isatty():
         return segment(cube, config, model=model, block_map=block_map)
-    from tqdm import tqdm
-
-    with tqdm(
-        total=1000, unit="‰", file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
-    ) as bar:
+    with _progress_bar(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}") as bar:
 
         def show(event: Any) -> None:
             bar.n = int(event.fraction * 1000)
@@ -315,9 +322,7 @@ def _convert(args: argparse.Namespace) -> int:
     if args.quiet or not sys.stderr.isatty():
         result = convert_cube(args.input, args.output, **options)
     else:
-        from tqdm import tqdm
-
-        with tqdm(total=1, unit="row", file=sys.stderr, desc="converting") as bar:
+        with _progress_bar(total=1, unit="row", desc="converting") as bar:
 
             def show(done: int, total: int) -> None:
                 bar.total = total
