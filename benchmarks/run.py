@@ -98,7 +98,7 @@ def _load(spec: CubeSpec):
     if spec.family == "stress":
         from stress import VARIANTS
 
-        stressed = VARIANTS[spec.variant](spec.seed)
+        stressed = VARIANTS[spec.variant](spec.seed, spec.size)
         return stressed.datacube(spec.name), stressed.labels, None
     data = np.load(SHARED_DATA / "jasper_ridge" / "jasper_ridge.npz", allow_pickle=False)
     return Datacube.from_array(data["cube"], name="jasper_ridge"), data["labels"], None
@@ -451,8 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gui-epochs", type=int, default=None, help="gui: epochs (default: the config's)")
     parser.add_argument(
         "--stage-cubes", nargs="+",
-        default=["nebula:40", "painting:192:2048", "nebula:160", "painting:512"],
-        help="stages: cubes as family:size[:channels] (default channels: painting 1024, nebula 3681)",
+        default=["nebula:40", "painting:192:2048", "nebula:160", "stress/nebula/clean:160", "painting:512"],
+        help="stages: cubes as family:size[:channels] (default channels: painting 1024, nebula 3681) "
+        "or stress/<variant>:size",
     )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per family (hard: 10, stress: 5)")
     parser.add_argument("--variants", default="", help="stress: only the variants whose name contains this")

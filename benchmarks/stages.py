@@ -9,14 +9,15 @@ and the pass over every pixel, ``assign``; choosing k and refining fit
 mixtures on the CPU), the ARI against ground truth, and the ARI between the
 CPU and GPU maps (1.000: the same partition).
 
-Run with ``python benchmarks/run.py --suite stages [--stage-cubes nebula:40 painting:192:2048]``.
+Run with ``python benchmarks/run.py --suite stages [--stage-cubes nebula:40 painting:192:2048
+stress/nebula/clean:160]`` (a stress variant at the size given: five or more classes).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,8 +62,17 @@ def _run(spec: CubeSpec, method: str) -> StageRow:
     return StageRow(spec.name, method, k, seconds, timings, labels)
 
 
+def _spec(item: str) -> CubeSpec:
+    """The cube ``family:size[:channels]`` or ``stress/<variant>:size``, named without its channels."""
+    family, size, *channels = item.split(":")
+    name = f"{family} {size}x{size}"
+    if family.startswith("stress/"):
+        return CubeSpec(name, "stress", size=int(size), variant=family.removeprefix("stress/"))
+    return CubeSpec(name, family, size=int(size), channels=int(channels[0]) if channels else None)
+
+
 def stages(cubes: list[str]) -> list[StageRow]:
-    """Run every cube named in ``cubes`` (``family:size[:channels]``) on the CPU, and the GPU if any."""
+    """Run every cube named in ``cubes`` (see :func:`_spec`) on the CPU, and the GPU if any."""
     import torch
     from sklearn.metrics import adjusted_rand_score
 
@@ -78,13 +88,10 @@ def stages(cubes: list[str]) -> list[StageRow]:
     print("|---" * (7 + len(STAGES)) + "|", flush=True)
     rows = []
     for item in cubes:
-        family, size, *channels = item.split(":")
-        n_channels = int(channels[0]) if channels else (1024 if family == "painting" else 3681)
-        spec = CubeSpec(
-            f"{family} {size}x{size}x{n_channels}", family, size=int(size),
-            channels=int(channels[0]) if channels else None,
-        )
-        truth = _load(spec)[1].ravel()
+        spec = _spec(item)
+        cube, labels, _ = _load(spec)
+        spec = replace(spec, name=f"{spec.name}x{cube.n_channels}")
+        truth = labels.ravel()
         scored = truth > 0
         cube_rows = [_run(spec, method) for method in methods]
         baseline, on_cpu = cube_rows[0], cube_rows[1]

@@ -1,13 +1,15 @@
 """Stress cubes: generated data that breaks the method's assumptions (issue 15).
 
-``VARIANTS`` maps a variant's name to its family and generator; each variant
-breaks one assumption, and the ``all`` variant of a family breaks them together.
+``VARIANTS`` maps a variant's name to its generator, called with a seed and, optionally, the
+image's side in pixels (the family's own size when None); each variant breaks one
+assumption, and the ``all`` variant of a family breaks them together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from dataclasses import replace
+from typing import Any
 
 from ._common import StressCube
 from .nebula import NebulaStress, make_nebula
@@ -57,10 +59,21 @@ _REFLECTANCE = {
     "all": ReflectanceStress(mixtures=True, illumination=True),
 }
 
-VARIANTS: dict[str, Callable[[int], StressCube]] = {
-    **{f"painting/{name}": partial(make_painting, stress) for name, stress in _PAINTING.items()},
-    **{f"nebula/{name}": partial(make_nebula, stress) for name, stress in _NEBULA.items()},
-    **{f"reflectance/{name}": partial(make_reflectance, stress) for name, stress in _REFLECTANCE.items()},
+
+
+def _generator(make: Callable[[Any, int], StressCube], stress: Any) -> Callable[..., StressCube]:
+    """``make`` for ``stress``, at the family's size or another."""
+
+    def generate(seed: int, size: int | None = None) -> StressCube:
+        return make(stress if size is None else replace(stress, size=size), seed)
+
+    return generate
+
+
+VARIANTS: dict[str, Callable[..., StressCube]] = {
+    **{f"painting/{name}": _generator(make_painting, stress) for name, stress in _PAINTING.items()},
+    **{f"nebula/{name}": _generator(make_nebula, stress) for name, stress in _NEBULA.items()},
+    **{f"reflectance/{name}": _generator(make_reflectance, stress) for name, stress in _REFLECTANCE.items()},
 }
 
 __all__ = ["VARIANTS", "StressCube"]

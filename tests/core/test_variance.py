@@ -15,7 +15,13 @@ from napari_deepcube.core.io import read_cube
 from napari_deepcube.core.pipeline import gather_features, segment
 from napari_deepcube.core.preprocess import fit_and_transform
 from napari_deepcube.core.preprocess_config import PreprocessConfig
-from napari_deepcube.core.variance import MIN_NOISE_SHARE, bin_variances
+from napari_deepcube.core.variance import (
+    MIN_NOISE_SHARE,
+    MIN_SCALE_PAIRS,
+    BinnedVariance,
+    bin_variances,
+    variance_scale,
+)
 
 pytest.importorskip("astropy.io.fits")
 
@@ -120,6 +126,37 @@ def test_a_bin_of_several_channels_has_the_variance_of_their_mean() -> None:
     binned = bin_variances(variances, finite, np.array([0, 2, 5]))
     np.testing.assert_allclose(binned.values, [[2 / 4, 0.0, 6.0]])
     np.testing.assert_array_equal(binned.known, [[True, False, True]])
+
+
+@pytest.mark.parametrize("unknown_share", [0.0, 0.1])
+def test_the_variances_level_is_the_median_of_every_usable_bins_spread(unknown_share: float) -> None:
+    # 300 bins: laid out in several blocks; with unknown variances, a few bins keep too few pairs.
+    rng = np.random.default_rng(3)
+    n, n_bins = 400, 300
+    variances = rng.uniform(0.5, 2.0, (n, n_bins)).astype(np.float32)
+    neighbour_variances = rng.uniform(0.5, 2.0, (n, n_bins)).astype(np.float32)
+    # The variances understate the noise by a factor that grows across the bins: a bin
+    # counted twice or left out moves the median.
+    understated = np.linspace(1.0, 2.0, n_bins)
+    signal = rng.normal(0.0, understated * np.sqrt(variances))
+    neighbours = rng.normal(0.0, understated * np.sqrt(neighbour_variances))
+    known = rng.random((n, n_bins)) >= unknown_share
+    if unknown_share:
+        known[MIN_SCALE_PAIRS - 1 :, :5] = False
+    binned = BinnedVariance(np.where(known, variances, 0), known)
+    neighbour_binned = BinnedVariance(neighbour_variances, np.ones_like(known))
+    spreads = []
+    for column in range(n_bins):
+        rows = known[:, column]
+        if rows.sum() < MIN_SCALE_PAIRS:
+            continue
+        total = variances[rows, column] + neighbour_variances[rows, column]
+        normalised = (signal[rows, column] - neighbours[rows, column]) / np.sqrt(total)
+        spreads.append(1.4826 * np.median(np.abs(normalised - np.median(normalised))))
+    assert len(spreads) == n_bins - (5 if unknown_share else 0)
+    scale = variance_scale(signal, neighbours, binned, neighbour_binned)
+    assert scale == pytest.approx(float(np.median(spreads)), rel=1e-12)
+    assert scale == pytest.approx(1.5, rel=0.05)
 
 
 def test_a_wrongly_scaled_stat_is_set_to_the_level_of_neighbouring_pixels() -> None:

@@ -47,6 +47,8 @@ MIN_SCALE_PAIRS = 32
 #: Spectra binned at a time: the masks and copies of a block of a 3681-channel
 #: cube stay near 40 MB, whatever the size of the sample.
 _BIN_ROWS = 2048
+#: Bins whose normalised differences are laid out at a time by :func:`variance_scale`.
+_SCALE_BLOCK = 128
 _MAD_TO_SIGMA = 1.4826
 
 #: What the features of a run were divided by, by the name the report gives it.
@@ -99,8 +101,11 @@ def bin_variances(variances: np.ndarray, finite: np.ndarray, starts: np.ndarray)
         rows = slice(start, start + _BIN_ROWS)
         values = np.asarray(variances[rows], dtype=np.float32)
         usable = np.isfinite(values) & (values > 0)
-        counted = np.where(finite[rows] & usable, values, np.float32(0.0))
-        unknown[rows] = np.add.reduceat((finite[rows] & ~usable).astype(np.int32), starts, axis=1) > 0
+        counts = finite[rows] & usable
+        # A MUSE STAT is usable almost everywhere: the masks' sums are then skipped.
+        counted = values if counts.all() else np.where(counts, values, np.float32(0.0))
+        unusable = finite[rows] & ~usable
+        unknown[rows] = unusable.any() and np.add.reduceat(unusable.astype(np.int32), starts, axis=1) > 0
         binned[rows] = np.add.reduceat(counted, starts, axis=1) / widths**2
     known = ~unknown & (binned > 0) & np.isfinite(binned)
     return BinnedVariance(np.where(known, binned, np.float32(0.0)), known)
@@ -129,16 +134,41 @@ def variance_scale(
         The positive factor for the noise (the square roots of the variances).
     """
     both = binned.known & neighbour_binned.known
-    usable = both.sum(axis=0) >= MIN_SCALE_PAIRS
-    if not usable.any():
+    usable = np.flatnonzero(both.sum(axis=0) >= MIN_SCALE_PAIRS)
+    if not usable.size:
         return 1.0
-    known = both[:, usable]
-    total = np.where(known, binned.values[:, usable] + neighbour_binned.values[:, usable], np.float32(1.0))
-    normalised = np.where(known, (signal[:, usable] - neighbours[:, usable]) / np.sqrt(total), np.nan)
-    centre = np.nanmedian(normalised, axis=0)
-    spread = _MAD_TO_SIGMA * np.nanmedian(np.abs(normalised - centre), axis=0)
-    level = float(np.median(spread))
+    # Slices where every bin is usable (the usual case): gathering columns by index costs
+    # more than the medians.
+    every = usable.size == both.shape[1]
+    blocks: list[slice | np.ndarray] = [
+        slice(start, start + _SCALE_BLOCK) if every else usable[start : start + _SCALE_BLOCK]
+        for start in range(0, usable.size, _SCALE_BLOCK)
+    ]
+    mad = np.concatenate([
+        _normalised_mad(
+            signal[:, columns] - neighbours[:, columns],
+            binned.values[:, columns] + neighbour_binned.values[:, columns],
+            both[:, columns],
+        )
+        for columns in blocks
+    ])
+    level = float(np.median(_MAD_TO_SIGMA * mad))
     return level if level > 0 else 1.0
+
+
+def _normalised_mad(difference: np.ndarray, total: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Each column's median absolute deviation of ``difference / sqrt(total)`` over its ``known`` rows."""
+    # One bin per row, so that the medians partition contiguous memory in place; where
+    # every pair is known (the usual case) the plain median needs none of nanmedian's
+    # row-by-row loop, and gives the same value.
+    normalised = np.ascontiguousarray((difference / np.sqrt(np.where(known, total, np.float32(1.0)))).T)
+    if known.all():
+        centre = np.median(normalised, axis=1, keepdims=True, overwrite_input=True)
+        deviations = np.abs(np.subtract(normalised, centre, out=normalised), out=normalised)
+        return np.median(deviations, axis=1, overwrite_input=True)
+    normalised[~known.T] = np.nan
+    centre = np.nanmedian(normalised, axis=1, keepdims=True)
+    return np.nanmedian(np.abs(normalised - centre), axis=1)
 
 
 def pixel_noise(binned: BinnedVariance, scale: float, sigma: np.ndarray) -> np.ndarray:
