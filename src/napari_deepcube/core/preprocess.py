@@ -107,7 +107,7 @@ def _bin(spectra: np.ndarray, starts: np.ndarray, mean: bool) -> np.ndarray:
     if not mean:
         return summed
     widths = np.diff(np.r_[starts, spectra.shape[1]])
-    return summed / widths
+    return summed / widths.astype(summed.dtype)
 
 
 def continuum(spectra: np.ndarray, block: int = CONTINUUM_BLOCK) -> np.ndarray:
