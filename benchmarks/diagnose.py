@@ -26,6 +26,16 @@ At most one penalty: a velocity copy::
 
     python benchmarks/diagnose.py shifts nebula/velocity 0
 
+``heldout CUBE SEED``: the choice of k by held-out likelihood. A random half of
+the pixels is segmented, with default settings (our k) and with k = the true k + 3
+(candidates for every k up to it); each candidate's mixture is scored on the other
+half's features (the log-likelihood summed over its pixels), and the k of the highest
+score is the held-out choice. Prints both choices with their ARI on the half, and the
+held-out gain of each k over k - 1 in BIC penalties of that half; ``--variance``
+segments a nebula with its per-voxel variances (as a MUSE STAT gives them)::
+
+    python benchmarks/diagnose.py heldout nebula/extinction 0 --variance
+
 CUBE is a stress variant (``painting/clean``, ...) or ``hard painting`` / ``hard nebula``.
 The nebulae run without their per-voxel variances, as in the stress suite.
 """
@@ -72,11 +82,11 @@ def within_half_correlation(ratio: np.ndarray, halves: np.ndarray) -> float:
     return float(np.corrcoef(np.concatenate(here), np.concatenate(there))[0, 1])
 
 
-def _segment(cube, seed: int, k: int | None = None):
+def _segment(cube, seed: int, k: int | None = None, variance: bool = False):
     from napari_deepcube.core.config import SegmentConfig
     from napari_deepcube.core.pipeline import segment
 
-    return segment(cube, SegmentConfig(seed=seed, k=k, variance=False))
+    return segment(cube, SegmentConfig(seed=seed, k=k, variance=variance))
 
 
 def evidence(cube_name: str, seed: int) -> None:
@@ -141,6 +151,38 @@ def shifts(cube_name: str, seed: int) -> None:
             print(f"  {name} {index + 1} ({size} pixels): {gain / penalty:.2f} penalties over {by + 1} moved")
 
 
+def heldout(cube_name: str, seed: int, variance: bool) -> None:
+    from scipy.special import logsumexp
+    from sklearn.metrics import adjusted_rand_score
+
+    from napari_deepcube.core.kselect import bic_penalty
+
+    cube, truth, _ = _load(_spec(cube_name, seed))
+    true_k = int(truth.max())
+    half = np.random.default_rng(seed).random(cube.image_shape) < 0.5
+    fitted, held = half & cube.mask, ~half & cube.mask
+    ours = _segment(cube.with_mask(half), seed, variance=variance)
+    widest = _segment(cube.with_mask(half), seed, true_k + 3, variance)
+    rows, cols = np.nonzero(held)
+    model = widest.model
+    features = model.preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols))
+    mixtures = {**model.candidates, widest.k: model.mixture}
+    scores = {k: float(logsumexp(mix.log_joint(features), axis=1).sum()) for k, mix in mixtures.items()}
+    best = max(scores, key=scores.__getitem__)
+    penalty = bic_penalty(features.shape[1], features.shape[0])
+    steps = [k for k in sorted(scores) if k - 1 in scores]
+    gains = " ".join(f"{k}: {(scores[k] - scores[k - 1]) / penalty:+.1f}" for k in steps)
+    best_labels = _segment(cube.with_mask(half), seed, best, variance).labels
+
+    def ari(labels: np.ndarray) -> float:
+        return adjusted_rand_score(truth[fitted], np.asarray(labels)[fitted])
+
+    print(
+        f"{cube_name} s{seed}: true k {true_k}; ours k = {ours.k} (ARI {ari(ours.labels):.3f}); held-out k = "
+        f"{best} (ARI {ari(best_labels):.3f}); held-out gain of k over k - 1, penalties: {gains}"
+    )
+
+
 def cluster_shift_gains(
     features, spectra, labels, wavelengths, preprocessor, seed: int
 ) -> list[tuple[float, int]]:
@@ -167,17 +209,21 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("evidence", "smoothness", "shifts"):
+    for name in ("evidence", "smoothness", "shifts", "heldout"):
         command = commands.add_parser(name)
         command.add_argument("cube")
         command.add_argument("seed", type=int)
         if name == "smoothness":
             command.add_argument("k", type=int)
+        if name == "heldout":
+            command.add_argument("--variance", action="store_true", help="nebulae with their variances")
     args = parser.parse_args()
     if args.command == "evidence":
         evidence(args.cube, args.seed)
     elif args.command == "shifts":
         shifts(args.cube, args.seed)
+    elif args.command == "heldout":
+        heldout(args.cube, args.seed, args.variance)
     else:
         smoothness(args.cube, args.seed, args.k)
 
