@@ -105,7 +105,9 @@ def bin_variances(variances: np.ndarray, finite: np.ndarray, starts: np.ndarray)
         # A MUSE STAT is usable almost everywhere: the masks' sums are then skipped.
         counted = values if counts.all() else np.where(counts, values, np.float32(0.0))
         unusable = finite[rows] & ~usable
-        unknown[rows] = unusable.any() and np.add.reduceat(unusable.astype(np.int32), starts, axis=1) > 0
+        unknown[rows] = False
+        if unusable.any():
+            unknown[rows] = np.add.reduceat(unusable.astype(np.int32), starts, axis=1) > 0
         binned[rows] = np.add.reduceat(counted, starts, axis=1) / widths**2
     known = ~unknown & (binned > 0) & np.isfinite(binned)
     return BinnedVariance(np.where(known, binned, np.float32(0.0)), known)
