@@ -163,6 +163,28 @@ def test_sigterm_stops_a_run_and_leaves_no_temporary(tmp_path):
     assert labels.read_bytes() == b"an earlier result" and _temporaries(tmp_path) == []
 
 
+def test_the_exit_status_stays_the_commands_after_an_interrupt_caught_inside_exec(tmp_path):
+    # A signal during the imports can land in source run by exec (a dataclass's methods).
+    # CPython 3.11 then ended a `python -m` run by SIGINT (status 130) whatever main returned.
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    (runner / "__main__.py").write_text(
+        "import sys\n"
+        "from napari_deepcube.cli import main\n"
+        "main(sys.argv[1:])  # every import the command makes, done: no exec runs after the interrupt\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "segment", "missing.npy", "-o", "labels.tif"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2 and "missing.npy" in result.stderr
+
+
 def test_ctrl_c_while_writing_removes_the_temporaries_and_keeps_old_outputs(tmp_path):
     from napari_deepcube.core.io.outputs import atomic_write, output_transaction
 

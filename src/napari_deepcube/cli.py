@@ -141,7 +141,13 @@ def sigterm_interrupts() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     with sigterm_interrupts():
-        return _main(argv)
+        status = _main(argv)
+    # CPython 3.11 marks the process as stopped by Ctrl-C when a KeyboardInterrupt is raised
+    # inside source run by exec (dataclasses make their methods so while modules import), even
+    # once caught, and the process then ends by SIGINT whatever status it returns. Source run
+    # by exec clears that mark when it starts.
+    exec("pass")
+    return status
 
 
 def _main(argv: Sequence[str] | None) -> int:
