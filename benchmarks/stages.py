@@ -67,6 +67,8 @@ def _spec(item: str) -> CubeSpec:
     family, size, *channels = item.split(":")
     name = f"{family} {size}x{size}"
     if family.startswith("stress/"):
+        if channels:
+            raise ValueError(f"{item}: a stress variant has its own channels; give stress/<variant>:size")
         return CubeSpec(name, "stress", size=int(size), variant=family.removeprefix("stress/"))
     return CubeSpec(name, family, size=int(size), channels=int(channels[0]) if channels else None)
 
@@ -92,6 +94,7 @@ def stages(cubes: list[str]) -> list[StageRow]:
         cube, labels, _ = _load(spec)
         spec = replace(spec, name=f"{spec.name}x{cube.n_channels}")
         truth = labels.ravel()
+        del cube  # each method's run loads its own, in its own process
         scored = truth > 0
         cube_rows = [_run(spec, method) for method in methods]
         baseline, on_cpu = cube_rows[0], cube_rows[1]

@@ -127,9 +127,12 @@ def _wait_for(master: int, words: bytes, timeout: float) -> bytes:
     while words not in shown and time.monotonic() < deadline:
         if select.select([master], [], [], 1.0)[0]:
             try:
-                shown += os.read(master, 4096)
-            except OSError:  # the terminal's other end was closed: the process has ended
+                chunk = os.read(master, 4096)
+            except OSError:  # Linux: the terminal's other end was closed, the process has ended
                 break
+            if not chunk:  # the same elsewhere
+                break
+            shown += chunk
     return shown
 
 
@@ -143,18 +146,24 @@ def test_sigterm_stops_a_run_and_leaves_no_temporary(tmp_path):
     # On a terminal the run shows its stage: the signal goes once training has begun, whatever
     # the imports cost on a busy machine.
     master, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "napari_deepcube.cli", "segment", str(cube), "-o", str(labels),
-         "--epochs", "500", "--k", "12"],
-        stdout=terminal, stderr=terminal,
-    )
-    os.close(terminal)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "napari_deepcube.cli", "segment", str(cube), "-o", str(labels),
+             "--epochs", "500", "--k", "12"],
+            stdout=terminal, stderr=terminal,
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(terminal)  # the process holds its own
     try:
         shown = _wait_for(master, b"train", timeout=120)
         assert b"train" in shown, shown
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 1
-        shown = _wait_for(master, b"interrupted", timeout=10)
+        # Read while it stops, so that a full terminal never holds it up.
+        shown += _wait_for(master, b"interrupted", timeout=60)
+        assert process.wait(timeout=30) == 1
     finally:
         process.kill()
         process.wait()

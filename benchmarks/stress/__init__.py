@@ -60,7 +60,6 @@ _REFLECTANCE = {
 }
 
 
-
 def _generator(make: Callable[[Any, int], StressCube], stress: Any) -> Callable[..., StressCube]:
     """``make`` for ``stress``, at the family's size or another."""
 

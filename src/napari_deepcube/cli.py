@@ -7,7 +7,7 @@ Exit status: 0 on success, 2 on bad input or usage (one line on stderr),
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import signal
 import sys
 import threading
@@ -23,6 +23,9 @@ from .core.config import SegmentConfig, settings
 from .core.errors import InputError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: Columns (one short of 80, as tqdm leaves the last) and rows of a progress bar on a terminal
+#: that reports no size.
+_SIZELESS_TERMINAL = (79, 24)
 
 #: The settings ``deepcube segment`` offers as options, each with its one default.
 CLI_SETTINGS = (
@@ -254,13 +257,15 @@ def _block_map(scheduler: str | None) -> Any:
 
 
 def _progress_bar(**options: Any) -> Any:
-    """A tqdm bar on standard error, the width of the terminal."""
+    """A tqdm bar on standard error."""
     from tqdm import tqdm
 
     # tqdm hides every bar on a terminal that reports no size (an editor's console, a bare
-    # pseudo-terminal); shutil falls back to 80 x 24 there.
-    columns, rows = shutil.get_terminal_size()
-    return tqdm(file=sys.stderr, ncols=columns, nrows=rows, **options)
+    # pseudo-terminal): such a terminal gets a bar of the usual 80 columns.
+    columns, rows = os.get_terminal_size(sys.stderr.fileno())
+    if not columns or not rows:
+        options = {"ncols": _SIZELESS_TERMINAL[0], "nrows": _SIZELESS_TERMINAL[1], **options}
+    return tqdm(file=sys.stderr, **options)
 
 
 def _run(cube: Any, config: Any, model: Any, *, quiet: bool, block_map: Any = None) -> Any:

@@ -101,9 +101,9 @@ def bin_variances(variances: np.ndarray, finite: np.ndarray, starts: np.ndarray)
         rows = slice(start, start + _BIN_ROWS)
         values = np.asarray(variances[rows], dtype=np.float32)
         usable = np.isfinite(values) & (values > 0)
-        counts = finite[rows] & usable
+        used = finite[rows] & usable
         # A MUSE STAT is usable almost everywhere: the masks' sums are then skipped.
-        counted = values if counts.all() else np.where(counts, values, np.float32(0.0))
+        counted = values if used.all() else np.where(used, values, np.float32(0.0))
         unusable = finite[rows] & ~usable
         unknown[rows] = False
         if unusable.any():
@@ -126,7 +126,7 @@ def variance_scale(
     Parameters
     ----------
     signal, neighbours
-        (n, B) binned signal of n pixels and of a neighbour of each.
+        (n, B) binned signal of n pixels and of a neighbour of each, finite.
     binned, neighbour_binned
         Their bin variances.
 
@@ -141,9 +141,9 @@ def variance_scale(
         return 1.0
     # Slices where every bin is usable (the usual case): gathering columns by index costs
     # more than the medians.
-    every = usable.size == both.shape[1]
+    every_bin_usable = usable.size == both.shape[1]
     blocks: list[slice | np.ndarray] = [
-        slice(start, start + _SCALE_BLOCK) if every else usable[start : start + _SCALE_BLOCK]
+        slice(start, start + _SCALE_BLOCK) if every_bin_usable else usable[start : start + _SCALE_BLOCK]
         for start in range(0, usable.size, _SCALE_BLOCK)
     ]
     mad = np.concatenate([
