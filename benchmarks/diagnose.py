@@ -29,8 +29,9 @@ At most one penalty: a velocity copy::
 ``heldout CUBE SEED``: the choice of k by held-out likelihood. A random half of
 the pixels is segmented, with default settings (our k) and with k = the true k + 4,
 which builds the candidates of every k below it; each candidate's mixture up to the
-true k + 3 (all fitted alike, as the choice of k fits them) is scored on the other
-half's features (the log-likelihood summed over its pixels), and the k of the highest
+true k + 3 (all fitted alike; with k given, reflectance skips its mixing test, so its
+candidates past a refused split can differ from an automatic run's) is scored on the
+other half's features (the log-likelihood summed over its pixels), and the k of the highest
 score is the held-out choice. Prints both choices with their ARI on the half, and the
 held-out gain of each k over k - 1 in BIC penalties of that half; ``--variance``
 segments a nebula with its per-voxel variances (as a MUSE STAT gives them)::

@@ -174,7 +174,7 @@ def test_sigterm_stops_a_run_and_leaves_no_temporary(tmp_path):
 
 def test_the_exit_status_stays_the_commands_after_an_interrupt_caught_inside_exec(tmp_path):
     # A signal during the imports can land in source run by exec (a dataclass's methods).
-    # CPython 3.11 then ended a `python -m` run by SIGINT (status 130) whatever main returned.
+    # CPython then ended a `python -m` run by SIGINT (status 130) whatever main returned.
     runner = tmp_path / "runner"
     runner.mkdir()
     (runner / "__main__.py").write_text(

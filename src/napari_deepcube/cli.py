@@ -23,9 +23,9 @@ from .core.config import SegmentConfig, settings
 from .core.errors import InputError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-#: Columns (one short of 80, as tqdm leaves the last) and rows of a progress bar on a terminal
-#: that reports no size.
-_SIZELESS_TERMINAL = (79, 24)
+#: The columns and rows tqdm gives its bar on an 80 x 24 terminal (one of each short), used
+#: on a terminal that reports no size.
+_SIZELESS_TERMINAL = (79, 23)
 
 #: The settings ``deepcube segment`` offers as options, each with its one default.
 CLI_SETTINGS = (
@@ -143,14 +143,16 @@ def sigterm_interrupts() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    with sigterm_interrupts():
-        status = _main(argv)
-    # CPython 3.11 marks the process as stopped by Ctrl-C when a KeyboardInterrupt is raised
-    # inside source run by exec (dataclasses make their methods so while modules import), even
-    # once caught, and the process then ends by SIGINT whatever status it returns. Source run
-    # by exec clears that mark when it starts.
-    exec("pass")
-    return status
+    try:
+        with sigterm_interrupts():
+            return _main(argv)
+    finally:
+        # CPython (3.8-3.13 at least) marks the process as stopped by Ctrl-C when a
+        # KeyboardInterrupt is raised inside source run by exec (dataclasses make their methods
+        # so while modules import), even once caught, and a `python -m` run then ends by SIGINT
+        # whatever status it returns. Source given to exec as a string clears that mark when it
+        # starts (a compiled code object does not); an interrupt that escapes sets it again.
+        exec("pass")
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -261,8 +263,11 @@ def _progress_bar(**options: Any) -> Any:
     from tqdm import tqdm
 
     # tqdm hides every bar on a terminal that reports no size (an editor's console, a bare
-    # pseudo-terminal): such a terminal gets a bar of the usual 80 columns.
-    columns, rows = os.get_terminal_size(sys.stderr.fileno())
+    # pseudo-terminal): such a terminal gets the bar of an 80 x 24 one.
+    try:
+        columns, rows = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):  # a stand-in for standard error, or a device that is no console
+        columns, rows = 0, 0
     if not columns or not rows:
         options = {"ncols": _SIZELESS_TERMINAL[0], "nrows": _SIZELESS_TERMINAL[1], **options}
     return tqdm(file=sys.stderr, **options)

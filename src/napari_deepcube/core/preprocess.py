@@ -455,7 +455,7 @@ def _fit_whitened(
     # a channel carried by a few bright pixels (a compact nebula) still scores.
     squared_snr = signal / noise
     squared_snr *= squared_snr  # in place: one copy of the sample, not two
-    excess = np.mean(squared_snr, axis=0, dtype=np.float64) - 1.0  # 16 000 rows: summed in float64
+    excess = np.mean(squared_snr, axis=0, dtype=np.float64) - 1.0  # n_train rows: float32 sums drift
     del squared_snr
     n_keep = min(partial.config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
