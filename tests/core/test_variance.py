@@ -15,6 +15,7 @@ from napari_deepcube.core.io import read_cube
 from napari_deepcube.core.pipeline import gather_features, segment
 from napari_deepcube.core.preprocess import fit_and_transform
 from napari_deepcube.core.preprocess_config import PreprocessConfig
+from napari_deepcube.core.robust import MAD_TO_SIGMA
 from napari_deepcube.core.variance import (
     MIN_NOISE_SHARE,
     MIN_SCALE_PAIRS,
@@ -152,7 +153,7 @@ def test_the_variances_level_is_the_median_of_every_usable_bins_spread(unknown_s
             continue
         total = variances[rows, column] + neighbour_variances[rows, column]
         normalised = (signal[rows, column] - neighbours[rows, column]) / np.sqrt(total)
-        spreads.append(1.4826 * np.median(np.abs(normalised - np.median(normalised))))
+        spreads.append(MAD_TO_SIGMA * np.median(np.abs(normalised - np.median(normalised))))
     assert len(spreads) == n_bins - (5 if unknown_share else 0)
     scale = variance_scale(signal, neighbours, binned, neighbour_binned)
     assert scale == pytest.approx(float(np.median(spreads)), rel=1e-12)

@@ -39,6 +39,7 @@ from .errors import InputError
 from .kinds import DATA_KINDS, DataKind
 from .nuisance import SharedNoise, fit_shared_noise
 from .preprocess_config import Kind, PreprocessConfig
+from .robust import MAD_TO_SIGMA, TRANSPOSE_BLOCK, row_mad_in_place
 from .variance import bin_variances, pixel_noise, variance_scale
 
 #: Channels per block when estimating the continuum of a flux spectrum; lines
@@ -53,9 +54,6 @@ MAX_POISSON_DISPERSION = 2.5
 _DISPERSION_PAIRS = 4096
 #: Spectra :func:`detect_kind` checks at a time.
 _KIND_BLOCK_ROWS = 1024
-_MAD_TO_SIGMA = 1.4826
-#: Channels per block when pixel pairs' differences are laid out one channel per row.
-_TRANSPOSE_BLOCK = 128
 
 
 def detect_kind(spectra: np.ndarray, neighbours: np.ndarray | None = None) -> Kind:
@@ -167,24 +165,17 @@ def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     left, right
         (n, F) spectra of n pixel pairs.
     """
-    # The differences one channel per row, so that the medians partition contiguous
-    # memory; the medians reorder them and the deviations overwrite them, in place,
-    # as a sample's differences are hundreds of MB. They are laid out a block of
-    # channels at a time: subtracting the transposed pairs straight into this layout
-    # reads both across their rows, several times slower.
+    # The differences one channel per row, a block of channels at a time (see .robust).
     by_channel = np.empty((left.shape[1], left.shape[0]), dtype=np.result_type(left, right))
     # Sparse channels (mostly zero, a few counts) have no spread at the median:
     # their plain standard deviation stands in (below), so that they are not divided by ~0.
     spread = np.empty(left.shape[1])
-    for start in range(0, left.shape[1], _TRANSPOSE_BLOCK):
-        block = slice(start, start + _TRANSPOSE_BLOCK)
+    for start in range(0, left.shape[1], TRANSPOSE_BLOCK):
+        block = slice(start, start + TRANSPOSE_BLOCK)
         differences = left[:, block] - right[:, block]
         spread[block] = differences.std(axis=0) / np.sqrt(2.0)
         by_channel[block] = differences.T
-    centre = np.median(by_channel, axis=1, keepdims=True, overwrite_input=True)
-    deviations = np.abs(np.subtract(by_channel, centre, out=by_channel), out=by_channel)
-    mad = np.median(deviations, axis=1, overwrite_input=True)
-    sigma = _MAD_TO_SIGMA * mad / np.sqrt(2.0)
+    sigma = MAD_TO_SIGMA * row_mad_in_place(by_channel) / np.sqrt(2.0)
     sparse = sigma == 0
     sigma[sparse] = spread[sparse]
     positive = sigma[sigma > 0]

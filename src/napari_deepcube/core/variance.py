@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .robust import MAD_TO_SIGMA, TRANSPOSE_BLOCK, row_mad_in_place
+
 #: A pixel's noise is kept above this share of its channel's estimated noise,
 #: so that a variance near 0 does not blow its features up (nor overflow float32).
 MIN_NOISE_SHARE = 1e-3
@@ -47,9 +49,6 @@ MIN_SCALE_PAIRS = 32
 #: Spectra binned at a time: the masks and copies of a block of a 3681-channel
 #: cube stay near 40 MB, whatever the size of the sample.
 _BIN_ROWS = 2048
-#: Bins whose normalised differences are laid out at a time by :func:`variance_scale`.
-_SCALE_BLOCK = 128
-_MAD_TO_SIGMA = 1.4826
 
 #: What the features of a run were divided by, by the name the report gives it.
 NOISE_SOURCES = {
@@ -143,8 +142,8 @@ def variance_scale(
     # more than the medians.
     every_bin_usable = usable.size == both.shape[1]
     blocks: list[slice | np.ndarray] = [
-        slice(start, start + _SCALE_BLOCK) if every_bin_usable else usable[start : start + _SCALE_BLOCK]
-        for start in range(0, usable.size, _SCALE_BLOCK)
+        slice(start, start + TRANSPOSE_BLOCK) if every_bin_usable else usable[start : start + TRANSPOSE_BLOCK]
+        for start in range(0, usable.size, TRANSPOSE_BLOCK)
     ]
     mad = np.concatenate([
         _normalised_mad(
@@ -154,20 +153,17 @@ def variance_scale(
         )
         for columns in blocks
     ])
-    level = float(np.median(_MAD_TO_SIGMA * mad))
+    level = float(np.median(MAD_TO_SIGMA * mad))
     return level if level > 0 else 1.0
 
 
 def _normalised_mad(difference: np.ndarray, total: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Each column's median absolute deviation of ``difference / sqrt(total)`` over its ``known`` rows."""
-    # One bin per row, so that the medians partition contiguous memory in place; where
-    # every pair is known (the usual case) the plain median needs none of nanmedian's
-    # row-by-row loop, and gives the same value.
+    # One bin per row (see .robust); where every pair is known (the usual case) the plain
+    # median needs none of nanmedian's row-by-row loop, and gives the same value.
     normalised = np.ascontiguousarray((difference / np.sqrt(np.where(known, total, np.float32(1.0)))).T)
     if known.all():
-        centre = np.median(normalised, axis=1, keepdims=True, overwrite_input=True)
-        deviations = np.abs(np.subtract(normalised, centre, out=normalised), out=normalised)
-        return np.median(deviations, axis=1, overwrite_input=True)
+        return row_mad_in_place(normalised)
     normalised[~known.T] = np.nan
     centre = np.nanmedian(normalised, axis=1, keepdims=True)
     return np.nanmedian(np.abs(normalised - centre), axis=1)
