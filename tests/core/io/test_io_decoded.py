@@ -87,3 +87,11 @@ def test_a_copy_left_by_a_killed_process_goes_when_the_next_is_made(temporary: P
     assert copied is not None
     assert not abandoned.exists()
     assert (running / "cube.raw").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids are checked on POSIX")
+def test_a_copy_gone_while_the_abandoned_ones_are_swept_is_passed_over(temporary: Path) -> None:
+    # A name that no longer leads to a folder, as when another run removes it between listing and looking.
+    (temporary / "deepcube-decoded-1-gone").symlink_to(temporary / "removed")
+    copied = decoded_once(da.from_array(np.ones((6, 4, 8), dtype=np.uint16)), Path("cube.bcf"), "a test cube")
+    assert copied is not None

@@ -109,16 +109,20 @@ def _remove_abandoned(root: Path) -> None:
         return
     for folder in root.glob(f"{_PREFIX}*-*"):
         maker = folder.name[len(_PREFIX) :].split("-", 1)[0]
-        if maker.isdigit() and folder.stat().st_uid == os.getuid() and not _running(int(maker)):
+        try:
+            owner = folder.stat().st_uid
+        except OSError:  # another run removed it meanwhile
+            continue
+        if maker.isdigit() and owner == os.getuid() and not _running(int(maker)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
 def _running(pid: int) -> bool:
-    """Whether process ``pid`` exists."""
+    """Whether process ``pid`` exists (another user's, which may not be signalled, does)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's
-        return True
+    except PermissionError:
+        pass
     return True
