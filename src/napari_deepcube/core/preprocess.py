@@ -105,7 +105,9 @@ def _bin(spectra: np.ndarray, starts: np.ndarray, mean: bool) -> np.ndarray:
     if not mean:
         return summed
     widths = np.diff(np.r_[starts, spectra.shape[1]])
-    return summed / widths
+    # Divided in the sums' type: integer widths would make a float32 sample float64, twice
+    # its memory through the noise pairs and every copy after.
+    return summed / widths.astype(summed.dtype)
 
 
 def continuum(spectra: np.ndarray, block: int = CONTINUUM_BLOCK) -> np.ndarray:
@@ -444,7 +446,7 @@ def _fit_whitened(
     # a channel carried by a few bright pixels (a compact nebula) still scores.
     squared_snr = signal / noise
     squared_snr *= squared_snr  # in place: one copy of the sample, not two
-    excess = np.mean(squared_snr, axis=0) - 1.0
+    excess = np.mean(squared_snr, axis=0, dtype=np.float64) - 1.0  # n_train rows: float32 sums drift
     del squared_snr
     n_keep = min(partial.config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
