@@ -204,6 +204,43 @@ def test_reflectance_k_stops_before_a_mixture_cluster(rng):
     assert "mixing_ratio" in criteria_of(tested, features.shape[0])
 
 
+def _sky_faint_gas_and_a_bright_class(rng, n_features=128):
+    """Whitened fluxes: 2400 pixels of empty sky, 400 of a bright class, 1200 of gas at twice the noise.
+
+    Returns the features, latents (their leading principal components: a
+    stand-in for a trained encoder's) and the truth.
+    """
+    shapes = np.abs(rng.normal(size=(2, n_features)))
+    shapes /= np.linalg.norm(shapes, axis=1, keepdims=True)
+    truth = np.repeat(np.arange(3), [2400, 400, 1200])
+    amplitude = np.select([truth == 1, truth == 2], [20.0, 2.0], 0.0) * rng.uniform(0.8, 1.2, truth.size)
+    signal = amplitude[:, None] * shapes[np.maximum(truth - 1, 0)]
+    features = (signal + rng.normal(size=signal.shape)).astype(np.float32)
+    centred = features - features.mean(axis=0)
+    latents = centred @ np.linalg.svd(centred, full_matrices=False)[2][:4].T
+    return features, latents, truth
+
+
+def test_held_out_pixels_find_a_large_faint_class_that_the_bic_refuses(rng):
+    """The gas gains less than a BIC penalty; pixels the fits did not see it still explains better."""
+    features, latents, truth = _sky_faint_gas_and_a_bright_class(rng)
+    ks = [2, 3, 4]
+    whole = {c.k: c for c in fit_candidates(latents, features, ks, "gaussian", seed=0)}
+    assert choose_k(whole, truth.size).k == 2
+
+    order = np.random.default_rng(0).permutation(truth.size)
+    fitted, held = np.sort(order[: truth.size // 2]), np.sort(order[truth.size // 2 :])
+    steps = fit_candidates(latents[fitted], features[fitted], ks, "gaussian", seed=0, held_out=features[held])
+    candidates = {c.k: c for c in steps}
+    choice = choose_k(candidates, fitted.size)
+
+    assert choice.k == 3, choice.reason
+    assert criteria_of(candidates, fitted.size)["held_out_log_likelihood"][3] == candidates[3].held_out
+    labels, gas = candidates[3].labels, truth[fitted] == 2
+    cluster = np.bincount(labels[gas]).argmax()
+    assert np.sum(gas & (labels == cluster)) / np.sum(gas | (labels == cluster)) > 0.5
+
+
 def _line_sample(rng, n_channels=512, shift=0.5, n_faint=0):
     """Line spectra: one class at two velocities (0 and ``shift`` channels), one with other ratios,
     and ``n_faint`` pixels of a third class at a third of the brightness. Truth ignores velocity."""

@@ -31,8 +31,8 @@ PENALTY = bic_penalty(N_FEATURES, N_POINTS)
 def _candidates(gains, **per_k):
     """Candidates k = 2.. whose log-likelihood rises by ``gains`` (in BIC penalties) per split.
 
-    ``per_k`` gives ``frontier``, ``coherence`` or a kind's test (``MIXING_RATIO``,
-    ``SHIFT_GAIN``) as {k: value}.
+    ``per_k`` gives ``frontier``, ``coherence``, ``held_out`` (the held-out pixels'
+    log-likelihood) or a kind's test (``MIXING_RATIO``, ``SHIFT_GAIN``) as {k: value}.
     """
     log_likelihood = 0.0
     found = {}
@@ -43,9 +43,10 @@ def _candidates(gains, **per_k):
         fit = MixtureFit(mixture, np.zeros((1, k), np.float32), log_likelihood, 1)
         frontier = per_k.get("frontier", {}).get(k, 0.9)
         coherence = per_k.get("coherence", {}).get(k, float("nan"))
-        own_fields = ("frontier", "coherence")
+        held_out = per_k.get("held_out", {}).get(k, float("nan"))
+        own_fields = ("frontier", "coherence", "held_out")
         tests = {name: values[k] for name, values in per_k.items() if name not in own_fields and k in values}
-        found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, frontier, tests, coherence)
+        found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, frontier, tests, coherence, held_out)
     return found
 
 
@@ -108,6 +109,36 @@ def test_a_cluster_that_is_another_at_a_velocity_stops_k(shift_penalties, k):
     assert ("two velocities" in choice.reason) == (k == 3)
 
 
+#: Held-out log-likelihoods that rise up to k = 4, fall at 5 and rise again at 6.
+HELD_OUT = {2: -1000.0, 3: -900.0, 4: -899.0, 5: -899.5, 6: -850.0}
+
+
+def test_with_held_out_pixels_a_split_counts_while_it_explains_them_better():
+    """Every BIC gain is below a penalty, so the BIC rule would keep k = 2; the held-out pixels decide."""
+    candidates = _candidates([0.5, 0.5, 0.5, 0.5], held_out=HELD_OUT)
+
+    choice = choose_k(candidates, N_POINTS)
+
+    assert choice.k == 4 and choice.refused == 5 and "held out of the fits" in choice.reason
+    without = {k: replace(c, held_out=float("nan")) for k, c in candidates.items()}
+    assert choose_k(without, N_POINTS).k == 2
+
+
+def test_with_held_out_pixels_the_bic_rules_against_a_split_within_one_class_do_not_apply():
+    """A small gain after a large one, a crowded frontier, halves interleaved: the BIC rules refuse k = 4."""
+    within_one_class = {"frontier": {4: MAX_FRONTIER_DENSITY + 0.2}, "coherence": {4: 0.0}}
+    assert choose_k(_candidates([200.0, 1.2], **within_one_class), N_POINTS).k == 3
+
+    assert choose_k(_candidates([200.0, 1.2], held_out=HELD_OUT, **within_one_class), N_POINTS).k == 4
+
+
+def test_with_held_out_pixels_a_velocity_copy_still_stops_k():
+    shifted = {SHIFT_GAIN: {4: 0.5 * PENALTY}}
+    choice = choose_k(_candidates([0.5, 0.5, 0.5, 0.5], held_out=HELD_OUT, **shifted), N_POINTS)
+
+    assert choice.k == 3 and "two velocities" in choice.reason
+
+
 def test_without_a_likelihood_the_highest_silhouette_wins():
     candidates = {
         k: Candidate(k, np.zeros(1, int), score, None) for k, score in ((2, 0.3), (3, 0.7), (4, 0.5))
@@ -128,6 +159,7 @@ JARGON = ("BIC", "penalt", "frontier", "silhouette", "likelihood", "density")
         ([10.0, 10.0], {MIXING_RATIO: {4: MAX_MIXING_RATIO + 0.3}}, "mix of the others"),
         ([10.0, 10.0], {SHIFT_GAIN: {4: 0.5 * PENALTY}}, "two velocities"),
         ([10.0, 10.0], {"coherence": {4: 0.0}}, "scattered through the same regions"),
+        ([0.5, 0.5, 0.5, 0.5], {"held_out": HELD_OUT}, "not fitted to"),
         ([10.0, 10.0], {}, "raise the largest k"),
     ],
 )

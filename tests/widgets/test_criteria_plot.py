@@ -17,6 +17,7 @@ CRITERIA = {
     "silhouette": {2: 0.41, 3: 0.55, 4: 0.62, 5: 0.48},
     "bic": {2: 9.1e5, 3: 8.2e5, 4: 7.7e5, 5: 7.9e5},
 }
+HELD_OUT = {2: -4.1e5, 3: -3.6e5, 4: -3.5e5, 5: -3.52e5}
 
 
 @pytest.fixture
@@ -82,3 +83,24 @@ def test_a_fixed_k_shows_a_note_and_ignores_clicks(plot, qtbot):
         plot.point_of(6, 0.0)
     with qtbot.assertNotEmitted(plot.k_picked):
         qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=QPoint(plot.width() // 2, 80))
+
+
+@pytest.mark.parametrize(
+    ("criteria", "label", "curve"),
+    [
+        (CRITERIA, "BIC", CRITERIA["bic"]),
+        ({**CRITERIA, "held_out_log_likelihood": HELD_OUT}, "held-out log-likelihood", HELD_OUT),
+    ],
+)
+def test_the_right_axis_shows_the_criterion_that_chose_k(criteria, label, curve):
+    """Line fluxes choose k by the held-out pixels' likelihood: the plot shows it, not the BIC."""
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    colors = {"text": "black", "faint": "grey", "background": "white", "grid": "lightgrey"}
+    _criteria_plot.draw_criteria(criteria, 4, figure, colors)
+
+    right = figure.axes[1]
+    assert right.get_ylabel() == label
+    ks, values = right.lines[0].get_data()
+    assert list(ks) == sorted(curve) and list(values) == [curve[k] for k in sorted(curve)]

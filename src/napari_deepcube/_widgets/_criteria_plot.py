@@ -1,4 +1,4 @@
-"""The criteria-vs-k plot: silhouette and BIC of every k tried, the chosen k marked.
+"""The criteria-vs-k plot: silhouette and the likelihood criterion of every k tried, the chosen k marked.
 
 Clicking a k on the plot asks for that k (signal :attr:`CriteriaPlot.k_picked`),
 which the segmentation widget answers by re-clustering without training. The
@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Transform
 from qtpy.QtCore import Signal
 
+from ..core.kselect import likelihood_criterion
 from ..core.palette import label_colors
 from ._mpl import FONT_SIZE, style_axes
 from ._rendered_figure import RenderedFigure
@@ -23,13 +24,16 @@ from ._rendered_figure import RenderedFigure
 if TYPE_CHECKING:
     import napari
 
-_SILHOUETTE, _BIC = label_colors(2)[1:, :3]
+_SILHOUETTE, _LIKELIHOOD = label_colors(2)[1:, :3]
 #: Height of the plot (pixels): small in a form, tall enough for its axis labels.
 _HEIGHT = 170
 
 
 class CriteriaPlot(RenderedFigure):
-    """Silhouette (left axis, higher is better) and BIC (right axis, lower is better) vs k.
+    """Silhouette (left axis, higher is better) and the criterion that chose k (right axis) vs k.
+
+    The right axis shows the BIC (lower is better), or the held-out
+    log-likelihood (higher is better) where it chose k (line fluxes).
 
     Signals
     -------
@@ -75,8 +79,9 @@ def draw_criteria(
     axes = figure.add_subplot()
     style_axes(axes, colors)
     silhouette = criteria.get("silhouette", {})
-    bic = criteria.get("bic", {})
-    if not silhouette and not bic:
+    deciding = likelihood_criterion(criteria)
+    likelihood = criteria[deciding[0]] if deciding else {}
+    if not silhouette and not likelihood:
         text = (
             f"k = {chosen} was fixed: no other k was scored" if chosen
             else "After training: how well each k fits the data"
@@ -94,18 +99,18 @@ def draw_criteria(
         axes.plot(ks, [silhouette[k] for k in ks], "o-", color=_SILHOUETTE, markersize=3,
                   linewidth=1.2, label="silhouette ↑")
         axes.set_ylabel("silhouette", color=_SILHOUETTE)
-    if bic:
-        ks = sorted(bic)
+    if deciding:
+        ks = sorted(likelihood)
         right = axes.twinx()
         style_axes(right, colors)
         right.grid(False)
-        right.plot(ks, [bic[k] for k in ks], "s--", color=_BIC, markersize=3, linewidth=1.0,
-                   label="BIC ↓")
-        right.set_ylabel("BIC", color=_BIC)
+        right.plot(ks, [likelihood[k] for k in ks], "s--", color=_LIKELIHOOD, markersize=3, linewidth=1.0,
+                   label=deciding[1])
+        right.set_ylabel(deciding[1].rstrip(" ↑↓"), color=_LIKELIHOOD)
         right.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         right.yaxis.get_offset_text().set_fontsize(FONT_SIZE - 1)
         right.yaxis.get_offset_text().set_color(colors["text"])
-    axes.set_xticks(sorted({k for curve in (silhouette, bic) for k in curve}))
+    axes.set_xticks(sorted({k for curve in (silhouette, likelihood) for k in curve}))
     if chosen is not None:
         axes.axvline(chosen, color=colors["text"], linewidth=1.0, alpha=0.8)
         if chosen in silhouette:

@@ -860,6 +860,7 @@ _CRITERIA_NAMES = {
     "silhouette": "silhouette", "bic": "BIC", "log_likelihood": "log-likelihood",
     "frontier_density": "frontier density", "spatial_coherence": "spatial coherence",
     "mixing_ratio": "mixing ratio", "shift_gain": "shift gain",
+    "held_out_log_likelihood": "held-out log-likelihood",
 }
 
 

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from .cube import Datacube, finite_or_zero
 from .io.outputs import atomic_write
+from .kselect import likelihood_criterion
 from .palette import label_colors
 from .segmentation import Segmentation
 
@@ -110,9 +111,10 @@ def _plot_criteria(axes: Axes, segmentation: Segmentation) -> None:
     axes.set_xlabel("k")
     axes.set_ylabel("silhouette", color="tab:blue")
     axes.axvline(segmentation.k, color="gray", ls="--")
-    bic = segmentation.criteria.get("bic")
-    if bic:
+    deciding = likelihood_criterion(segmentation.criteria)
+    if deciding:
+        name, label = deciding
         twin = axes.twinx()
-        twin.plot(ks, [bic[k] for k in ks], "s-", color="tab:red", label="BIC")
-        twin.set_ylabel("BIC (lower is better)", color="tab:red")
+        twin.plot(ks, [segmentation.criteria[name][k] for k in ks], "s-", color="tab:red", label=label)
+        twin.set_ylabel(label, color="tab:red")
     axes.set_title("choice of k")

@@ -245,7 +245,7 @@ def _run(
         # fits run side by side on the run's threads.
         with timer("choose k"), computing_on(1):
             candidates, centers = yield from _score_candidates(sample, autoencoder, config, device, threads)
-            choice, criteria = _pick_k(candidates, config, sample.features.shape[0])
+            choice, criteria = _pick_k(candidates, config)
         k, reason, summary = choice.k, choice.reason, choice.summary
         # The raw spectra of the velocity test (235 MB for MUSE) are not held through the pass.
         sample = replace(sample, line_shifter=None)
@@ -440,20 +440,27 @@ def _score_candidates(
     """
     latents = embed(autoencoder, sample.features, device)  # type: ignore[arg-type]
     mixture_likelihood = _mixture_likelihood(sample.preprocessor, config)
-    ks = _candidate_ks(config, mixture_likelihood, latents.shape[0])
     # The kind-specific tests of a split need the candidates' likelihood fits, and serve
     # only to choose k (as the sample's velocity test): a given k keeps the likelihood's
     # best split, never one that a test put in its place.
     scored = mixture_likelihood is not None
+    choosing = scored and config.k is None
+    fitted, held_out = np.arange(latents.shape[0]), None
+    if choosing and sample.preprocessor.data_kind.held_out_choice:
+        fitted, held = _held_out_split(latents.shape[0], config.seed)
+        held_out = sample.features[held]
+        latents = latents[fitted]
+    ks = _candidate_ks(config, mixture_likelihood, latents.shape[0])
     steps = fit_candidates(
         latents,
-        sample.features,
+        sample.features[fitted],
         ks,
         mixture_likelihood,
         config.seed,
-        mixing_test=scored and config.k is None and sample.preprocessor.data_kind.mixing_test,
-        line_shifts=sample.line_shifter,
-        neighbours=sample.neighbours,
+        mixing_test=choosing and sample.preprocessor.data_kind.mixing_test,
+        line_shifts=None if sample.line_shifter is None else sample.line_shifter.rows(fitted),
+        neighbours=None if sample.neighbours is None else sample.neighbours.rows(fitted),
+        held_out=held_out,
         workers=threads,
     )
     candidates: dict[int, Candidate] = {}
@@ -466,14 +473,22 @@ def _score_candidates(
             k=candidate.k,
             silhouette=candidate.silhouette,
         )
-        if _choice_settled(candidates, config, scored, latents.shape[0]):
+        if _choice_settled(candidates, config, scored):
             break
     return candidates, {c.k: latent_centers(latents, c.labels, c.k) for c in candidates.values()}
 
 
-def _choice_settled(
-    candidates: dict[int, Candidate], config: SegmentConfig, scored: bool, n_sample: int
-) -> bool:
+def _held_out_split(n_sample: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted rows of the training sample the candidates are fitted to, and those they are scored on.
+
+    Half and half, at random: the split of session 20's measurements
+    (docs/how-it-works.md, section 5).
+    """
+    order = np.random.default_rng(seed).permutation(n_sample)
+    return np.sort(order[: (n_sample + 1) // 2]), np.sort(order[(n_sample + 1) // 2 :])
+
+
+def _choice_settled(candidates: dict[int, Candidate], config: SegmentConfig, scored: bool) -> bool:
     """Whether the k rule has refused a split at least :data:`KS_PAST_REFUSAL` candidates ago.
 
     The rule is sequential: no candidate above the refused k changes its
@@ -483,17 +498,23 @@ def _choice_settled(
     """
     if config.k is not None or not scored:
         return False
-    refused = choose_k(candidates, n_sample).refused
+    refused = choose_k(candidates, _n_fitted(candidates)).refused
     return refused is not None and max(candidates) >= refused + KS_PAST_REFUSAL
 
 
 def _pick_k(
-    candidates: dict[int, Candidate], config: SegmentConfig, n_sample: int
+    candidates: dict[int, Candidate], config: SegmentConfig
 ) -> tuple[KChoice, dict[str, dict[int, float]]]:
     """The k of the run and why, and the criteria curves (empty when k was given)."""
     if config.k is not None:
         return KChoice(config.k, f"k={config.k} was given", f"{config.k} clusters, as set"), {}
-    return choose_k(candidates, n_sample), criteria_of(candidates, n_sample)
+    n_fitted = _n_fitted(candidates)
+    return choose_k(candidates, n_fitted), criteria_of(candidates, n_fitted)
+
+
+def _n_fitted(candidates: dict[int, Candidate]) -> int:
+    """Pixels the candidates were fitted to (the sample, less any held out)."""
+    return next(iter(candidates.values())).labels.size
 
 
 def _fit_model(
