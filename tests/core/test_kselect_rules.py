@@ -32,7 +32,8 @@ def _candidates(gains, **per_k):
     """Candidates k = 2.. whose log-likelihood rises by ``gains`` (in BIC penalties) per split.
 
     ``per_k`` gives ``frontier``, ``coherence``, ``held_out`` (the held-out pixels'
-    log-likelihood) or a kind's test (``MIXING_RATIO``, ``SHIFT_GAIN``) as {k: value}.
+    log-likelihoods, see :func:`_held_out`) or a kind's test (``MIXING_RATIO``,
+    ``SHIFT_GAIN``) as {k: value}.
     """
     log_likelihood = 0.0
     found = {}
@@ -43,7 +44,7 @@ def _candidates(gains, **per_k):
         fit = MixtureFit(mixture, np.zeros((1, k), np.float32), log_likelihood, 1)
         frontier = per_k.get("frontier", {}).get(k, 0.9)
         coherence = per_k.get("coherence", {}).get(k, float("nan"))
-        held_out = per_k.get("held_out", {}).get(k, float("nan"))
+        held_out = per_k.get("held_out", {}).get(k)
         own_fields = ("frontier", "coherence", "held_out")
         tests = {name: values[k] for name, values in per_k.items() if name not in own_fields and k in values}
         found[k] = Candidate(k, np.zeros(1, int), 0.5, fit, frontier, tests, coherence, held_out)
@@ -109,8 +110,27 @@ def test_a_cluster_that_is_another_at_a_velocity_stops_k(shift_penalties, k):
     assert ("two velocities" in choice.reason) == (k == 3)
 
 
-#: Held-out log-likelihoods that rise up to k = 4, fall at 5 and rise again at 6.
-HELD_OUT = {2: -1000.0, 3: -900.0, 4: -899.0, 5: -899.5, 6: -850.0}
+N_HELD_OUT = 100
+#: Each held-out pixel's share of a split's gain, about its mean: mean 0, standard deviation 1.
+_SPREAD = np.random.default_rng(0).standard_normal(N_HELD_OUT)
+_SPREAD = (_SPREAD - _SPREAD.mean()) / _SPREAD.std(ddof=1)
+
+
+def _held_out(gains):
+    """Held-out pixels' log-likelihoods of candidates k = 2..: from k - 1 to k, ``gains[k] = (mean, spread)``.
+
+    Each pixel gains ``mean + spread * _SPREAD``: the split gains
+    ``N_HELD_OUT * mean`` in all, with a standard error of ``sqrt(N_HELD_OUT) * spread``.
+    """
+    pixels = {2: np.zeros(N_HELD_OUT)}
+    for k in sorted(gains):
+        mean, spread = gains[k]
+        pixels[k] = pixels[k - 1] + mean + spread * _SPREAD
+    return pixels
+
+
+#: Held-out gains, each well above its standard error, that rise up to k = 4, fall at 5 and rise again at 6.
+HELD_OUT = _held_out({3: (1.0, 0.1), 4: (0.01, 0.001), 5: (-0.005, 0.001), 6: (0.5, 0.1)})
 
 
 def test_with_held_out_pixels_a_split_counts_while_it_explains_them_better():
@@ -120,8 +140,19 @@ def test_with_held_out_pixels_a_split_counts_while_it_explains_them_better():
     choice = choose_k(candidates, N_POINTS)
 
     assert choice.k == 4 and choice.refused == 5 and "held out of the fits" in choice.reason
-    without = {k: replace(c, held_out=float("nan")) for k, c in candidates.items()}
+    without = {k: replace(c, held_out=None) for k, c in candidates.items()}
     assert choose_k(without, N_POINTS).k == 2
+
+
+@pytest.mark.parametrize(("spread", "k"), [(0.05, 4), (0.2, 3)])
+def test_with_held_out_pixels_a_split_must_gain_more_than_its_standard_error(spread, k):
+    """The split to 4 gains 1.0 in all; its pixels' gains spread 0.05 (standard error 0.5) or 0.2 (2.0)."""
+    held_out = _held_out({3: (1.0, 0.1), 4: (0.01, spread), 5: (-0.005, 0.001)})
+
+    choice = choose_k(_candidates([0.5, 0.5, 0.5], held_out=held_out), N_POINTS)
+
+    assert choice.k == k
+    assert ("no more than its standard error" in choice.reason) == (k == 3)
 
 
 def test_with_held_out_pixels_the_bic_rules_against_a_split_within_one_class_do_not_apply():
@@ -132,11 +163,14 @@ def test_with_held_out_pixels_the_bic_rules_against_a_split_within_one_class_do_
     assert choose_k(_candidates([200.0, 1.2], held_out=HELD_OUT, **within_one_class), N_POINTS).k == 4
 
 
-def test_with_held_out_pixels_a_velocity_copy_still_stops_k():
-    shifted = {SHIFT_GAIN: {4: 0.5 * PENALTY}}
+@pytest.mark.parametrize(("held_out_shift_gain", "k"), [(-5.0, 3), (0.5 * PENALTY, 4)])
+def test_with_held_out_pixels_a_velocity_copy_still_stops_k(held_out_shift_gain, k):
+    """Measured on held-out pixels, a cluster's own shape need only beat the moved copy, by any margin."""
+    shifted = {SHIFT_GAIN: {4: held_out_shift_gain}}
     choice = choose_k(_candidates([0.5, 0.5, 0.5, 0.5], held_out=HELD_OUT, **shifted), N_POINTS)
 
-    assert choice.k == 3 and "two velocities" in choice.reason
+    assert choice.k == k
+    assert ("two velocities" in choice.reason) == (k == 3)
 
 
 def test_without_a_likelihood_the_highest_silhouette_wins():

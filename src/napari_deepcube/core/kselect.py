@@ -67,7 +67,11 @@ the training sample, each candidate's mixture scores the pixels held out of
 the fits, and a split is kept while it raises that held-out likelihood and
 the kind's test passes it: a cut fitted to noise or to one class's
 variation explains pixels it has not seen no better. The velocity-copy test
-stays, since a class moved in velocity does explain new pixels better. On
+stays, since a class moved in velocity does explain new pixels better, and
+is asked of the held-out pixels too: a cluster is a copy when another's
+spectrum, moved, explains its held-out pixels as well as its own shape does
+(a penalty in log n against the pixels of half a sample would refuse a
+compact object that the whole sample keeps). On
 counts and reflectance the held-out likelihood keeps rising through cuts of
 one class's continuous variation, as the BIC does, so the rules above stay
 (docs/how-it-works.md, section 5).
@@ -117,6 +121,13 @@ MAX_MIXING_RATIO = 1.0
 _FRONTIER_WIDTH, _FRONTIER_RANGE = 0.2, 3.0
 #: Names of the kind-specific split tests, as the report and the widget show them.
 MIXING_RATIO, SHIFT_GAIN = "mixing_ratio", "shift_gain"
+#: Where pixels are held out of the fits, a split counts when it raises their
+#: log-likelihood by more than this many standard errors of that gain (the
+#: spread of the pixels' own gains): the one-standard-error rule of
+#: cross-validation (Hastie, Tibshirani & Friedman, *The Elements of
+#: Statistical Learning*, section 7.10), which prefers the simpler model
+#: where the held-out data cannot tell them apart.
+HELD_OUT_STANDARD_ERRORS = 1.0
 #: Name of the held-out pixels' log-likelihood per k, as the report and the widget show it.
 HELD_OUT_LOG_LIKELIHOOD = "held_out_log_likelihood"
 #: Mean brightness, in noise units, below which a flux cluster holds no
@@ -185,14 +196,15 @@ class Candidate:
         without a likelihood).
     tests
         The values of the kind's own split tests that were measured, by name:
-        :data:`MIXING_RATIO` (reflectance), :data:`SHIFT_GAIN` (line fluxes).
+        :data:`MIXING_RATIO` (reflectance), :data:`SHIFT_GAIN` (line fluxes; on
+        the held-out pixels where some were held out).
     coherence
         Least :func:`pair_coherence` of two clusters whose frontier is
         crowded (above ``MAX_FRONTIER_DENSITY``); NaN where no frontier is
         crowded, or without a likelihood or neighbours.
     held_out
-        Log-likelihood, under the mixture, of the sample pixels held out of
-        the fits (up to a constant per pixel that no mixture changes); NaN
+        (h,) log-likelihood, under the mixture, of each sample pixel held out
+        of the fits (up to a constant per pixel that no mixture changes); None
         where none were held out.
     """
 
@@ -203,7 +215,7 @@ class Candidate:
     frontier: float = float("nan")
     tests: Mapping[str, float] = field(default_factory=dict)
     coherence: float = float("nan")
-    held_out: float = float("nan")
+    held_out: np.ndarray | None = None
 
     def bic(self, n_points: int) -> float:
         """BIC of the mixture (NaN without one)."""
@@ -302,7 +314,9 @@ def _candidates(
 ) -> Iterator[Candidate]:
     """The candidates of :func:`fit_candidates`, their split proposals fitted through ``parallel_map``."""
     previous: Candidate | None = None
-    penalty = bic_penalty(features.shape[1], features.shape[0])
+    # What a cluster's own shape must gain over another's moved to be no velocity copy:
+    # on the pixels it was fitted to, a BIC penalty; on pixels held out of the fits, anything.
+    margin = 0.0 if held_out is not None else bic_penalty(features.shape[1], features.shape[0])
     split_fits: dict[tuple[bytes, bytes], _SplitFit] = {}
     known_proposals: dict[bytes, list[np.ndarray]] = {}
     # Once a k's best split fails the kind's test, k is refused whatever comes above it:
@@ -319,7 +333,11 @@ def _candidates(
         mixture = candidate.fit.mixture
         empty = _empty_clusters(mixture.brightness)
         moved = line_shifts.clusters(candidate.labels, candidate.k)
-        shift = shift_gain(features, candidate.labels, mixture.params, moved, skip=empty)
+        if held_out is None:
+            shift = shift_gain(features, candidate.labels, mixture.params, moved, skip=empty)
+        else:
+            held_labels = mixture.posteriors(held_out).argmax(axis=1)
+            shift = shift_gain(held_out, held_labels, mixture.params, moved, skip=empty)
         return replace(candidate, tests={**candidate.tests, SHIFT_GAIN: shift})
 
     def from_kmeans(k: int) -> Candidate:
@@ -339,19 +357,19 @@ def _candidates(
             )
             best = next(kmeans_candidate)
             for tries, split in enumerate(ranked):
-                wanted = tries == 0 or (second_chances and _refused_by_kind(best, penalty))
+                wanted = tries == 0 or (second_chances and _refused_by_kind(best, margin))
                 if tries == _SPLIT_TRIES or not wanted:
                     break
                 option = tested(_from_labels(split, k, features, likelihood, seed))
                 assert option.fit is not None and best.fit is not None
-                second_chance = _refused_by_kind(best, penalty) and not _refused_by_kind(option, penalty)
-                if second_chance and not _is_velocity_copy(best, penalty):
+                second_chance = _refused_by_kind(best, margin) and not _refused_by_kind(option, margin)
+                if second_chance and not _is_velocity_copy(best, margin):
                     # A material in place of a mixture is no cut of a few pixels (an outlier).
                     second_chance = _smaller_half(split, previous) >= _MIN_MATERIAL_SHARE * features.shape[0]
                 if second_chance or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
                     best = option
         best = _scored(best, latents, features, neighbours, held_out, seed)
-        second_chances = second_chances and not _refused_by_kind(best, penalty)
+        second_chances = second_chances and not _refused_by_kind(best, margin)
         previous = best
         yield best
 
@@ -392,14 +410,18 @@ def pair_merge_gains(
     return gains
 
 
-def _is_velocity_copy(candidate: Candidate, penalty: float) -> bool:
-    """Whether a cluster of ``candidate`` is another's spectrum shifted in wavelength (:func:`shift_gain`)."""
-    return candidate.tests.get(SHIFT_GAIN, float("inf")) <= penalty
+def _is_velocity_copy(candidate: Candidate, margin: float) -> bool:
+    """Whether a cluster of ``candidate`` is another's spectrum shifted in wavelength (:func:`shift_gain`).
+
+    ``margin``: what its own shape must gain to be no copy (a BIC penalty; 0
+    where the gain was measured on pixels held out of the fits).
+    """
+    return candidate.tests.get(SHIFT_GAIN, float("inf")) <= margin
 
 
-def _refused_by_kind(candidate: Candidate, penalty: float) -> bool:
+def _refused_by_kind(candidate: Candidate, margin: float) -> bool:
     """Whether the kind's split test refuses ``candidate``: a velocity copy, or a mix of the others."""
-    return _is_velocity_copy(candidate, penalty) or candidate.tests.get(MIXING_RATIO, 0.0) >= MAX_MIXING_RATIO
+    return _is_velocity_copy(candidate, margin) or candidate.tests.get(MIXING_RATIO, 0.0) >= MAX_MIXING_RATIO
 
 
 def _smaller_half(split: np.ndarray, previous: Candidate) -> int:
@@ -540,7 +562,7 @@ def _scored(
         return scored
     mixture = candidate.fit.mixture
     if held_out is not None:
-        scored = replace(scored, held_out=mixture.log_likelihood(held_out))
+        scored = replace(scored, held_out=mixture.pixel_log_likelihood(held_out))
     frontiers = pair_frontiers(candidate.labels, mixture.class_log_likelihood(features))
     coherence = float("nan")
     if neighbours is not None:
@@ -742,8 +764,10 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
             k: c.fit.log_likelihood for k, c in candidates.items() if c.fit is not None
         }
         criteria["frontier_density"] = {k: c.frontier for k, c in candidates.items()}
-        if all(np.isfinite(c.held_out) for c in candidates.values()):
-            criteria[HELD_OUT_LOG_LIKELIHOOD] = {k: c.held_out for k, c in candidates.items()}
+        if all(c.held_out is not None for c in candidates.values()):
+            criteria[HELD_OUT_LOG_LIKELIHOOD] = {
+                k: float(c.held_out.sum()) for k, c in candidates.items() if c.held_out is not None
+            }
         if any(np.isfinite(c.coherence) for c in candidates.values()):
             criteria["spatial_coherence"] = {k: c.coherence for k, c in candidates.items()}
         for name in (MIXING_RATIO, SHIFT_GAIN):
@@ -777,7 +801,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
         )
     n_features = candidates[ks[0]].fit.mixture.params.shape[1]  # type: ignore[union-attr]
     penalty = bic_penalty(n_features, n_points)
-    held_out = all(np.isfinite(c.held_out) for c in candidates.values())
+    held_out = all(c.held_out is not None for c in candidates.values())
     chosen = ks[0]
     largest = 0.0
     stop_note = f"no split beyond k={ks[-1]} was tried"
@@ -786,7 +810,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     for k in ks[1:]:
         refused = k
         if held_out:
-            stop = _held_out_refusal(candidates[k - 1], candidates[k], penalty)
+            stop = _held_out_refusal(candidates[k - 1], candidates[k])
         else:
             gain = candidates[k].fit.log_likelihood - candidates[k - 1].fit.log_likelihood  # type: ignore[union-attr]
             largest = max(largest, gain)
@@ -810,16 +834,23 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     )
 
 
-def _held_out_refusal(previous: Candidate, candidate: Candidate, penalty: float) -> tuple[str, str] | None:
+def _held_out_refusal(previous: Candidate, candidate: Candidate) -> tuple[str, str] | None:
     """Why the split from ``previous`` to ``candidate`` is refused by the held-out rule, or None."""
-    gain = candidate.held_out - previous.held_out
-    if gain <= 0:
-        return (
-            f"going to k={candidate.k} lowers the log-likelihood of the sample pixels held out of the "
-            f"fits (by {-gain:.1f}): the split fits the fitted pixels only",
-            "a cluster more would not describe spectra it was not fitted to any better",
+    assert previous.held_out is not None and candidate.held_out is not None
+    gains = candidate.held_out - previous.held_out
+    gain = float(gains.sum())
+    error = HELD_OUT_STANDARD_ERRORS * float(np.sqrt(gains.size) * gains.std(ddof=1))
+    if gain <= error:
+        held = "the log-likelihood of the sample pixels held out of the fits"
+        change = (
+            f"lowers {held} (by {-gain:.1f})" if gain <= 0
+            else f"raises {held} by {gain:.1f}, no more than its standard error over them ({error:.1f})"
         )
-    return _kind_test_refusal(candidate, penalty)
+        return (
+            f"going to k={candidate.k} {change}",
+            "a cluster more would not describe spectra it was not fitted to clearly better",
+        )
+    return _kind_test_refusal(candidate, margin=0.0)
 
 
 def _bic_refusal(candidate: Candidate, gain: float, largest: float, penalty: float) -> tuple[str, str] | None:
@@ -830,7 +861,7 @@ def _bic_refusal(candidate: Candidate, gain: float, largest: float, penalty: flo
             f"going to k={k} gains less than the BIC penalty",
             "a cluster more would not describe the spectra better than noise does",
         )
-    refusal = _kind_test_refusal(candidate, penalty)
+    refusal = _kind_test_refusal(candidate, margin=penalty)
     if refusal is not None:
         return refusal
     frontier = candidate.frontier
@@ -854,8 +885,12 @@ def _bic_refusal(candidate: Candidate, gain: float, largest: float, penalty: flo
     return None
 
 
-def _kind_test_refusal(candidate: Candidate, penalty: float) -> tuple[str, str] | None:
-    """Why the kind's own split tests refuse ``candidate`` (with numbers, in plain words), or None."""
+def _kind_test_refusal(candidate: Candidate, margin: float) -> tuple[str, str] | None:
+    """Why the kind's own split tests refuse ``candidate`` (with numbers, in plain words), or None.
+
+    ``margin``: what a cluster's own shape must gain over another's moved (a
+    BIC penalty; 0 where the shift gain was measured on held-out pixels).
+    """
     mixing = candidate.tests.get(MIXING_RATIO)
     if mixing is not None and mixing >= MAX_MIXING_RATIO:
         return (
@@ -864,11 +899,14 @@ def _kind_test_refusal(candidate: Candidate, penalty: float) -> tuple[str, str] 
             "a cluster more would only be a mix of the others, not a material of its own",
         )
     shift = candidate.tests.get(SHIFT_GAIN)
-    if shift is not None and shift <= penalty:
+    if shift is not None and _is_velocity_copy(candidate, margin):
+        how_well = (
+            f"within a BIC penalty ({shift / margin:.1f} penalties)" if margin > 0
+            else f"on the pixels held out of the fits, as well as by its own (its own gains {shift:.1f})"
+        )
         return (
-            f"at k={candidate.k} a cluster's pixels are explained within a BIC penalty "
-            f"({shift / penalty:.1f} penalties) by another cluster's spectrum shifted in "
-            "wavelength: one class at two velocities",
+            f"at k={candidate.k} a cluster's pixels are explained {how_well} by another cluster's "
+            "spectrum shifted in wavelength: one class at two velocities",
             "a cluster more would be another's spectrum shifted in wavelength: one gas at two velocities",
         )
     return None

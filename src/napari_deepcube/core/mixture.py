@@ -89,13 +89,13 @@ class Mixture:
         """log p(x, component) of each pixel (n, m), up to a per-pixel constant."""
         return self.component_log_likelihood(features) + np.log(self.weights)
 
-    def log_likelihood(self, features: np.ndarray) -> float:
-        """Total log p(x) of ``features``, up to a per-pixel constant that no mixture changes."""
-        total = 0.0
+    def pixel_log_likelihood(self, features: np.ndarray) -> np.ndarray:
+        """log p(x) (n,) float64 of each pixel, up to a per-pixel constant that no mixture changes."""
+        out = np.empty(features.shape[0])
         for start in range(0, features.shape[0], _BLOCK):
             block = np.asarray(features[start : start + _BLOCK], dtype=np.float32)
-            total += float(_log_sum_exp(self.log_joint(block)).sum(dtype=np.float64))
-        return total
+            out[start : start + _BLOCK] = _log_sum_exp(self.log_joint(block))[:, 0]
+        return out
 
     def component_log_likelihood(self, features: np.ndarray) -> np.ndarray:
         """log p(x | component) (n, m), up to a per-pixel constant."""
