@@ -163,10 +163,16 @@ def test_with_held_out_pixels_the_bic_rules_against_a_split_within_one_class_do_
     assert choose_k(_candidates([200.0, 1.2], held_out=HELD_OUT, **within_one_class), N_POINTS).k == 4
 
 
-@pytest.mark.parametrize(("held_out_shift_gain", "k"), [(-5.0, 3), (0.5 * PENALTY, 4)])
-def test_with_held_out_pixels_a_velocity_copy_still_stops_k(held_out_shift_gain, k):
-    """Measured on held-out pixels, a cluster's own shape need only beat the moved copy, by any margin."""
-    shifted = {SHIFT_GAIN: {4: held_out_shift_gain}}
+WHOLE_SAMPLE_PENALTY = bic_penalty(N_FEATURES, N_POINTS + N_HELD_OUT)
+
+
+@pytest.mark.parametrize(
+    ("shift_gain", "k"),
+    [(0.5 * PENALTY, 3), (0.5 * (PENALTY + WHOLE_SAMPLE_PENALTY), 3), (3.0 * WHOLE_SAMPLE_PENALTY, 4)],
+)
+def test_with_held_out_pixels_a_velocity_copy_still_stops_k(shift_gain, k):
+    """The shift gain is measured on the whole sample, held-out pixels too: so is its penalty."""
+    shifted = {SHIFT_GAIN: {4: shift_gain}}
     choice = choose_k(_candidates([0.5, 0.5, 0.5, 0.5], held_out=HELD_OUT, **shifted), N_POINTS)
 
     assert choice.k == k

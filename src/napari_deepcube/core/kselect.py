@@ -63,18 +63,18 @@ the kind's ``held_out_choice``), the BIC's penalty is the wrong referee: it
 refuses a large faint class (diffuse ionised gas beside the sky) whose gain
 is a fraction of a penalty, and the rules above that guard it against
 misspecified models refuse more. There the candidates are fitted on part of
-the training sample, each candidate's mixture scores the pixels held out of
-the fits, and a split is kept while it raises that held-out likelihood and
-the kind's test passes it: a cut fitted to noise or to one class's
+the training sample and each candidate's mixture scores the pixels held out
+of the fits. A split is kept while it raises their log-likelihood by more
+than the standard error of that gain over them
+(``HELD_OUT_STANDARD_ERRORS``): a cut fitted to noise or to one class's
 variation explains pixels it has not seen no better. The velocity-copy test
-stays, since a class moved in velocity does explain new pixels better, and
-is asked of the held-out pixels too: a cluster is a copy when another's
-spectrum, moved, explains its held-out pixels as well as its own shape does
-(a penalty in log n against the pixels of half a sample would refuse a
-compact object that the whole sample keeps). On
-counts and reflectance the held-out likelihood keeps rising through cuts of
-one class's continuous variation, as the BIC does, so the rules above stay
-(docs/how-it-works.md, section 5).
+stays as it is, on the whole sample (the held-out pixels each in their most
+probable cluster) against a penalty of the whole sample: a class seen at a
+continuum of velocities (a rotating disk) explains new pixels better cut
+in velocity, and a penalty against half a sample would refuse a compact
+object that the whole sample keeps. On counts and reflectance the held-out
+likelihood keeps rising through cuts of one class's continuous variation, as
+the BIC does, so the rules above stay (docs/how-it-works.md, section 5).
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class Candidate:
     tests
         The values of the kind's own split tests that were measured, by name:
         :data:`MIXING_RATIO` (reflectance), :data:`SHIFT_GAIN` (line fluxes; on
-        the held-out pixels where some were held out).
+        the whole sample, held-out pixels included).
     coherence
         Least :func:`pair_coherence` of two clusters whose frontier is
         crowded (above ``MAX_FRONTIER_DENSITY``); NaN where no frontier is
@@ -314,9 +314,10 @@ def _candidates(
 ) -> Iterator[Candidate]:
     """The candidates of :func:`fit_candidates`, their split proposals fitted through ``parallel_map``."""
     previous: Candidate | None = None
-    # What a cluster's own shape must gain over another's moved to be no velocity copy:
-    # on the pixels it was fitted to, a BIC penalty; on pixels held out of the fits, anything.
-    margin = 0.0 if held_out is not None else bic_penalty(features.shape[1], features.shape[0])
+    # The velocity test sees the whole sample, the held-out pixels too: a compact object's
+    # gain over a moved copy halves with the pixels, its penalty does not.
+    n_sample = features.shape[0] + (0 if held_out is None else held_out.shape[0])
+    penalty = bic_penalty(features.shape[1], n_sample)
     split_fits: dict[tuple[bytes, bytes], _SplitFit] = {}
     known_proposals: dict[bytes, list[np.ndarray]] = {}
     # Once a k's best split fails the kind's test, k is refused whatever comes above it:
@@ -332,12 +333,12 @@ def _candidates(
             return candidate
         mixture = candidate.fit.mixture
         empty = _empty_clusters(mixture.brightness)
-        moved = line_shifts.clusters(candidate.labels, candidate.k)
-        if held_out is None:
-            shift = shift_gain(features, candidate.labels, mixture.params, moved, skip=empty)
-        else:
-            held_labels = mixture.posteriors(held_out).argmax(axis=1)
-            shift = shift_gain(held_out, held_labels, mixture.params, moved, skip=empty)
+        labels, tested_features = candidate.labels, features
+        if held_out is not None:
+            labels = np.r_[labels, mixture.posteriors(held_out).argmax(axis=1)]
+            tested_features = np.concatenate([features, held_out])
+        moved = line_shifts.clusters(labels, candidate.k)
+        shift = shift_gain(tested_features, labels, mixture.params, moved, skip=empty)
         return replace(candidate, tests={**candidate.tests, SHIFT_GAIN: shift})
 
     def from_kmeans(k: int) -> Candidate:
@@ -357,19 +358,19 @@ def _candidates(
             )
             best = next(kmeans_candidate)
             for tries, split in enumerate(ranked):
-                wanted = tries == 0 or (second_chances and _refused_by_kind(best, margin))
+                wanted = tries == 0 or (second_chances and _refused_by_kind(best, penalty))
                 if tries == _SPLIT_TRIES or not wanted:
                     break
                 option = tested(_from_labels(split, k, features, likelihood, seed))
                 assert option.fit is not None and best.fit is not None
-                second_chance = _refused_by_kind(best, margin) and not _refused_by_kind(option, margin)
-                if second_chance and not _is_velocity_copy(best, margin):
+                second_chance = _refused_by_kind(best, penalty) and not _refused_by_kind(option, penalty)
+                if second_chance and not _is_velocity_copy(best, penalty):
                     # A material in place of a mixture is no cut of a few pixels (an outlier).
                     second_chance = _smaller_half(split, previous) >= _MIN_MATERIAL_SHARE * features.shape[0]
                 if second_chance or (tries == 0 and option.fit.log_likelihood > best.fit.log_likelihood):
                     best = option
         best = _scored(best, latents, features, neighbours, held_out, seed)
-        second_chances = second_chances and not _refused_by_kind(best, margin)
+        second_chances = second_chances and not _refused_by_kind(best, penalty)
         previous = best
         yield best
 
@@ -410,18 +411,14 @@ def pair_merge_gains(
     return gains
 
 
-def _is_velocity_copy(candidate: Candidate, margin: float) -> bool:
-    """Whether a cluster of ``candidate`` is another's spectrum shifted in wavelength (:func:`shift_gain`).
-
-    ``margin``: what its own shape must gain to be no copy (a BIC penalty; 0
-    where the gain was measured on pixels held out of the fits).
-    """
-    return candidate.tests.get(SHIFT_GAIN, float("inf")) <= margin
+def _is_velocity_copy(candidate: Candidate, penalty: float) -> bool:
+    """Whether a cluster of ``candidate`` is another's spectrum shifted in wavelength (:func:`shift_gain`)."""
+    return candidate.tests.get(SHIFT_GAIN, float("inf")) <= penalty
 
 
-def _refused_by_kind(candidate: Candidate, margin: float) -> bool:
+def _refused_by_kind(candidate: Candidate, penalty: float) -> bool:
     """Whether the kind's split test refuses ``candidate``: a velocity copy, or a mix of the others."""
-    return _is_velocity_copy(candidate, margin) or candidate.tests.get(MIXING_RATIO, 0.0) >= MAX_MIXING_RATIO
+    return _is_velocity_copy(candidate, penalty) or candidate.tests.get(MIXING_RATIO, 0.0) >= MAX_MIXING_RATIO
 
 
 def _smaller_half(split: np.ndarray, previous: Candidate) -> int:
@@ -810,7 +807,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     for k in ks[1:]:
         refused = k
         if held_out:
-            stop = _held_out_refusal(candidates[k - 1], candidates[k])
+            stop = _held_out_refusal(candidates[k - 1], candidates[k], n_features, n_points)
         else:
             gain = candidates[k].fit.log_likelihood - candidates[k - 1].fit.log_likelihood  # type: ignore[union-attr]
             largest = max(largest, gain)
@@ -834,8 +831,14 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
     )
 
 
-def _held_out_refusal(previous: Candidate, candidate: Candidate) -> tuple[str, str] | None:
-    """Why the split from ``previous`` to ``candidate`` is refused by the held-out rule, or None."""
+def _held_out_refusal(
+    previous: Candidate, candidate: Candidate, n_features: int, n_fitted: int
+) -> tuple[str, str] | None:
+    """Why the split from ``previous`` to ``candidate`` is refused by the held-out rule, or None.
+
+    The velocity test's penalty is that of the whole sample, ``n_fitted``
+    pixels and the held-out ones, which its shift gain was measured on.
+    """
     assert previous.held_out is not None and candidate.held_out is not None
     gains = candidate.held_out - previous.held_out
     gain = float(gains.sum())
@@ -850,7 +853,7 @@ def _held_out_refusal(previous: Candidate, candidate: Candidate) -> tuple[str, s
             f"going to k={candidate.k} {change}",
             "a cluster more would not describe spectra it was not fitted to clearly better",
         )
-    return _kind_test_refusal(candidate, margin=0.0)
+    return _kind_test_refusal(candidate, bic_penalty(n_features, n_fitted + gains.size))
 
 
 def _bic_refusal(candidate: Candidate, gain: float, largest: float, penalty: float) -> tuple[str, str] | None:
@@ -861,7 +864,7 @@ def _bic_refusal(candidate: Candidate, gain: float, largest: float, penalty: flo
             f"going to k={k} gains less than the BIC penalty",
             "a cluster more would not describe the spectra better than noise does",
         )
-    refusal = _kind_test_refusal(candidate, margin=penalty)
+    refusal = _kind_test_refusal(candidate, penalty)
     if refusal is not None:
         return refusal
     frontier = candidate.frontier
@@ -885,12 +888,8 @@ def _bic_refusal(candidate: Candidate, gain: float, largest: float, penalty: flo
     return None
 
 
-def _kind_test_refusal(candidate: Candidate, margin: float) -> tuple[str, str] | None:
-    """Why the kind's own split tests refuse ``candidate`` (with numbers, in plain words), or None.
-
-    ``margin``: what a cluster's own shape must gain over another's moved (a
-    BIC penalty; 0 where the shift gain was measured on held-out pixels).
-    """
+def _kind_test_refusal(candidate: Candidate, penalty: float) -> tuple[str, str] | None:
+    """Why the kind's own split tests refuse ``candidate`` (with numbers, in plain words), or None."""
     mixing = candidate.tests.get(MIXING_RATIO)
     if mixing is not None and mixing >= MAX_MIXING_RATIO:
         return (
@@ -899,14 +898,11 @@ def _kind_test_refusal(candidate: Candidate, margin: float) -> tuple[str, str] |
             "a cluster more would only be a mix of the others, not a material of its own",
         )
     shift = candidate.tests.get(SHIFT_GAIN)
-    if shift is not None and _is_velocity_copy(candidate, margin):
-        how_well = (
-            f"within a BIC penalty ({shift / margin:.1f} penalties)" if margin > 0
-            else f"on the pixels held out of the fits, as well as by its own (its own gains {shift:.1f})"
-        )
+    if shift is not None and _is_velocity_copy(candidate, penalty):
         return (
-            f"at k={candidate.k} a cluster's pixels are explained {how_well} by another cluster's "
-            "spectrum shifted in wavelength: one class at two velocities",
+            f"at k={candidate.k} a cluster's pixels are explained within a BIC penalty "
+            f"({shift / penalty:.1f} penalties) by another cluster's spectrum shifted in "
+            "wavelength: one class at two velocities",
             "a cluster more would be another's spectrum shifted in wavelength: one gas at two velocities",
         )
     return None

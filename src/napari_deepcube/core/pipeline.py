@@ -445,21 +445,24 @@ def _score_candidates(
     # best split, never one that a test put in its place.
     scored = mixture_likelihood is not None
     choosing = scored and config.k is None
-    fitted, held_out = np.arange(latents.shape[0]), None
+    features, line_shifts, neighbours = sample.features, sample.line_shifter, sample.neighbours
+    held_out = None
     if choosing and sample.preprocessor.data_kind.held_out_choice:
         fitted, held = _held_out_split(latents.shape[0], config.seed)
-        held_out = sample.features[held]
-        latents = latents[fitted]
+        latents, features, held_out = latents[fitted], features[fitted], features[held]
+        # The velocity test sees the held-out pixels after the fitted ones (see kselect).
+        line_shifts = None if line_shifts is None else line_shifts.rows(np.r_[fitted, held])
+        neighbours = None if neighbours is None else neighbours.rows(fitted)
     ks = _candidate_ks(config, mixture_likelihood, latents.shape[0])
     steps = fit_candidates(
         latents,
-        sample.features[fitted],
+        features,
         ks,
         mixture_likelihood,
         config.seed,
         mixing_test=choosing and sample.preprocessor.data_kind.mixing_test,
-        line_shifts=None if sample.line_shifter is None else sample.line_shifter.rows(fitted),
-        neighbours=None if sample.neighbours is None else sample.neighbours.rows(fitted),
+        line_shifts=line_shifts,
+        neighbours=neighbours,
         held_out=held_out,
         workers=threads,
     )
