@@ -87,6 +87,13 @@ def test_on_a_small_field_the_sky_and_the_faint_gas_beside_it_are_two_classes():
     assert "held out of the fits" in result.k_reason
 
 
+def test_without_its_variances_a_nebula_chooses_k_by_the_bic():
+    """With the noise only estimated per channel, held-out pixels reward cuts through one class."""
+    stressed = _small("nebula/sky stripes", seed=0, size=64)
+    result = segment(stressed.datacube("nebula"), SegmentConfig(seed=0, preview_every=0, variance=False))
+    assert "bic" in result.criteria and "held_out_log_likelihood" not in result.criteria
+
+
 def test_a_paint_whose_grains_vary_pixel_by_pixel_stays_one_class():
     """A stress painting with gamma-distributed pigment grains: cuts through them were kept as classes."""
     stressed = VARIANTS["painting/overdispersed"](0)

@@ -40,10 +40,11 @@ class DataKind:
         interleaved pixel by pixel in the image (grains of one material; see
         :func:`~.kselect.pair_coherence`).
     held_out_choice
-        k is chosen by the likelihood of sample pixels the candidates were not
-        fitted to, not by the BIC (see :func:`~.kselect.choose_k`): where the
-        class model holds (line fluxes, Gaussian noise of a known level), it
-        finds faint classes that the BIC's penalty refuses.
+        Where the cube comes with per-voxel variances, k is chosen by the
+        likelihood of sample pixels the candidates were not fitted to, not by
+        the BIC (see :func:`~.kselect.choose_k`): where the class model holds
+        (line fluxes, Gaussian noise of a known level), it finds faint classes
+        that the BIC's penalty refuses.
     labels_by_abundance
         A pixel's class is the material it holds most of, in a non-negative
         unmixing by the classes' mean features (:meth:`~.mixture.Mixture.unmixing`),
@@ -70,8 +71,8 @@ DATA_KINDS = {
         # border: the coherence test cost the stress nebulae (docs/how-it-works.md).
         DataKind("counts", "multinomial", whitened=False, coherence_test=True),
         # Held-out likelihood chooses k only where the class model holds: on counts and
-        # reflectance it keeps rewarding cuts through a class's own variation, as the BIC
-        # does (docs/how-it-works.md, section 5).
+        # reflectance (and fluxes without their variances) it keeps rewarding cuts through
+        # a class's own variation, as the BIC does (docs/how-it-works.md, sections 3 and 5).
         DataKind(
             "flux", "gaussian", whitened=True, continuum_removed=True, shared_noise_removed=True,
             shift_test=True, held_out_choice=True,

@@ -58,23 +58,24 @@ A mixture or a velocity copy is no class, but the next-best split may be one:
 before either refuses k, the next splits of the candidate for k - 1 are
 fitted in its place, and the first the test passes becomes the candidate.
 
-Where the class model holds (line fluxes: Gaussian noise of a known level;
-the kind's ``held_out_choice``), the BIC's penalty is the wrong referee: it
-refuses a large faint class (diffuse ionised gas beside the sky) whose gain
-is a fraction of a penalty, and the rules above that guard it against
-misspecified models refuse more. There the candidates are fitted on part of
-the training sample and each candidate's mixture scores the pixels held out
-of the fits. A split is kept while it raises their log-likelihood by more
-than the standard error of that gain over them
-(``HELD_OUT_STANDARD_ERRORS``): a cut fitted to noise or to one class's
-variation explains pixels it has not seen no better. The velocity-copy test
-stays as it is, on the whole sample (the held-out pixels each in their most
-probable cluster) against a penalty of the whole sample: a class seen at a
-continuum of velocities (a rotating disk) explains new pixels better cut
-in velocity, and a penalty against half a sample would refuse a compact
-object that the whole sample keeps. On counts and reflectance the held-out
-likelihood keeps rising through cuts of one class's continuous variation, as
-the BIC does, so the rules above stay (docs/how-it-works.md, section 5).
+Where the class model holds (line fluxes with their per-voxel variances:
+Gaussian noise of a known level; the kind's ``held_out_choice``), the BIC's
+penalty is the wrong referee: it refuses a large faint class (diffuse
+ionised gas beside the sky) whose gain is a fraction of a penalty, and the
+rules above that guard it against misspecified models refuse more. There
+the candidates are fitted on part of the training sample and each
+candidate's mixture scores the pixels held out of the fits. A split is kept
+while it raises their log-likelihood by more than the standard error of
+that gain over them (``HELD_OUT_STANDARD_ERRORS``): a cut fitted to noise
+explains pixels it has not seen no better. The velocity-copy test stays as
+it is, on the whole sample (the held-out pixels each in their most probable
+cluster) against a penalty of the whole sample: a class seen at a continuum
+of velocities (a rotating disk) explains new pixels better cut in velocity,
+and a penalty against half a sample would refuse a compact object that the
+whole sample keeps. On counts, reflectance and fluxes whose noise is only
+estimated, the held-out likelihood keeps rising through cuts of one class's
+continuous variation, as the BIC does, so the rules above stay
+(docs/how-it-works.md, section 5).
 """
 
 from __future__ import annotations

@@ -447,7 +447,10 @@ def _score_candidates(
     choosing = scored and config.k is None
     features, line_shifts, neighbours = sample.features, sample.line_shifter, sample.neighbours
     held_out = None
-    if choosing and sample.preprocessor.data_kind.held_out_choice:
+    # Only where each voxel's noise is known (a MUSE STAT): with the noise estimated per
+    # channel, held-out pixels rewarded cuts through one class's continuous variation
+    # (docs/how-it-works.md, section 3).
+    if choosing and sample.preprocessor.data_kind.held_out_choice and sample.preprocessor.uses_variance:
         fitted, held = _held_out_split(latents.shape[0], config.seed)
         latents, features, held_out = latents[fitted], features[fitted], features[held]
         # The velocity test sees the held-out pixels after the fitted ones (see kselect).
