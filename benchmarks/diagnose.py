@@ -34,7 +34,8 @@ candidates past a refused split can differ from an automatic run's) is scored on
 other half's features (the log-likelihood summed over its pixels), and the k of the highest
 score is the held-out choice. Prints both choices with their ARI on the half, and the
 held-out gain of each k over k - 1 in BIC penalties of that half; ``--variance``
-segments a nebula with its per-voxel variances (as a MUSE STAT gives them)::
+segments a nebula with its per-voxel variances (as a MUSE STAT gives them), where
+since session 21 "ours" is itself a held-out choice, made within the half::
 
     python benchmarks/diagnose.py heldout nebula/extinction 0 --variance
 
@@ -154,7 +155,6 @@ def shifts(cube_name: str, seed: int) -> None:
 
 
 def heldout(cube_name: str, seed: int, variance: bool) -> None:
-    from scipy.special import logsumexp
     from sklearn.metrics import adjusted_rand_score
 
     from napari_deepcube.core.kselect import bic_penalty
@@ -170,7 +170,7 @@ def heldout(cube_name: str, seed: int, variance: bool) -> None:
     rows, cols = np.nonzero(held)
     features = model.preprocessor.transform(cube.spectra(rows, cols), cube.variances(rows, cols))
     mixtures = {k: mixture for k, mixture in model.candidates.items() if k <= true_k + 3}
-    scores = {k: float(logsumexp(mix.log_joint(features), axis=1).sum()) for k, mix in mixtures.items()}
+    scores = {k: float(mix.pixel_log_likelihood(features).sum()) for k, mix in mixtures.items()}
     best = max(scores, key=scores.__getitem__)
     penalty = bic_penalty(features.shape[1], features.shape[0])
     steps = [k for k in sorted(scores) if k - 1 in scores]

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 from sklearn.metrics import adjusted_rand_score
 
 from napari_deepcube.core.config import SegmentConfig
@@ -7,6 +8,7 @@ from napari_deepcube.core.kselect import (
     MAX_FRONTIER_DENSITY,
     MAX_MIXING_RATIO,
     SHIFT_GAIN,
+    HeldOut,
     _split_proposals,
     bic_penalty,
     choose_k,
@@ -15,6 +17,7 @@ from napari_deepcube.core.kselect import (
     merge_gain,
     mixing_ratio,
     pair_frontiers,
+    shift_gain,
 )
 from napari_deepcube.core.line_shifts import LineShifter
 from napari_deepcube.core.mixture import scale_free
@@ -228,17 +231,26 @@ def test_held_out_pixels_find_a_large_faint_class_that_the_bic_refuses(rng):
     whole = {c.k: c for c in fit_candidates(latents, features, ks, "gaussian", seed=0)}
     assert choose_k(whole, truth.size).k == 2
 
-    order = np.random.default_rng(0).permutation(truth.size)
-    fitted, held = np.sort(order[: truth.size // 2]), np.sort(order[truth.size // 2 :])
-    steps = fit_candidates(latents[fitted], features[fitted], ks, "gaussian", seed=0, held_out=features[held])
+    fitted, held = _halves(truth.size)
+    held_out = HeldOut(features[held], held, fitted)
+    steps = fit_candidates(latents[fitted], features[fitted], ks, "gaussian", seed=0, held_out=held_out)
     candidates = {c.k: c for c in steps}
     choice = choose_k(candidates, fitted.size)
 
     assert choice.k == 3, choice.reason
-    assert criteria_of(candidates, fitted.size)["held_out_log_likelihood"][3] == candidates[3].held_out.sum()
+    mixture = candidates[3].fit.mixture
+    held_log_likelihood = logsumexp(mixture.log_joint(features[held]), axis=1).sum()
+    criteria = criteria_of(candidates, fitted.size)
+    assert criteria["held_out_log_likelihood"][3] == pytest.approx(held_log_likelihood)
     labels, gas = candidates[3].labels, truth[fitted] == 2
     cluster = np.bincount(labels[gas]).argmax()
     assert np.sum(gas & (labels == cluster)) / np.sum(gas | (labels == cluster)) > 0.5
+
+
+def _halves(n):
+    """Sorted rows of a random half of ``n`` pixels, and of the other half."""
+    order = np.random.default_rng(0).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
 
 
 def _line_sample(rng, n_channels=512, shift=0.5, n_faint=0):
@@ -280,6 +292,26 @@ def test_one_class_at_two_velocities_stays_one_class(rng):
     assert shifted[3].tests[SHIFT_GAIN] > bic_penalty(features.shape[1], features.shape[0])
     assert adjusted_rand_score(truth, shifted[2].labels) > 0.95
     assert "shift_gain" in criteria_of(shifted, features.shape[0])
+
+
+def test_with_held_out_pixels_the_velocity_test_still_sees_the_whole_sample(rng):
+    shifter, features, truth = _line_sample(rng)
+    latents = scale_free(features, "gaussian")
+    fitted, held = _halves(truth.size)
+    held_out = HeldOut(features[held], held, fitted)
+    steps = fit_candidates(
+        latents[fitted], features[fitted], [2, 3], "gaussian", seed=0, line_shifts=shifter, held_out=held_out
+    )
+    candidate = {c.k: c for c in steps}[3]
+
+    # Every sample pixel, the held-out ones in their most likely cluster, against the whole sample's penalty:
+    # the second velocity was passed over for a split that is no copy.
+    mixture = candidate.fit.mixture
+    labels = np.empty(truth.size, dtype=int)
+    labels[fitted], labels[held] = candidate.labels, mixture.posteriors(features[held]).argmax(axis=1)
+    whole = shift_gain(features, labels, mixture.params, shifter.clusters(labels, 3))
+    assert candidate.tests[SHIFT_GAIN] == pytest.approx(whole)
+    assert whole > bic_penalty(features.shape[1], truth.size)
 
 
 def test_a_faint_class_is_found_past_a_velocity_copy(rng):

@@ -104,9 +104,10 @@ def draw_criteria(
         right = axes.twinx()
         style_axes(right, colors)
         right.grid(False)
+        _, label, higher_is_better = deciding
         right.plot(ks, [likelihood[k] for k in ks], "s--", color=_LIKELIHOOD, markersize=3, linewidth=1.0,
-                   label=deciding[1])
-        right.set_ylabel(deciding[1].rstrip(" ↑↓"), color=_LIKELIHOOD)
+                   label=f"{label} {'↑' if higher_is_better else '↓'}")
+        right.set_ylabel(label, color=_LIKELIHOOD)
         right.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         right.yaxis.get_offset_text().set_fontsize(FONT_SIZE - 1)
         right.yaxis.get_offset_text().set_color(colors["text"])

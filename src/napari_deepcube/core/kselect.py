@@ -124,10 +124,10 @@ _FRONTIER_WIDTH, _FRONTIER_RANGE = 0.2, 3.0
 MIXING_RATIO, SHIFT_GAIN = "mixing_ratio", "shift_gain"
 #: Where pixels are held out of the fits, a split counts when it raises their
 #: log-likelihood by more than this many standard errors of that gain (the
-#: spread of the pixels' own gains): the one-standard-error rule of
-#: cross-validation (Hastie, Tibshirani & Friedman, *The Elements of
-#: Statistical Learning*, section 7.10), which prefers the simpler model
-#: where the held-out data cannot tell them apart.
+#: spread of the pixels' own gains): a paired, sequential form of the
+#: one-standard-error rule of cross-validation (Hastie, Tibshirani & Friedman,
+#: *The Elements of Statistical Learning*, section 7.10), which prefers the
+#: simpler model where the held-out data cannot tell them apart.
 HELD_OUT_STANDARD_ERRORS = 1.0
 #: Name of the held-out pixels' log-likelihood per k, as the report and the widget show it.
 HELD_OUT_LOG_LIKELIHOOD = "held_out_log_likelihood"
@@ -172,10 +172,25 @@ class NeighbourPairs:
     of: np.ndarray
     features: np.ndarray
 
-    def rows(self, rows: np.ndarray) -> NeighbourPairs:
-        """The pairs of the sample pixels ``rows`` (sorted), numbered as rows of that part."""
-        kept = np.isin(self.of, rows)
-        return NeighbourPairs(np.searchsorted(rows, self.of[kept]), self.features[kept])
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Training-sample pixels held out of the candidates' fits, to score them.
+
+    Attributes
+    ----------
+    features
+        (h, F) the held-out pixels' features.
+    rows
+        (h,) their rows in the whole training sample.
+    fitted_rows
+        (n,) the rows of the pixels the candidates are fitted to, in the
+        order of the features they are given.
+    """
+
+    features: np.ndarray
+    rows: np.ndarray
+    fitted_rows: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -256,7 +271,7 @@ def fit_candidates(
     mixing_test: bool = False,
     line_shifts: LineShifter | None = None,
     neighbours: NeighbourPairs | None = None,
-    held_out: np.ndarray | None = None,
+    held_out: HeldOut | None = None,
     workers: int = 1,
 ) -> Iterator[Candidate]:
     """Yield the candidate for each k in ``ks`` (increasing), as it is made.
@@ -265,10 +280,12 @@ def fit_candidates(
     :func:`mixing_ratio`; with ``line_shifts`` (line fluxes: the sample's
     raw spectra, see :mod:`.line_shifts`) its :func:`shift_gain`. With
     ``neighbours`` (sample pixels and a neighbour of each in the image) its
-    clusters get their spatial coherence. With ``held_out`` (features of
-    sample pixels the candidates are not fitted to) each candidate's mixture
-    scores them (:attr:`Candidate.held_out`), and :func:`choose_k` reads
-    those scores instead of the BIC. The fits of the split proposals, and
+    clusters get their spatial coherence. With ``held_out`` (sample pixels
+    the candidates are not fitted to) each candidate's mixture scores them
+    (:attr:`Candidate.held_out`), and :func:`choose_k` reads those scores
+    instead of the BIC; ``line_shifts`` then holds the whole sample, and the
+    velocity test sees the held-out pixels too, each in its most probable
+    cluster. The fits of the split proposals, and
     each k's k-means candidate beside them, run on ``workers`` threads, with
     the same result as on one.
     """
@@ -310,14 +327,14 @@ def _candidates(
     mixing_test: bool,
     line_shifts: LineShifter | None,
     neighbours: NeighbourPairs | None,
-    held_out: np.ndarray | None,
+    held_out: HeldOut | None,
     parallel_map: _Map,
 ) -> Iterator[Candidate]:
     """The candidates of :func:`fit_candidates`, their split proposals fitted through ``parallel_map``."""
     previous: Candidate | None = None
     # The velocity test sees the whole sample, the held-out pixels too: a compact object's
     # gain over a moved copy halves with the pixels, its penalty does not.
-    n_sample = features.shape[0] + (0 if held_out is None else held_out.shape[0])
+    n_sample = features.shape[0] + (0 if held_out is None else held_out.rows.size)
     penalty = bic_penalty(features.shape[1], n_sample)
     split_fits: dict[tuple[bytes, bytes], _SplitFit] = {}
     known_proposals: dict[bytes, list[np.ndarray]] = {}
@@ -336,8 +353,10 @@ def _candidates(
         empty = _empty_clusters(mixture.brightness)
         labels, tested_features = candidate.labels, features
         if held_out is not None:
-            labels = np.r_[labels, mixture.posteriors(held_out).argmax(axis=1)]
-            tested_features = np.concatenate([features, held_out])
+            labels = np.empty(n_sample, dtype=candidate.labels.dtype)
+            labels[held_out.fitted_rows] = candidate.labels
+            labels[held_out.rows] = mixture.posteriors(held_out.features).argmax(axis=1)
+            tested_features = line_shifts.features
         moved = line_shifts.clusters(labels, candidate.k)
         shift = shift_gain(tested_features, labels, mixture.params, moved, skip=empty)
         return replace(candidate, tests={**candidate.tests, SHIFT_GAIN: shift})
@@ -551,7 +570,7 @@ def _scored(
     latents: np.ndarray,
     features: np.ndarray,
     neighbours: NeighbourPairs | None,
-    held_out: np.ndarray | None,
+    held_out: HeldOut | None,
     seed: int,
 ) -> Candidate:
     """``candidate`` with its silhouette, frontier, coherence and held-out score, once kept for its k."""
@@ -560,7 +579,7 @@ def _scored(
         return scored
     mixture = candidate.fit.mixture
     if held_out is not None:
-        scored = replace(scored, held_out=mixture.pixel_log_likelihood(held_out))
+        scored = replace(scored, held_out=mixture.pixel_log_likelihood(held_out.features))
     frontiers = pair_frontiers(candidate.labels, mixture.class_log_likelihood(features))
     coherence = float("nan")
     if neighbours is not None:
@@ -754,7 +773,12 @@ def _two_means(point_sets: list[np.ndarray], seed: int) -> list[np.ndarray]:
 
 
 def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, dict[int, float]]:
-    """Criterion name -> {k: value} for reporting and plotting."""
+    """Criterion name -> {k: value} for reporting and plotting.
+
+    ``n_points`` is the number of pixels the candidates were fitted to,
+    without any held out: with pixels held out, every criterion but the
+    held-out log-likelihood describes the fits to that part of the sample.
+    """
     criteria: dict[str, dict[int, float]] = {"silhouette": {k: c.silhouette for k, c in candidates.items()}}
     if all(c.fit is not None for c in candidates.values()):
         criteria["bic"] = {k: c.bic(n_points) for k, c in candidates.items()}
@@ -762,7 +786,7 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
             k: c.fit.log_likelihood for k, c in candidates.items() if c.fit is not None
         }
         criteria["frontier_density"] = {k: c.frontier for k, c in candidates.items()}
-        if all(c.held_out is not None for c in candidates.values()):
+        if _held_out_scored(candidates):
             criteria[HELD_OUT_LOG_LIKELIHOOD] = {
                 k: float(c.held_out.sum()) for k, c in candidates.items() if c.held_out is not None
             }
@@ -774,21 +798,31 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
     return criteria
 
 
-def likelihood_criterion(criteria: Mapping[str, Mapping[int, float]]) -> tuple[str, str] | None:
-    """The likelihood criterion that chose k among ``criteria`` (:func:`criteria_of`), and its plot label.
+def _held_out_scored(candidates: dict[int, Candidate]) -> bool:
+    """Whether every candidate scored pixels held out of the fits (the held-out rule chooses k)."""
+    return all(c.held_out is not None for c in candidates.values())
 
-    The held-out log-likelihood where candidates were scored on held-out
-    pixels, else the BIC; None without either (the silhouette chose).
+
+def likelihood_criterion(criteria: Mapping[str, Mapping[int, float]]) -> tuple[str, str, bool] | None:
+    """The likelihood criterion that chose k among ``criteria`` (:func:`criteria_of`), for plots.
+
+    Returns its name, how a plot labels it and whether higher is better: the
+    held-out log-likelihood where candidates were scored on held-out pixels,
+    else the BIC; None without either (the silhouette chose).
     """
     if criteria.get(HELD_OUT_LOG_LIKELIHOOD):
-        return HELD_OUT_LOG_LIKELIHOOD, "held-out log-likelihood ↑"
+        return HELD_OUT_LOG_LIKELIHOOD, "held-out log-likelihood", True
     if criteria.get("bic"):
-        return "bic", "BIC ↓"
+        return "bic", "BIC", False
     return None
 
 
 def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
-    """Pick k among the candidates; see the module docstring for the rule."""
+    """Pick k among the candidates; see the module docstring for the rule.
+
+    ``n_points`` is the number of pixels the candidates were fitted to,
+    without any held out (the velocity test's penalty adds those).
+    """
     ks = sorted(candidates)
     if candidates[ks[0]].fit is None:
         scores = np.array([candidates[k].silhouette for k in ks])
@@ -799,7 +833,7 @@ def choose_k(candidates: dict[int, Candidate], n_points: int) -> KChoice:
         )
     n_features = candidates[ks[0]].fit.mixture.params.shape[1]  # type: ignore[union-attr]
     penalty = bic_penalty(n_features, n_points)
-    held_out = all(c.held_out is not None for c in candidates.values())
+    held_out = _held_out_scored(candidates)
     chosen = ks[0]
     largest = 0.0
     stop_note = f"no split beyond k={ks[-1]} was tried"

@@ -18,7 +18,7 @@ added back, the same at every velocity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -66,11 +66,6 @@ class LineShifter:
     spectra: np.ndarray
     variances: np.ndarray | None
     wavelengths: np.ndarray | None
-
-    def rows(self, rows: np.ndarray) -> LineShifter:
-        """The same for the sample pixels ``rows`` only, in that order."""
-        variances = None if self.variances is None else self.variances[rows]
-        return replace(self, features=self.features[rows], spectra=self.spectra[rows], variances=variances)
 
     def clusters(self, labels: np.ndarray, k: int) -> ShiftedClusters:
         """The mean spectrum of each cluster of ``labels`` (0..k-1), ready to move."""

@@ -4,7 +4,8 @@ k-means in latent space gives clusters; refining them here, in the space of
 the data, under the likelihood that matches the noise (multinomial for
 counts, Gaussian with a free brightness for whitened fluxes), is what brings
 the segmentation close to the attainable limit on noisy cubes. The same fit
-gives each pixel's cluster probabilities and the BIC used to choose k.
+gives each pixel's cluster probabilities and the likelihood that chooses k
+(its BIC, or the likelihood of pixels held out of the fit).
 
 A class of real data is rarely one spectrum: paint thickness changes how much
 of the ground shows through, mixtures vary within a region. A single

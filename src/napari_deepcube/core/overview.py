@@ -113,8 +113,8 @@ def _plot_criteria(axes: Axes, segmentation: Segmentation) -> None:
     axes.axvline(segmentation.k, color="gray", ls="--")
     deciding = likelihood_criterion(segmentation.criteria)
     if deciding:
-        name, label = deciding
+        name, label, higher_is_better = deciding
         twin = axes.twinx()
         twin.plot(ks, [segmentation.criteria[name][k] for k in ks], "s-", color="tab:red", label=label)
-        twin.set_ylabel(label, color="tab:red")
+        twin.set_ylabel(f"{label} ({'higher' if higher_is_better else 'lower'} is better)", color="tab:red")
     axes.set_title("choice of k")

@@ -31,7 +31,7 @@ from .config import RUN_SETTINGS, SegmentConfig
 from .cube import Datacube, finite_or_zero
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, rank_by_size, silhouette
-from .kselect import Candidate, KChoice, NeighbourPairs, choose_k, criteria_of, fit_candidates
+from .kselect import Candidate, HeldOut, KChoice, NeighbourPairs, choose_k, criteria_of, fit_candidates
 from .line_shifts import LineShifter
 from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
@@ -445,17 +445,13 @@ def _score_candidates(
     # best split, never one that a test put in its place.
     scored = mixture_likelihood is not None
     choosing = scored and config.k is None
-    features, line_shifts, neighbours = sample.features, sample.line_shifter, sample.neighbours
-    held_out = None
-    # Only where each voxel's noise is known (a MUSE STAT): with the noise estimated per
-    # channel, held-out pixels rewarded cuts through one class's continuous variation
-    # (docs/how-it-works.md, section 3).
-    if choosing and sample.preprocessor.data_kind.held_out_choice and sample.preprocessor.uses_variance:
+    features, neighbours, held_out = sample.features, sample.neighbours, None
+    if choosing and _held_out_choice(sample, config, latents.shape[0]):
         fitted, held = _held_out_split(latents.shape[0], config.seed)
-        latents, features, held_out = latents[fitted], features[fitted], features[held]
-        # The velocity test sees the held-out pixels after the fitted ones (see kselect).
-        line_shifts = None if line_shifts is None else line_shifts.rows(np.r_[fitted, held])
-        neighbours = None if neighbours is None else neighbours.rows(fitted)
+        latents, features = latents[fitted], features[fitted]
+        held_out = HeldOut(sample.features[held], held, fitted)
+        # The held-out rule reads no spatial coherence.
+        neighbours = None
     ks = _candidate_ks(config, mixture_likelihood, latents.shape[0])
     steps = fit_candidates(
         latents,
@@ -464,7 +460,7 @@ def _score_candidates(
         mixture_likelihood,
         config.seed,
         mixing_test=choosing and sample.preprocessor.data_kind.mixing_test,
-        line_shifts=line_shifts,
+        line_shifts=sample.line_shifter,
         neighbours=neighbours,
         held_out=held_out,
         workers=threads,
@@ -482,6 +478,19 @@ def _score_candidates(
         if _choice_settled(candidates, config, scored):
             break
     return candidates, {c.k: latent_centers(latents, c.labels, c.k) for c in candidates.values()}
+
+
+def _held_out_choice(sample: _Sample, config: SegmentConfig, n_sample: int) -> bool:
+    """Whether k is chosen by held-out likelihood: the kind's rule, with the voxels' variances.
+
+    Only where each voxel's noise is known (a MUSE STAT): with the noise
+    estimated per channel, held-out pixels rewarded cuts through one class's
+    continuous variation (docs/how-it-works.md, section 3). And only where
+    half the sample leaves every k of the range with pixels to spare.
+    """
+    preprocessor = sample.preprocessor
+    known_noise = preprocessor.data_kind.held_out_choice and preprocessor.uses_variance
+    return known_noise and n_sample // 2 >= config.k_max
 
 
 def _held_out_split(n_sample: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
