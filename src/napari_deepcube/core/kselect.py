@@ -202,7 +202,8 @@ class Candidate:
     k
         Number of clusters.
     labels
-        (n,) cluster of each sample pixel, 0..k-1.
+        (n,) cluster of each sample pixel it was fitted to, 0..k-1 (with
+        pixels held out, those of :attr:`HeldOut.fitted_rows`, in that order).
     silhouette
         Silhouette in latent space on a class-balanced sample.
     fit
@@ -353,6 +354,7 @@ def _candidates(
         empty = _empty_clusters(mixture.brightness)
         labels, tested_features = candidate.labels, features
         if held_out is not None:
+            assert line_shifts.features.shape[0] == n_sample, "line_shifts must hold the whole sample"
             labels = np.empty(n_sample, dtype=candidate.labels.dtype)
             labels[held_out.fitted_rows] = candidate.labels
             labels[held_out.rows] = mixture.posteriors(held_out.features).argmax(axis=1)
@@ -777,7 +779,8 @@ def criteria_of(candidates: dict[int, Candidate], n_points: int) -> dict[str, di
 
     ``n_points`` is the number of pixels the candidates were fitted to,
     without any held out: with pixels held out, every criterion but the
-    held-out log-likelihood describes the fits to that part of the sample.
+    held-out log-likelihood and the shift gain (the whole sample) describes
+    the fits to that part of the sample.
     """
     criteria: dict[str, dict[int, float]] = {"silhouette": {k: c.silhouette for k, c in candidates.items()}}
     if all(c.fit is not None for c in candidates.values()):

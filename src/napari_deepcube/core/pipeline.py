@@ -450,7 +450,7 @@ def _score_candidates(
         fitted, held = _held_out_split(latents.shape[0], config.seed)
         latents, features = latents[fitted], features[fitted]
         held_out = HeldOut(sample.features[held], held, fitted)
-        # The held-out rule reads no spatial coherence.
+        # The held-out rule reads no spatial coherence, and the pairs are rows of the whole sample.
         neighbours = None
     ks = _candidate_ks(config, mixture_likelihood, latents.shape[0])
     steps = fit_candidates(
@@ -486,7 +486,8 @@ def _held_out_choice(sample: _Sample, config: SegmentConfig, n_sample: int) -> b
     Only where each voxel's noise is known (a MUSE STAT): with the noise
     estimated per channel, held-out pixels rewarded cuts through one class's
     continuous variation (docs/how-it-works.md, section 3). And only where
-    half the sample leaves every k of the range with pixels to spare.
+    each half holds at least ``k_max`` pixels: every k of the range fits in
+    the fitted half, and the held-out gains have a standard error.
     """
     preprocessor = sample.preprocessor
     known_noise = preprocessor.data_kind.held_out_choice and preprocessor.uses_variance
