@@ -125,6 +125,21 @@ def test_stopping_mid_training_raises_nothing(small_painting):
         next(steps)
 
 
+def test_a_mask_that_leaves_the_preview_grid_fewer_pixels_than_k_min_trains_without_previews():
+    """192 x 96 pixels preview every second row and column; the mask leaves 4 of those and 9216 others."""
+    painting = make_painting(height=192, width=96, n_channels=128, counts_per_pixel=300.0, seed=0)
+    mask = np.zeros((192, 96), dtype=bool)
+    mask[1::2] = True
+    mask[0, [0, 2, 4, 6]] = True
+    config = SegmentConfig(k_min=5, k_max=6, epochs=2, preview_every=1, seed=0)
+    events = []
+
+    result = segment(painting.cube.with_mask(mask), config, progress=events.append)
+
+    assert result.k in (5, 6)
+    assert [e for e in events if e.stage == "train"] and not any(e.preview is not None for e in events)
+
+
 def test_reclustering_gives_another_k_without_training(painting_result, small_painting):
     result, _ = painting_result
     other = recluster(result, small_painting.cube, result.k + 1)

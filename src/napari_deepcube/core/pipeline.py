@@ -1011,6 +1011,10 @@ class _Previewer:
                 # The latents change little between two previews: the k shown moves by one
                 # at most, for a third of the fits of the whole range.
                 ks = [k for k in ks if abs(k - self.last_k) <= 1]
+        if not ks:
+            # A sparse mask can leave the preview grid fewer pixels than the smallest k has
+            # clusters (the run itself samples every valid pixel): no preview, as for under 3.
+            return progress
         best: tuple[float, KMeansFit] | None = None
         for k in ks:
             fit = fit_kmeans(latents[subset], k, seed=self.config.seed, n_init=2)
