@@ -337,6 +337,8 @@ def _candidates(
     # gain over a moved copy halves with the pixels, its penalty does not.
     n_sample = features.shape[0] + (0 if held_out is None else held_out.rows.size)
     penalty = bic_penalty(features.shape[1], n_sample)
+    if held_out is not None and line_shifts is not None:
+        assert line_shifts.features.shape[0] == n_sample, "line_shifts must hold the whole sample"
     split_fits: dict[tuple[bytes, bytes], _SplitFit] = {}
     known_proposals: dict[bytes, list[np.ndarray]] = {}
     # Once a k's best split fails the kind's test, k is refused whatever comes above it:
@@ -354,7 +356,6 @@ def _candidates(
         empty = _empty_clusters(mixture.brightness)
         labels, tested_features = candidate.labels, features
         if held_out is not None:
-            assert line_shifts.features.shape[0] == n_sample, "line_shifts must hold the whole sample"
             labels = np.empty(n_sample, dtype=candidate.labels.dtype)
             labels[held_out.fitted_rows] = candidate.labels
             labels[held_out.rows] = mixture.posteriors(held_out.features).argmax(axis=1)
