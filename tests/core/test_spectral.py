@@ -49,3 +49,11 @@ def test_a_cube_and_its_segmentation_facts_read_the_same_axis():
     assert isinstance(cube.axis, SpectralAxis)
     assert cube.spectral_values is cube.axis.values
     assert (cube.spectral_unit, cube.spectral_label, cube.axis_title) == ("keV", "Energy", "Energy (keV)")
+
+
+@pytest.mark.parametrize(("spelling", "unit"), [("Angstrom", "Å"), ("nanometers", "nm"), ("micron", "µm")])
+def test_a_unit_given_in_any_usual_spelling_is_read_as_its_unit(spelling, unit):
+    # As files' units are: a cube made in Python with "Angstrom" has a wavelength axis too.
+    cube = Datacube.from_array(np.ones((2, 2, 3)), spectral_values=[1.0, 2.0, 3.0], spectral_unit=spelling)
+    assert cube.axis.unit == unit
+    assert cube.axis.angstrom is not None

@@ -21,6 +21,40 @@ CHANNEL_UNIT = "channel"
 ANGSTROM_PER_UNIT = {"Å": 1.0, "nm": 10.0, "µm": 1e4}
 
 
+#: Canonical spectral unit for each spelling found in files (lower case).
+_UNIT_SPELLINGS = {
+    "kev": "keV",
+    "ev": "eV",
+    "å": "Å",
+    "a": "Å",
+    "angstrom": "Å",
+    "angstroms": "Å",
+    "nm": "nm",
+    "nanometer": "nm",
+    "nanometers": "nm",
+    "µm": "µm",
+    "μm": "µm",
+    "um": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "micrometer": "µm",
+    "micrometers": "µm",
+    "cm-1": "cm-1",
+    "cm^-1": "cm-1",
+    "1/cm": "cm-1",
+    "wavenumber": "cm-1",
+    "channel": "channel",
+    "channels": "channel",
+    "": "channel",
+}
+
+
+def normalise_unit(unit: str) -> str:
+    """Canonical spelling of a spectral unit (``"Angstrom"`` -> ``"Å"``); unknown ones kept."""
+    text = str(unit).strip()
+    return _UNIT_SPELLINGS.get(text.lower(), text)
+
+
 @dataclass(frozen=True, eq=False)
 class SpectralAxis:
     """The coordinate of each channel of a cube.
@@ -69,7 +103,8 @@ class SpectralAxis:
             )
         if not np.all(np.isfinite(values)):
             raise InputError("the spectral values contain NaN or Inf; fix the calibration")
-        return cls(values, unit or CHANNEL_UNIT, label or ("Channel" if not unit else "Spectral axis"))
+        unit = normalise_unit(unit) if unit else CHANNEL_UNIT
+        return cls(values, unit, label or ("Channel" if unit == CHANNEL_UNIT else "Spectral axis"))
 
     @property
     def size(self) -> int:

@@ -12,38 +12,10 @@ import numpy as np
 from ... import __version__
 from ..cube import Datacube
 from ..errors import InputError
-from ..spectral import SpectralAxis
+from ..spectral import SpectralAxis, normalise_unit
 
 SOFTWARE = f"napari-deepcube {__version__}"
 _UNDEFINED = "<undefined>"  # HyperSpy's and RosettaSciIO's value for a missing name or unit
-
-
-#: Canonical spectral unit for each spelling found in files (lower case).
-_UNIT_SPELLINGS = {
-    "kev": "keV",
-    "ev": "eV",
-    "å": "Å",
-    "a": "Å",
-    "angstrom": "Å",
-    "angstroms": "Å",
-    "nm": "nm",
-    "nanometer": "nm",
-    "nanometers": "nm",
-    "µm": "µm",
-    "μm": "µm",
-    "um": "µm",
-    "micron": "µm",
-    "microns": "µm",
-    "micrometer": "µm",
-    "micrometers": "µm",
-    "cm-1": "cm-1",
-    "cm^-1": "cm-1",
-    "1/cm": "cm-1",
-    "wavenumber": "cm-1",
-    "channel": "channel",
-    "channels": "channel",
-    "": "channel",
-}
 
 
 _UNIT_LABELS = {
@@ -75,12 +47,6 @@ SPECTRAL_VALUES, SPECTRAL_UNIT, SPECTRAL_LABEL = (
     "spectral_unit",
     "spectral_label",
 )
-
-
-def normalise_unit(unit: str) -> str:
-    """Canonical spelling of a spectral unit (``"Angstrom"`` -> ``"Å"``); unknown ones kept."""
-    text = str(unit).strip()
-    return _UNIT_SPELLINGS.get(text.lower(), text)
 
 
 def unit_label(unit: str) -> str:

@@ -23,9 +23,8 @@ import numpy as np
 
 from ..cube import Datacube
 from ..errors import InputError
-from ..spectral import SpectralAxis
+from ..spectral import SpectralAxis, normalise_unit
 from ._build import INPUT_FILES, build_cube, nan_where
-from ._calibration import normalise_unit
 from ._datasets import (
     DatasetInfo,
     dtype_name,
