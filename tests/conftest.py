@@ -133,3 +133,28 @@ def heteroscedastic_fits(
     """The FITS file of :func:`heteroscedastic_cube` (seed 0) with its STAT and DQ, and the true labels."""
     path = tmp_path_factory.mktemp("stat") / "heteroscedastic.fits"
     return path, write_heteroscedastic_fits(path)
+
+
+#: Writes :func:`rotating_disk.rotating_disk` of a seed (no sky) as a MUSE FITS file with STAT;
+#: returns the file, the true classes and the velocities.
+DiskWriter = Callable[[int], tuple[Path, np.ndarray, np.ndarray]]
+
+
+@pytest.fixture(scope="session")
+def write_disk_fits(tmp_path_factory: pytest.TempPathFactory) -> DiskWriter:
+    """See :data:`DiskWriter`."""
+    from rotating_disk import rotating_disk
+
+    def write(seed: int) -> tuple[Path, np.ndarray, np.ndarray]:
+        data, variance, labels, velocity = rotating_disk(seed, sky=False)
+        path = tmp_path_factory.mktemp("disk") / f"disk{seed}.fits"
+        write_muse_fits(path, data, variance)
+        return path, labels, velocity
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def disk_fits(write_disk_fits: DiskWriter) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The rotating disk of seed 3 as a MUSE FITS file (see :data:`DiskWriter`)."""
+    return write_disk_fits(3)

@@ -70,6 +70,15 @@ def _with_materials(edit):
     return add
 
 
+def _frame(n_channels):
+    """A rest frame's arrays for a cube of ``n_channels`` channels (the painting's is 256)."""
+    return {
+        "template": torch.zeros(n_channels, dtype=torch.float64),
+        "wavelengths": 4750.0 + 1.25 * torch.arange(n_channels, dtype=torch.float64),
+        "sigma": torch.ones(n_channels, dtype=torch.float64),
+    }
+
+
 EDITS = {
     "format version is text": (lambda p: p.update(format_version="abc"), "format version"),
     "k without its centre": (lambda p: p.update(k=11), "no cluster centres"),
@@ -92,6 +101,13 @@ EDITS = {
     "chosen channels beyond the spectrum": (
         lambda p: p.update(channels=torch.arange(200, 300)), "chosen channels"),
     "fewer chosen channels than bins": (lambda p: p.update(channels=torch.arange(10)), "below 10"),
+    "rest frame of another length": (lambda p: p.update(rest_frame=_frame(5)), "rest frame"),
+    "rest frame wavelengths decreasing": (
+        lambda p: p.update(rest_frame={**_frame(256), "wavelengths": torch.arange(256.0).flip(0)}),
+        "rest frame",
+    ),
+    "rest frame without its template": (
+        lambda p: p.update(rest_frame={k: v for k, v in _frame(256).items() if k != "template"}), "template"),
     "weights missing": (lambda p: p["weights"].pop(next(iter(p["weights"]))), "weights"),
     "weights of another shape": (
         lambda p: p["weights"].update({k: v[..., :1] for k, v in list(p["weights"].items())[:1]}), "shape"),

@@ -30,6 +30,7 @@ from .model import SpectralAutoencoder
 from .network_config import ModelConfig
 from .preprocess import Preprocessor
 from .preprocess_config import PreprocessConfig
+from .rest_frame import RestFrame
 from .segmentation import FittedModel
 from .selection import MIN_CHANNELS
 from .typed_fields import shown, typed_values
@@ -77,6 +78,10 @@ def save_model(path: str | os.PathLike[str], model: FittedModel) -> Path:
         **(
             {} if model.training_confidence is None
             else {"training_confidence": float(model.training_confidence)}
+        ),
+        **(
+            {} if model.rest_frame is None
+            else {"rest_frame": {name: _tensor(value) for name, value in model.rest_frame.state().items()}}
         ),
         "mixtures": {
             str(mixture.k): {
@@ -222,8 +227,32 @@ def _fitted_model(fields: _Fields) -> FittedModel:
         f"the training confidence {confidence} is not a probability",
     )
     return FittedModel(
-        config, preprocessor, autoencoder, centers, k, mixtures.pop(k, None), mixtures, confidence
+        config,
+        preprocessor,
+        autoencoder,
+        centers,
+        k,
+        mixtures.pop(k, None),
+        mixtures,
+        confidence,
+        rest_frame=_rest_frame(fields, preprocessor.n_channels),
     )
+
+
+def _rest_frame(fields: _Fields, n_channels: int) -> RestFrame | None:
+    """The frame of a model fitted with ``rest_frame``; None for one without (and older files)."""
+    if "rest_frame" not in fields.payload:
+        return None
+    record = fields.value("rest_frame", dict)
+    names = ("template", "wavelengths", "sigma")
+    arrays = {name: _array(record.get(name), f"rest_frame.{name}") for name in names}
+    _expect(
+        all(array.shape == (n_channels,) and bool(np.isfinite(array).all()) for array in arrays.values())
+        and bool(np.all(np.diff(arrays["wavelengths"]) > 0)) and bool(np.all(arrays["sigma"] > 0)),
+        f"the rest frame is not a finite template, increasing wavelengths and positive noise of "
+        f"{n_channels} channels",
+    )
+    return RestFrame.from_state(arrays)
 
 
 def _whole(key: Any, name: str) -> int:

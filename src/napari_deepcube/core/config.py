@@ -148,6 +148,10 @@ class SegmentConfig:
         (see :mod:`~napari_deepcube.core.variance`); False divides by the noise
         estimated per channel. A reused model whitens by them only when it
         was fitted with them.
+    rest_frame
+        Move every pixel's spectrum to one rest frame before segmenting (line
+        fluxes on a wavelength axis; see :mod:`~napari_deepcube.core.rest_frame`):
+        the gas is clustered by its lines, not by its line-of-sight velocity.
     """
 
     k: int | None = _setting(None, "number of clusters (default: chosen in the k range)", low=1)
@@ -185,6 +189,7 @@ class SegmentConfig:
         option="--range",
     )
     variance: bool = True
+    rest_frame: bool = False
 
     def __post_init__(self) -> None:
         for setting in settings().values():

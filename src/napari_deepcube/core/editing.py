@@ -45,7 +45,7 @@ from .errors import InputError
 from .kmeans import assign as nearest_center
 from .kmeans import fit_kmeans, rank_by_size
 from .mixture import MIXTURE_LIKELIHOODS, Mixture
-from .pipeline import cluster_sums, gather_features, refined_mixture, with_run_variance
+from .pipeline import as_segmented, cluster_sums, gather_features, refined_mixture
 from .pixel_maps import PixelMap, bands, new_map, readable, values_at
 from .segmentation import Edit, FittedModel, Segmentation
 
@@ -118,6 +118,7 @@ def split(
     start = time.perf_counter()
     cluster = _checked_cluster(segmentation, cluster)
     _check_cube(segmentation, cube)
+    cube = as_segmented(cube, segmentation)
     if method not in SPLIT_METHODS:
         raise InputError(f"unknown split method {method!r}; choose one of {', '.join(SPLIT_METHODS)}")
     members = segmentation.labels == cluster
@@ -137,9 +138,8 @@ def split(
         parts = _nearest_part(segmentation.latents, initial.centers)
         how = "in the embedding"
     else:
-        measured = with_run_variance(cube, config)
-        mixture = _sub_mixture(segmentation, measured, picks, initial.labels, n)
-        parts = _responsibilities(segmentation.model, mixture, measured)
+        mixture = _sub_mixture(segmentation, cube, picks, initial.labels, n)
+        parts = _responsibilities(segmentation.model, mixture, cube)
         how = f"under the {mixture.likelihood} likelihood"
     k = segmentation.k
 
@@ -177,6 +177,7 @@ def assign(segmentation: Segmentation, mask: np.ndarray, cluster: int, cube: Dat
     """
     start = time.perf_counter()
     _check_cube(segmentation, cube)
+    cube = as_segmented(cube, segmentation)
     k = segmentation.k
     if not 1 <= cluster <= k + 1:
         raise InputError(f"assign to a cluster 1..{k}, or {k + 1} for a new one; got {cluster}")

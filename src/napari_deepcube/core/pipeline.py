@@ -37,6 +37,7 @@ from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .pixel_maps import PixelMap, new_map, readable, values_at
 from .preprocess import Preprocessor, fit_and_transform
+from .rest_frame import RestFrame, fit_rest_frame, in_rest_frame, velocity_map
 from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
 from .train import embed, resolve_device, train_autoencoder
@@ -223,7 +224,9 @@ def _run(
     offered_variance = cube.variance is not None
     cube = with_run_variance(cube, config)
     with timer("sample"):
+        cube, frame, velocities = _at_rest(cube, config, model, channels)
         sample = _draw_sample(cube, config, model, channels)
+    _check_lines(sample.preprocessor, frame)
     yield Progress(
         "sample", _at("sample", 1.0), f"sampled {sample.train_picks.size} of {cube.n_valid} pixels"
     )
@@ -253,6 +256,7 @@ def _run(
         yield Progress("refine", _at("refine", 0.0), message, k=k)
         with timer("refine"):
             fitted, valid_features = _fit_model(cube, sample, autoencoder, candidates, centers, k, config)
+    fitted = replace(fitted, rest_frame=frame)
     with timer("assign"):
         maps = yield from _assign_all(cube, fitted, block_map or local_block_map(device, valid_features))
     del valid_features  # up to 100 MB at the default settings, not held through the summary
@@ -283,7 +287,48 @@ def _run(
         history=history,
         suggested_k=result.k if criteria else None,
         noise=noise,
+        velocities=velocities,
     )
+
+
+def _at_rest(
+    cube: Datacube, config: SegmentConfig, model: FittedModel | None, channels: np.ndarray | None
+) -> tuple[Datacube, RestFrame | None, np.ndarray | None]:
+    """``cube`` with every spectrum moved to the run's rest frame, the frame and each pixel's velocity.
+
+    The frame is a reused model's own, or a new one with ``rest_frame``; a run
+    without one reads the cube as it is (the frame and velocities None).
+    ``channels`` are the ones a new transform learns from (None: all).
+    """
+    if model is not None:
+        frame = None if model.rest_frame is None else model.rest_frame.for_cube(cube)
+        channels = model.preprocessor.channels
+    else:
+        frame = fit_rest_frame(cube, config.seed) if config.rest_frame else None
+    if frame is None:
+        return cube, None, None
+    velocities = velocity_map(cube, frame)
+    n_used = None if channels is None else channels.size
+    return in_rest_frame(cube, frame, velocities, n_used), frame, velocities
+
+
+def _check_lines(preprocessor: Preprocessor, frame: RestFrame | None) -> None:
+    """Refuse a rest frame for data that are not line fluxes: they have no lines to move."""
+    if frame is not None and preprocessor.kind != "flux":
+        raise InputError(
+            f"--rest-frame moves emission lines, but this cube was read as {preprocessor.kind}; "
+            "leave --rest-frame off (or give --kind flux if its values are line fluxes)"
+        )
+
+
+def as_segmented(cube: Datacube, segmentation: Segmentation) -> Datacube:
+    """``cube`` as the run that made ``segmentation`` read it: with its variances or without, at rest."""
+    cube = with_run_variance(cube, segmentation.model.config)
+    frame, velocities = segmentation.model.rest_frame, segmentation.velocities
+    if frame is None or velocities is None:
+        return cube
+    channels = segmentation.model.preprocessor.channels
+    return in_rest_frame(cube, frame, velocities, None if channels is None else channels.size)
 
 
 def with_run_variance(cube: Datacube, config: SegmentConfig) -> Datacube:
@@ -888,7 +933,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
     start = time.perf_counter()
     fitted = segmentation.model
     config = fitted.config
-    cube = with_run_variance(cube, config)
+    cube = as_segmented(cube, segmentation)
     rng = np.random.default_rng(config.seed)
     picks = np.sort(
         rng.choice(valid, size=min(max(config.n_refine, config.n_train), valid.size), replace=False)
@@ -913,7 +958,10 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
             by_abundance=fitted.preprocessor.data_kind.labels_by_abundance,
         )
         candidates.pop(k, None)
-    model = FittedModel(config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates)
+    model = FittedModel(
+        config, fitted.preprocessor, fitted.autoencoder, centers, k, mixture, candidates,
+        rest_frame=fitted.rest_frame,
+    )
     maps = _drain(_assign_all(cube, model, local_block_map()))
     return replace(
         _fitted_here(_summarise(cube, model, maps, renumber=True)),
@@ -924,6 +972,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
         timings={"recluster": time.perf_counter() - start},
         history=segmentation.history,
         noise=segmentation.noise,
+        velocities=segmentation.velocities,
     )
 
 

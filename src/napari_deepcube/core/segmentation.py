@@ -13,6 +13,7 @@ from .errors import InputError
 from .mixture import Mixture
 from .pixel_maps import PixelMap
 from .preprocess import Preprocessor
+from .rest_frame import RestFrame
 from .selection import channel_runs
 from .spectral import SpectralAxis
 from .training_config import EpochEvent
@@ -57,6 +58,10 @@ class FittedModel:
         model makes the map as it is. Such a model is neither saved nor
         applied (:meth:`check_carries_edits`): it would silently give the
         unedited clusters.
+    rest_frame
+        The frame every pixel's spectrum was moved to before its features
+        were made (``rest_frame`` runs), which another cube is moved to as
+        well; None for a run without.
     """
 
     config: SegmentConfig
@@ -68,6 +73,7 @@ class FittedModel:
     candidates: dict[int, Mixture] = field(default_factory=dict)
     training_confidence: float | None = None
     uncarried_edit: str = ""
+    rest_frame: RestFrame | None = None
 
     def check_carries_edits(self) -> None:
         """Raise InputError when the clusters were edited in a way this model cannot repeat."""
@@ -149,6 +155,11 @@ class Segmentation:
         What the run divided its features by (each pixel's own noise from
         per-voxel variances, or a noise level per channel...), None where
         unknown.
+    velocities
+        (H, W) each pixel's line-of-sight velocity in km/s against the rest
+        frame its spectrum was moved to (NaN where no line shows, and the
+        spectrum stayed as it was); None for a run without ``rest_frame``.
+        The mean spectra are then in that frame.
     """
 
     labels: np.ndarray
@@ -169,6 +180,7 @@ class Segmentation:
     k_summary: str = ""
     edits: tuple[Edit, ...] = ()
     noise: FeatureNoise | None = None
+    velocities: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -253,6 +265,22 @@ class Segmentation:
             "channels": self.channel_report(),
             "edits": [edit.to_dict() for edit in self.edits],
             "model_repeats_edits": not self.model.uncarried_edit,
+            "velocities": self.velocity_report(),
+        }
+
+    def velocity_report(self) -> dict[str, Any] | None:
+        """With ``rest_frame``: the share of segmented pixels whose velocity was measured, and its spread."""
+        if self.velocities is None:
+            return None
+        segmented = self.velocities[self.labels > 0]
+        measured = segmented[np.isfinite(segmented)]
+        spread = np.percentile(measured, [5, 50, 95]).tolist() if measured.size else [None] * 3
+        return {
+            "unit": "km/s",
+            "measured_fraction": float(measured.size / max(segmented.size, 1)),
+            "percentile_5": spread[0],
+            "median": spread[1],
+            "percentile_95": spread[2],
         }
 
     def channel_report(self) -> dict[str, Any]:

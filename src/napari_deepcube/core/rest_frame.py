@@ -1,0 +1,316 @@
+"""Every pixel's spectrum moved to one rest frame: emission-line classes apart from the gas's motion.
+
+A galaxy's disk rotates, and each HII region or planetary nebula moves at its
+own velocity: across a MUSE field the lines of one kind of gas move by up to
+300 km/s from one side to the other (6.6 Å at Hα, more than a 4.5 Å feature
+bin). Clusters then follow the velocity field instead of the gas
+(docs/how-it-works.md, section 5, "Session 22": on a rotating stress nebula
+the sky, the diffuse gas and three quarters of the HII regions were one
+cluster). With ``rest_frame`` on, each pixel's line-of-sight velocity is
+measured against a template of the cube's own lines, and its spectrum (and
+its variances) moved by that velocity before anything else sees it:
+
+* the template is the mean line spectrum (continuum removed) of the sample's
+  brightest pixels, moved to their median velocity and averaged again, so
+  the rest frame is the bright gas's median velocity;
+* a pixel's velocity is the one at which the template fits its lines best
+  (the largest gain in chi-square, noise-weighted). A pixel too faint to
+  fix its own velocity (a gain under :data:`MIN_DETECTION`, five sigma)
+  takes that of the smallest box of neighbours around it whose summed
+  lines do; where even :data:`NEIGHBOURHOODS`' largest box shows no line,
+  the pixel (sky) stays as it is;
+* a spectrum moves by the Doppler shift of each wavelength, interpolated
+  linearly between the two channels around it. Moving by whole channels
+  instead (every value one measured value) leaves up to half a channel
+  (MUSE: 28 km/s at Hα) that is the same for every pixel at one velocity,
+  and bright lines split along it (docs/how-it-works.md, section 1);
+* interpolation smooths the noise: a channel between two others has
+  ``(1 - w)**2 + w**2`` of their variance, down to a half. The features
+  sum channels in bins (MUSE: 3.6 channels a bin), where the two weights of
+  one measured channel meet again, so a bin keeps nearly all its noise. The
+  variances are moved so that a bin's sum of them is right: each gets
+  ``(1 - w)**2 + w**2`` of its channels' plus ``2w(1 - w)(n - 1)/n`` for
+  bins of n channels: exact inside a bin, where squared weights alone would
+  declare 1.7 times too little noise for a 3.6-channel bin midway between
+  channels, and weights as for the values 14 % too much.
+
+The velocities are found on the raw channels (MUSE: 1.25 Å, 57 km/s at Hα),
+on a grid of :data:`VELOCITIES` (10 km/s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+
+from .cube import DEFAULT_BLOCK_PIXELS, Datacube, finite_or_zero
+from .errors import InputError
+from .preprocess import MAX_FLUX_BINS, continuum, noise_sigma
+
+#: Velocities (km/s) tried for every pixel: a galaxy's rotation and its regions' own motions.
+VELOCITIES = np.arange(-300.0, 300.1, 10.0)
+#: Sides (pixels) of the boxes whose summed lines give a faint pixel its velocity, smallest first.
+NEIGHBOURHOODS = (1, 3, 7, 15)
+#: Chi-square gain of the template over no lines at which a velocity counts as measured: five sigma.
+MIN_DETECTION = 25.0
+#: Share of the sample's pixels, the brightest in their lines, that make the template.
+TEMPLATE_SHARE = 0.1
+#: Pixels sampled to make the template.
+TEMPLATE_PIXELS = 4096
+#: Rounds of moving the template's pixels to its frame and averaging them again.
+TEMPLATE_ROUNDS = 2
+_C_KMS = 299_792.458
+
+
+@dataclass(frozen=True)
+class RestFrame:
+    """The lines that define the rest frame, and the noise that weighs a fit to them.
+
+    Parameters
+    ----------
+    template
+        (C,) the mean line spectrum (continuum removed) of the cube's bright
+        pixels, in the rest frame.
+    wavelengths
+        (C,) the channels' wavelengths in Å.
+    sigma
+        (C,) each channel's noise in the line spectra, from neighbouring
+        pixels; used where a voxel has no variance of its own.
+    """
+
+    template: np.ndarray
+    wavelengths: np.ndarray
+    sigma: np.ndarray
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Plain arrays that :meth:`from_state` rebuilds this from."""
+        return {"template": self.template, "wavelengths": self.wavelengths, "sigma": self.sigma}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RestFrame:
+        """Rebuild a rest frame saved with :meth:`state`."""
+        names = ("template", "wavelengths", "sigma")
+        return cls(*(np.asarray(state[name], dtype=np.float64) for name in names))
+
+    def for_cube(self, cube: Datacube) -> RestFrame:
+        """This frame for another cube: the template on its wavelengths, the noise of its own pixels."""
+        wavelengths = _wavelengths(cube)
+        template = np.interp(wavelengths, self.wavelengths, self.template, left=0.0, right=0.0)
+        return replace(fit_rest_frame(cube, seed=0, rounds=0), template=template)
+
+    def _moved_templates(self) -> np.ndarray:
+        """(V, C) the template moved to each of :data:`VELOCITIES`."""
+        rest = self.wavelengths
+        moved = [np.interp(rest / (1 + v / _C_KMS), rest, self.template, left=0, right=0) for v in VELOCITIES]
+        return np.stack(moved).astype(np.float32)
+
+    def fit_terms(self, spectra: np.ndarray, variances: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """For each pixel and velocity, the noise-weighted products of its lines with the moved template.
+
+        Returns ``(num, den)``, each (V, n): the template's best brightness in
+        a pixel is ``num / den``, and the chi-square it gains ``num**2 / den``;
+        both add up over pixels, so that a box of pixels is fitted as one.
+        """
+        lines = finite_or_zero(spectra).astype(np.float32)
+        lines -= continuum(lines)
+        weights = _weights(variances, self.sigma, lines.shape)
+        templates = self._moved_templates()
+        num = templates @ (lines * weights).T
+        den = (templates * templates) @ weights.T
+        return num, den
+
+
+def _weights(variances: np.ndarray | None, sigma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(n, C) inverse noise variances: a voxel's own where known, else its channel's."""
+    fallback = (1.0 / np.maximum(sigma, 1e-30) ** 2).astype(np.float32)
+    if variances is None:
+        return np.broadcast_to(fallback, shape)
+    values = np.asarray(variances, dtype=np.float32)
+    known = np.isfinite(values) & (values > 0)
+    return np.where(known, 1.0 / np.where(known, values, 1.0), fallback).astype(np.float32)
+
+
+def fit_rest_frame(cube: Datacube, seed: int, rounds: int = TEMPLATE_ROUNDS) -> RestFrame:
+    """The template of ``cube``'s lines and the noise to fit it with, from a sample of its pixels.
+
+    ``rounds`` of moving the template's pixels to its frame and averaging
+    them again follow the first average.
+
+    Raises
+    ------
+    InputError
+        If the cube's spectral axis is not a wavelength.
+    """
+    wavelengths = _wavelengths(cube)
+    rng = np.random.default_rng(seed)
+    valid = np.flatnonzero(cube.mask.ravel())
+    picks = np.sort(rng.choice(valid, size=min(TEMPLATE_PIXELS, valid.size), replace=False))
+    rows, cols = np.divmod(picks, cube.image_shape[1])
+    near_cols = np.where(cols + 1 < cube.image_shape[1], cols + 1, cols - 1)
+    spectra = finite_or_zero(cube.spectra(rows, cols))
+    lines = spectra - continuum(spectra)
+    neighbours = finite_or_zero(cube.spectra(rows, near_cols))
+    sigma = noise_sigma(lines, neighbours - continuum(neighbours)).astype(np.float64)
+    variances = cube.variances(rows, cols)
+    weights = _weights(variances, sigma, lines.shape)
+    energy = np.einsum("ij,ij,ij->i", lines, lines, weights)
+    bright = np.argsort(-energy, kind="stable")[: max(1, int(TEMPLATE_SHARE * picks.size))]
+    frame = RestFrame(lines[bright].mean(axis=0).astype(np.float64), wavelengths, sigma)
+    for _ in range(rounds):
+        num, den = frame.fit_terms(spectra[bright], None if variances is None else variances[bright])
+        velocities = VELOCITIES[np.argmax(_gain(num, den), axis=0)]
+        # Centred on the bright pixels' median, so that the frame does not drift from round to round
+        # towards one end of the velocities tried.
+        moved = _to_rest(lines[bright], velocities - np.median(velocities), wavelengths)
+        frame = RestFrame(moved.mean(axis=0).astype(np.float64), wavelengths, sigma)
+    return frame
+
+
+def _wavelengths(cube: Datacube) -> np.ndarray:
+    angstrom = cube.axis.angstrom
+    if angstrom is None:
+        raise InputError(
+            f"--rest-frame moves spectra by a velocity and needs a wavelength axis (Å, nm or µm); "
+            f"this cube's axis is in {cube.axis.unit or 'channels'}: leave --rest-frame off"
+        )
+    return np.asarray(angstrom, dtype=np.float64)
+
+
+def _gain(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Chi-square gain of the template at a positive brightness; 0 where it would be negative."""
+    return np.where(num > 0, num * num / np.maximum(den, 1e-30), 0.0)
+
+
+def velocity_map(cube: Datacube, frame: RestFrame, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> np.ndarray:
+    """(H, W) each pixel's line-of-sight velocity in km/s against ``frame``; NaN where no line shows.
+
+    Read band by band, each with the rows its largest box of neighbours reaches.
+    """
+    height, width = cube.image_shape
+    reach = max(NEIGHBOURHOODS) // 2
+    velocities = np.full((height, width), np.nan, dtype=np.float32)
+    # Bands at least as tall as the rows they borrow, so that a band is read at most about twice.
+    for rows in _bands(height, max(block_pixels // max(width, 1), 2 * reach)):
+        read = slice(max(rows.start - reach, 0), min(rows.stop + reach, height))
+        spectra = np.asarray(cube.data[read], dtype=np.float32).reshape(-1, cube.n_channels)
+        variances = cube.variance_rows(read)
+        num, den = frame.fit_terms(spectra, None if variances is None else variances.reshape(spectra.shape))
+        valid = cube.mask[read].ravel()
+        num, den = (np.where(valid, terms, 0.0).reshape(-1, *cube.mask[read].shape) for terms in (num, den))
+        inside = slice(rows.start - read.start, rows.stop - read.start)
+        velocities[rows] = _measured(num, den)[inside]
+    return velocities
+
+
+def _bands(height: int, rows_per_band: int) -> Iterator[slice]:
+    for start in range(0, height, rows_per_band):
+        yield slice(start, min(start + rows_per_band, height))
+
+
+def _measured(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """(h, w) the velocity of each pixel from its fit terms (V, h, w): its own, or its smallest box's; NaN."""
+    velocities = np.full(num.shape[1:], np.nan, dtype=np.float32)
+    found = np.zeros(num.shape[1:], dtype=bool)
+    for side in NEIGHBOURHOODS:
+        if side == 1:
+            box_num, box_den = num, den
+        else:
+            # Box sums (means times the box's area); outside the image counts as no pixel.
+            area = side * side
+            box_num = uniform_filter(num, size=(1, side, side), mode="constant") * area
+            box_den = uniform_filter(den, size=(1, side, side), mode="constant") * area
+        gain = _gain(box_num, box_den)
+        best = gain.argmax(axis=0)
+        detected = ~found & (np.take_along_axis(gain, best[None], axis=0)[0] >= MIN_DETECTION)
+        velocities[detected] = VELOCITIES[best[detected]]
+        found |= detected
+    return velocities
+
+
+def _to_rest(
+    values: np.ndarray, velocities: np.ndarray, wavelengths: np.ndarray, variance_bin: float | None = None
+) -> np.ndarray:
+    """(n, C) ``values`` of pixels at ``velocities`` (n,) moved to the rest frame.
+
+    The value at rest wavelength λ is the one observed at λ(1 + v/c),
+    interpolated linearly between the channels around it; a pixel of unknown
+    velocity (NaN) stays as it is. ``values`` are variances when
+    ``variance_bin`` is given, the channels a feature bin sums (see the
+    module's notes).
+    """
+    moved = np.empty_like(values)
+    channels = np.arange(wavelengths.size)
+    velocities = np.nan_to_num(velocities, nan=0.0)
+    for velocity in np.unique(velocities):
+        pixels = np.flatnonzero(velocities == velocity)
+        if velocity == 0:
+            moved[pixels] = values[pixels]
+            continue
+        source = np.interp(wavelengths * (1.0 + velocity / _C_KMS), wavelengths, channels)
+        below = np.clip(np.floor(source).astype(np.int64), 0, wavelengths.size - 2)
+        above = (source - below).astype(values.dtype)
+        weights = (1 - above, above)
+        if variance_bin is not None:
+            shared = above * (1 - above) * (variance_bin - 1) / variance_bin
+            weights = ((1 - above) ** 2 + shared, above**2 + shared)
+        chosen = values[pixels]
+        moved[pixels] = chosen[:, below] * weights[0] + chosen[:, below + 1] * weights[1]
+    return moved
+
+
+@dataclass(frozen=True)
+class RestFrameArray:
+    """A cube's values (H, W, C), each pixel's moved to the rest frame as it is read.
+
+    Reads whole rows, as :meth:`~.cube.Datacube.iter_blocks` and the pixel
+    sampler read a lazy array; the values themselves stay where they are.
+    """
+
+    source: Any
+    #: (H, W) km/s, NaN for a pixel that stays as it is
+    velocities: np.ndarray
+    wavelengths: np.ndarray
+    #: For variances: the channels a feature bin sums; None for values
+    variance_bin: float | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.source.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        if not isinstance(rows, slice):
+            raise TypeError("a rest-frame cube is read by slices of rows")
+        values = np.asarray(self.source[rows], dtype=np.float32)
+        flat = values.reshape(-1, values.shape[-1])
+        moved = _to_rest(flat, self.velocities[rows].ravel(), self.wavelengths, self.variance_bin)
+        return moved.reshape(values.shape)
+
+
+def in_rest_frame(
+    cube: Datacube, frame: RestFrame, velocities: np.ndarray, n_used: int | None = None
+) -> Datacube:
+    """``cube`` with every pixel's spectrum, and variances, moved from ``velocities`` (H, W) to ``frame``.
+
+    A pixel whose velocity is NaN (no line) stays as it is. ``n_used`` is the
+    number of channels the features are made from (None: all of them), which
+    sets how many a feature bin sums.
+    """
+    n_used = cube.n_channels if n_used is None else n_used
+    variance_bin = n_used / min(n_used, MAX_FLUX_BINS)
+    data = RestFrameArray(cube.data, velocities, frame.wavelengths)
+    variance = None if cube.variance is None else RestFrameArray(
+        cube.variance, velocities, frame.wavelengths, variance_bin
+    )
+    return replace(cube, data=data, variance=variance)
