@@ -90,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
         "variances (a FITS STAT extension), which are used when the file has them",
     )
     seg.add_argument(
+        "--rest-frame",
+        action="store_true",
+        help="move every pixel's spectrum to one rest frame first, measuring each pixel's "
+        "line-of-sight velocity against the cube's own lines (emission lines on a wavelength axis: "
+        "a rotating galaxy's gas is clustered by its lines, not its velocity)",
+    )
+    seg.add_argument(
+        "--velocities",
+        type=Path,
+        metavar="FILE",
+        help="with --rest-frame, write each pixel's velocity (km/s; NaN where no line shows) "
+        "as a float32 TIFF here",
+    )
+    seg.add_argument(
         "--scheduler",
         metavar="ADDRESS|local[:N]",
         help="run the pass over every pixel on dask.distributed: a scheduler address, or a "
@@ -184,7 +198,9 @@ def _config(args: argparse.Namespace) -> Any:
     """The run's settings: the options given, the preset's values for the others."""
     given = {name: getattr(args, name) for name in CLI_SETTINGS if getattr(args, name) is not None}
     # A terminal shows no preview map, so none is computed (a quarter of a small cube's run).
-    return SegmentConfig.from_preset(**given, variance=args.variance, preview_every=0)
+    return SegmentConfig.from_preset(
+        **given, variance=args.variance, rest_frame=args.rest_frame, preview_every=0
+    )
 
 
 def _segment_outputs(args: argparse.Namespace) -> list[Path]:
@@ -196,7 +212,12 @@ def _segment_outputs(args: argparse.Namespace) -> list[Path]:
         raise InputError(f"the label map must be a .tif file, got {args.output.name}")
     if args.probabilities is not None:
         check_probabilities_path(args.probabilities)
-    outputs = [args.output, args.report, args.overview, args.spectra, args.probabilities]
+    if args.velocities is not None:
+        if args.velocities.suffix.lower() not in (".tif", ".tiff"):
+            raise InputError(f"the velocity map is written as a .tif file, got {args.velocities.name}")
+        if not args.rest_frame and args.load_model is None:
+            raise InputError("--velocities writes what --rest-frame measures; add --rest-frame")
+    outputs = [args.output, args.report, args.overview, args.spectra, args.probabilities, args.velocities]
     if args.save_model:
         args.save_model = model_file(args.save_model)
         outputs.append(args.save_model)
@@ -228,6 +249,11 @@ def _segment(args: argparse.Namespace) -> int:
         from .core.checkpoint import load_model
 
         model = load_model(args.load_model)
+        if args.velocities is not None and model.rest_frame is None:
+            raise InputError(
+                f"--velocities: the model {args.load_model.name} was trained without --rest-frame, "
+                "so no velocity is measured; leave --velocities out"
+            )
     segmentation = _run(cube, config, model, quiet=args.quiet, block_map=block_map)
     segmentation.timings = {"read": read_seconds, **segmentation.timings}
     report = _report(args, cube, segmentation)
@@ -323,6 +349,11 @@ def _write_outputs(
         from .core.io.probabilities import write_probabilities_tiff
 
         write_probabilities_tiff(args.probabilities, segmentation.probabilities, metadata={"cube": cube.name})
+    if getattr(args, "velocities", None) and segmentation.velocities is not None:
+        from .core.io.maps import write_maps_tiff
+
+        facts = {"quantity": "line-of-sight velocity", "unit": "km/s", "cube": cube.name}
+        write_maps_tiff(args.velocities, segmentation.velocities[None], [facts])
     if getattr(args, "overview", None):
         from .core.overview import save_overview  # matplotlib: 0.7 s to import, only for this
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 CLUSTERS_NAME = "clusters"
 PREVIEW_NAME = "clusters (preview)"
 CONFIDENCE_NAME = "confidence"
+#: The layer of each pixel's line-of-sight velocity (km/s) in a rest-frame run.
+VELOCITIES_NAME = "velocity (km/s)"
 #: Pixels read to set a map's contrast limits.
 _LIMIT_PIXELS = 2**20
 
@@ -46,6 +48,7 @@ class ResultLayers:
     clusters: Labels
     confidence: Image | None
     latents: list[Image] = field(default_factory=list)
+    velocities: Image | None = None
 
 
 def clusters_record(segmentation: Segmentation, cube: Datacube, cube_layer: Image) -> LabelsRecord:
@@ -184,11 +187,19 @@ def show_results(
                     contrast_limits=_limits(values), **placement,
                 )
             )
+    velocities = None
+    if segmentation.velocities is not None:
+        yield
+        velocities = _image(
+            viewer, _pick(viewer, existing and existing.velocities, None), segmentation.velocities,
+            name=VELOCITIES_NAME, colormap="coolwarm", contrast_limits=_symmetric(segmentation.velocities),
+            **placement,
+        )
     yield
     # The user may have closed it between two steps.
     if clusters in viewer.layers and viewer.layers.selection.active is not clusters:
         viewer.layers.selection.active = clusters
-    return ResultLayers(clusters, confidence, latents)
+    return ResultLayers(clusters, confidence, latents, velocities)
 
 
 def _pick(viewer: napari.viewer.Viewer, existing: Layer | None, fresh: Layer | None) -> Layer | None:
@@ -209,6 +220,13 @@ def _image(
         layer.contrast_limits = kwargs["contrast_limits"]
         return layer
     return viewer.add_image(data, visible=False, axis_labels=("y", "x"), **kwargs)
+
+
+def _symmetric(velocities: np.ndarray) -> tuple[float, float]:
+    """Limits centred on the rest frame's zero, so that the colour says approaching or receding."""
+    low, high = _limits(velocities)
+    reach = max(abs(low), abs(high), 1.0)
+    return -reach, reach
 
 
 def _limits(values: PixelMap) -> tuple[float, float]:

@@ -114,6 +114,15 @@ class SettingsForm:
                 "the noise estimated per channel from neighbouring pixels"
             ),
         )
+        self.rest_frame = CheckBox(
+            text="rest frame", value=_DEFAULTS.rest_frame,
+            tooltip=(
+                "Move every pixel's spectrum to one rest frame first, measuring each pixel's "
+                "line-of-sight velocity against the cube's own lines: a rotating galaxy's gas is "
+                "clustered by its lines, not its velocity (emission lines on a wavelength axis). "
+                "The velocities are shown as a layer"
+            ),
+        )
         self._to_label = QLabel("to")
         k_range = QWidget()
         k_row = QHBoxLayout(k_range)
@@ -127,7 +136,7 @@ class SettingsForm:
             [("Pixel sample", self.n_train.native), ("Seed", self.seed.native)],
             [("Data", self.kind.native), ("Device", self.device.native)],
             [("Range", self.spectral_range.native), ("", self.latent_layers.native)],
-            [("", self.variance.native)],
+            [("", self.variance.native), ("", self.rest_frame.native)],
         ]
         self.widget = QWidget()
         grid = QGridLayout(self.widget)
@@ -176,6 +185,7 @@ class SettingsForm:
             "kind": self.kind.value,
             "spectral_range": self.spectral_range.value.strip(),
             "variance": bool(self.variance.value),
+            "rest_frame": bool(self.rest_frame.value),
         }
 
     def set_values(self, **values: Any) -> None:
