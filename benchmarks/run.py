@@ -22,7 +22,9 @@ Suites (``--suite``):
             assumption of the method, 5 seeds each, against PCA(10)+k-means
             with the true k and a supervised limit; ``--variants`` picks some;
             ``--variance`` also segments each nebula with its true per-voxel
-            variances (as a MUSE STAT gives them), the method "ours (variances)"
+            variances (as a MUSE STAT gives them), the method "ours (variances)";
+            ``--rest-frame`` also with them and every spectrum moved to one
+            rest frame, "ours (rest frame)"
   gui       the segmentation widget's run against `deepcube segment` on the same
             painting and settings (benchmarks/gui.py; needs a display);
             ``--gui-size`` and ``--gui-epochs`` shrink it for a quick check
@@ -138,13 +140,14 @@ def _method(
     if name == "limit":
         return attainable_labels(synthetic).ravel(), k_true, None
     if name.startswith("ours"):
-        # Only "ours (variances)" divides by the cube's per-voxel variances (stress nebulae carry
-        # their true ones): the other rows stay the method as measured without them.
+        # Only "ours (variances)" and "ours (rest frame)" divide by the cube's per-voxel variances
+        # (stress nebulae carry their true ones): the other rows stay the method as measured without them.
         config = SegmentConfig(
             seed=spec.seed,
             k=k_true if name == "ours (true k)" else None,
             preview_every=0,
-            variance=name == VARIANCE_METHOD,
+            variance=name in (VARIANCE_METHOD, REST_FRAME_METHOD),
+            rest_frame=name == REST_FRAME_METHOD,
         )
         result = segment(cube, config)
         preprocessor = result.model.preprocessor
@@ -360,39 +363,49 @@ def hard(n_seeds: int = 10) -> list[Row]:
 STRESS_METHODS = ["ours (auto k)", "PCA(10)+k-means", "limit"]
 #: Ours with the cube's per-voxel variances (``--variance``); the other rows of ours go without.
 VARIANCE_METHOD = "ours (variances)"
+#: Ours with the variances and every spectrum moved to one rest frame (``--rest-frame``).
+REST_FRAME_METHOD = "ours (rest frame)"
 
 
-def stress(n_seeds: int, pattern: str, variance: bool = False) -> list[Row]:
+def stress(n_seeds: int, pattern: str, variance: bool = False, rest_frame: bool = False) -> list[Row]:
     """Every stress variant whose name contains ``pattern``, over ``n_seeds`` seeds, then the summary.
 
     With ``variance``, ours also runs with the cube's true per-voxel variances
-    on the variants that have them (the nebulae).
+    on the variants that have them (the nebulae); with ``rest_frame``, also
+    with them and every spectrum moved to one rest frame.
     """
     from stress import VARIANTS
 
     _header()
     rows = []
     for variant in [v for v in VARIANTS if pattern in v]:
-        methods = STRESS_METHODS + ([VARIANCE_METHOD] if variance and variant.startswith("nebula/") else [])
+        nebula = variant.startswith("nebula/")
+        methods = (
+            STRESS_METHODS
+            + ([VARIANCE_METHOD] if (variance or rest_frame) and nebula else [])
+            + ([REST_FRAME_METHOD] if rest_frame and nebula else [])
+        )
         for seed in range(n_seeds):
             spec = CubeSpec(f"{variant} s{seed}", "stress", seed=seed, variant=variant)
             rows += run_cube(spec, methods, _print_row)
     _stress_summary(rows)
-    if variance:
-        _variance_summary(rows)
+    if variance or rest_frame:
+        _paired_summary(rows, STRESS_METHODS[0], VARIANCE_METHOD, "per-voxel variances: without | with them")
+    if rest_frame:
+        _paired_summary(rows, VARIANCE_METHOD, REST_FRAME_METHOD, "rest frame (with variances)")
     return rows
 
 
-def _variance_summary(rows: list[Row]) -> None:
-    """Per variant: ours without and with the per-voxel variances, seed by seed."""
-    print("\nper-voxel variances: ARI (k chosen) of ours without | with them, seed by seed")
+def _paired_summary(rows: list[Row], before: str, after: str, title: str) -> None:
+    """Per variant: ours as method ``before`` and as ``after``, seed by seed."""
+    print(f"\n{title}: ARI (k chosen), seed by seed")
     print("| variant                  | without | with  | seeds: without -> with |")
     print("|--------------------------|---------|-------|------------------------|")
     by_variant: dict[str, dict[str, list[Row]]] = {}
     for row in rows:
         by_variant.setdefault(row.cube.rsplit(" s", 1)[0], {}).setdefault(row.method, []).append(row)
     for variant, methods in by_variant.items():
-        without, with_variance = methods.get(STRESS_METHODS[0], []), methods.get(VARIANCE_METHOD, [])
+        without, with_variance = methods.get(before, []), methods.get(after, [])
         if not with_variance:
             continue
         seeds = ", ".join(
@@ -461,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         "--variance", action="store_true",
         help="stress: also segment each nebula with its true per-voxel variances (as a MUSE STAT)",
     )
+    parser.add_argument(
+        "--rest-frame", action="store_true",
+        help="stress: also segment each nebula with its variances and every spectrum moved to one rest frame",
+    )
     args = parser.parse_args(argv)
     if args.suite in ("default", "standard", "all"):
         standard()
@@ -472,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         hard(args.seeds or 10)
     if args.suite in ("stress", "all"):
         print()
-        stress(args.seeds or 5, args.variants, args.variance)
+        stress(args.seeds or 5, args.variants, args.variance, args.rest_frame)
     if args.suite in ("gui", "all"):
         from gui import gui
 
