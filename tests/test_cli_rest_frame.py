@@ -81,3 +81,18 @@ def test_a_cube_without_wavelengths_is_refused_with_nothing_written(
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "wavelength axis" in error and "leave --rest-frame off" in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["channels.npy"]
+
+
+def test_a_model_trained_without_the_rest_frame_is_not_asked_for_one(
+    disk_fits: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path, capsys: Any
+) -> None:
+    path, _, _ = disk_fits
+    model = tmp_path / "plain.pt"
+    quick = ["--epochs=1", "--n-train=600", "--k=2", "--quiet", "--save-model", str(model)]
+    assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *quick]) == 0
+    capsys.readouterr()
+    out = tmp_path / "b.tif"
+    assert main(["segment", str(path), "-o", str(out), "--load-model", str(model), "--rest-frame"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "trained without it" in error
+    assert not out.exists()

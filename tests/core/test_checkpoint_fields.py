@@ -79,6 +79,16 @@ def _frame(n_channels):
     }
 
 
+def _at_rest(frame):
+    """A model whose settings say rest frame, holding the arrays ``frame()`` makes."""
+
+    def edit(payload):
+        _json_edit("config", "rest_frame", True)(payload)
+        payload["rest_frame"] = frame()
+
+    return edit
+
+
 EDITS = {
     "format version is text": (lambda p: p.update(format_version="abc"), "format version"),
     "k without its centre": (lambda p: p.update(k=11), "no cluster centres"),
@@ -101,13 +111,13 @@ EDITS = {
     "chosen channels beyond the spectrum": (
         lambda p: p.update(channels=torch.arange(200, 300)), "chosen channels"),
     "fewer chosen channels than bins": (lambda p: p.update(channels=torch.arange(10)), "below 10"),
-    "rest frame of another length": (lambda p: p.update(rest_frame=_frame(5)), "rest frame"),
+    "rest frame held, not in the settings": (lambda p: p.update(rest_frame=_frame(256)), "holds a rest"),
+    "rest frame in the settings, not held": (_json_edit("config", "rest_frame", True), "lacks a rest frame"),
+    "rest frame of another length": (_at_rest(lambda: _frame(5)), "rest frame is not"),
     "rest frame wavelengths decreasing": (
-        lambda p: p.update(rest_frame={**_frame(256), "wavelengths": torch.arange(256.0).flip(0)}),
-        "rest frame",
-    ),
+        _at_rest(lambda: {**_frame(256), "wavelengths": torch.arange(256.0).flip(0)}), "rest frame is not"),
     "rest frame without its template": (
-        lambda p: p.update(rest_frame={k: v for k, v in _frame(256).items() if k != "template"}), "template"),
+        _at_rest(lambda: {k: v for k, v in _frame(256).items() if k != "template"}), "template"),
     "weights missing": (lambda p: p["weights"].pop(next(iter(p["weights"]))), "weights"),
     "weights of another shape": (
         lambda p: p["weights"].update({k: v[..., :1] for k, v in list(p["weights"].items())[:1]}), "shape"),

@@ -55,6 +55,7 @@ def test_moved_spectra_put_the_lines_at_rest_between_channels():
     cube, labels, truth = _disk(2)
     rows, cols = np.nonzero(labels == 2)
     moved = in_rest_frame(cube, fit_rest_frame(cube, seed=0), truth.astype(np.float32))
+    assert not moved.is_lazy  # still a cube in memory: its maps stay in memory too
     original, at_rest = cube.spectra(rows, cols), moved.spectra(rows, cols)
     halpha = np.abs(WAVELENGTHS - 6562.8).argmin()
     window = slice(halpha - 6, halpha + 7)
@@ -88,11 +89,30 @@ def test_moved_variances_give_the_noise_of_the_feature_bins():
     starts = bin_edges(WAVELENGTHS.size, MAX_FLUX_BINS)
     # Interpolated, a channel keeps down to half its noise, but a bin of 3.6 channels keeps nearly all of it:
     # the variances moved with it say how much, bin by bin.
-    measured = np.add.reduceat(moved.spectra(*fast), starts, axis=1) ** 2
+    spectra = moved.spectra(*fast)
+    measured = np.add.reduceat(spectra, starts, axis=1) ** 2
     declared = np.add.reduceat(moved.variances(*fast), starts, axis=1)
-    assert abs(measured.sum() / declared.sum() - 1) < 0.02
-    by_channel = moved.spectra(*fast) ** 2
-    assert by_channel.mean() < 0.85  # the smoothing itself, which variances moved as values would hide
+    whole = np.isfinite(measured)  # bins none of whose channels moved off the spectrum
+    assert abs(measured[whole].sum() / declared[whole].sum() - 1) < 0.02
+    assert np.nanmean(spectra**2) < 0.85  # the smoothing itself, which variances moved as values would hide
+
+
+def test_what_moves_off_the_spectrum_or_had_no_known_noise_is_not_measured():
+    cube, _, _ = _disk(7)
+    variance = np.ones(np.asarray(cube.data).shape, dtype=np.float32)
+    variance[:, :, 2000] = 0.0  # a voxel of unknown noise, as a pipeline marks one
+    marked = Datacube.from_array(
+        np.asarray(cube.data), spectral_values=WAVELENGTHS, spectral_unit="Å", variance=variance
+    )
+    receding = np.full(cube.image_shape, 300.0, dtype=np.float32)
+    moved = in_rest_frame(marked, fit_rest_frame(cube, seed=0), receding)
+    pixel = (np.array([5]), np.array([5]))
+    spectra, variances = moved.spectra(*pixel), moved.variances(*pixel)
+    # 300 km/s at 9350 Å is 9.4 Å, 7.5 channels: the last 7 rest channels were never observed.
+    assert np.isnan(spectra[0, -7:]).all() and np.isfinite(spectra[0, :-8]).all()
+    assert np.isnan(variances[0, -7:]).all()
+    unknown = np.flatnonzero(np.isnan(variances[0, :-8]))
+    assert unknown.size == 2 and np.all(np.abs(unknown - 2000) <= 6)  # the two rest channels it fed
 
 
 def test_pixels_of_unknown_velocity_are_left_as_they_are():
@@ -175,3 +195,12 @@ def test_a_cube_without_emission_lines_is_not_moved_in_velocity():
     cube = Datacube.from_array(reflectance, spectral_values=wavelengths, spectral_unit="nm")
     with pytest.raises(InputError, match="read as reflectance"):
         segment(cube, SegmentConfig(rest_frame=True, epochs=1, n_train=100, k=2, preview_every=0))
+
+
+def test_wavelengths_that_decrease_are_refused():
+    cube, _, _ = _disk(8)
+    reversed_axis = Datacube.from_array(
+        np.asarray(cube.data)[..., ::-1], spectral_values=WAVELENGTHS[::-1], spectral_unit="Å"
+    )
+    with pytest.raises(InputError, match="increase"):
+        fit_rest_frame(reversed_axis, seed=0)

@@ -42,3 +42,10 @@ def test_a_rest_frame_run_in_the_widget_shows_the_velocities_and_the_command_lin
     options = [f"--{name.replace('_', '-')}={value}" for name, value in RUN.items()]
     assert main(["segment", str(path), "-o", str(labels), "--rest-frame", "--quiet", *options]) == 0
     np.testing.assert_array_equal(result.labels, read_labels_tiff(labels)[0])
+
+    # A run without it on the same cube takes the velocities away with it.
+    segment.settings.set_values(rest_frame=False)
+    segment.train()
+    qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
+    assert segment.segmentation is not None and segment.segmentation.velocities is None
+    assert VELOCITIES_NAME not in viewer.layers

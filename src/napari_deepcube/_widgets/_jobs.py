@@ -164,6 +164,11 @@ def segment_job(
     try:
         if model is None:
             config = make_config(settings)
+        elif settings.get("rest_frame") and model.rest_frame is None:
+            return Failed(
+                "rest frame: the loaded model was trained without it, and a model keeps the frame it "
+                "was trained in; untick it, or train a new model"
+            )
         else:
             config = model.config.with_changes(
                 device=settings["device"], seed=settings["seed"], variance=settings["variance"]

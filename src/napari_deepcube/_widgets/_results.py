@@ -188,6 +188,9 @@ def show_results(
                 )
             )
     velocities = None
+    stale = _pick(viewer, existing and existing.velocities, None)
+    if segmentation.velocities is None and stale is not None:
+        viewer.layers.remove(stale)  # a run at rest before this one, on this cube
     if segmentation.velocities is not None:
         yield
         velocities = _image(

@@ -235,13 +235,16 @@ def _fitted_model(fields: _Fields) -> FittedModel:
         mixtures.pop(k, None),
         mixtures,
         confidence,
-        rest_frame=_rest_frame(fields, preprocessor.n_channels),
+        rest_frame=_rest_frame(fields, preprocessor.n_channels, config.rest_frame),
     )
 
 
-def _rest_frame(fields: _Fields, n_channels: int) -> RestFrame | None:
-    """The frame of a model fitted with ``rest_frame``; None for one without (and older files)."""
-    if "rest_frame" not in fields.payload:
+def _rest_frame(fields: _Fields, n_channels: int, expected: bool) -> RestFrame | None:
+    """The frame of a model fitted with ``rest_frame`` (its settings say whether: ``expected``)."""
+    held = "rest_frame" in fields.payload
+    state = "holds" if held else "lacks"
+    _expect(held == expected, f"the settings say rest_frame={expected}, but the model {state} a rest frame")
+    if not expected:
         return None
     record = fields.value("rest_frame", dict)
     names = ("template", "wavelengths", "sigma")

@@ -152,8 +152,8 @@ class Datacube:
 
     @property
     def is_lazy(self) -> bool:
-        """True when the data are read from disk on demand."""
-        return _is_lazy(self.data)
+        """True when the data are read from disk on demand (through a wrapper that moves them, too)."""
+        return bool(getattr(self.data, "reads_from_disk", _is_lazy(self.data)))
 
     @property
     def nbytes_float32(self) -> int:

@@ -15,7 +15,8 @@ its variances) moved by that velocity before anything else sees it:
   the rest frame is the bright gas's median velocity;
 * a pixel's velocity is the one at which the template fits its lines best
   (the largest gain in chi-square, noise-weighted). A pixel too faint to
-  fix its own velocity (a gain under :data:`MIN_DETECTION`, five sigma)
+  fix its own velocity (a best gain under :data:`MIN_DETECTION`, five sigma
+  at one velocity, somewhat less over the 61 tried)
   takes that of the smallest box of neighbours around it whose summed
   lines do; where even :data:`NEIGHBOURHOODS`' largest box shows no line,
   the pixel (sky) stays as it is;
@@ -30,9 +31,12 @@ its variances) moved by that velocity before anything else sees it:
   one measured channel meet again, so a bin keeps nearly all its noise. The
   variances are moved so that a bin's sum of them is right: each gets
   ``(1 - w)**2 + w**2`` of its channels' plus ``2w(1 - w)(n - 1)/n`` for
-  bins of n channels: exact inside a bin, where squared weights alone would
-  declare 1.7 times too little noise for a 3.6-channel bin midway between
-  channels, and weights as for the values 14 % too much.
+  bins of n channels on average (MUSE's bins of 3 and 4 channels then get
+  0.98 and 1.01 of their true noise), where squared weights alone would
+  declare 1.7 times too little noise for a bin midway between channels,
+  and the values' weights 16 % too much;
+* a rest wavelength whose observed one is off the spectrum is not measured:
+  NaN, as a file's missing voxels, read as 0 with no known noise.
 
 The velocities are found on the raw channels (MUSE: 1.25 Å, 57 km/s at Hα),
 on a grid of :data:`VELOCITIES` (10 km/s).
@@ -40,14 +44,13 @@ on a grid of :data:`VELOCITIES` (10 km/s).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from .cube import DEFAULT_BLOCK_PIXELS, Datacube, finite_or_zero
+from .cube import Datacube, _is_lazy, finite_or_zero
 from .errors import InputError
 from .preprocess import MAX_FLUX_BINS, continuum, noise_sigma
 
@@ -117,7 +120,9 @@ class RestFrame:
         """
         lines = finite_or_zero(spectra).astype(np.float32)
         lines -= continuum(lines)
-        weights = _weights(variances, self.sigma, lines.shape)
+        # A voxel that was not measured (NaN, a channel moved off the spectrum) weighs nothing.
+        measured = np.isfinite(spectra)
+        weights = np.where(measured, _weights(variances, self.sigma, lines.shape), np.float32(0.0))
         templates = self._moved_templates()
         num = templates @ (lines * weights).T
         den = (templates * templates) @ weights.T
@@ -165,7 +170,8 @@ def fit_rest_frame(cube: Datacube, seed: int, rounds: int = TEMPLATE_ROUNDS) -> 
         velocities = VELOCITIES[np.argmax(_gain(num, den), axis=0)]
         # Centred on the bright pixels' median, so that the frame does not drift from round to round
         # towards one end of the velocities tried.
-        moved = _to_rest(lines[bright], velocities - np.median(velocities), wavelengths)
+        # Channels moved off the spectrum carry no line: read as 0, as the continuum-free lines are.
+        moved = finite_or_zero(_to_rest(lines[bright], velocities - np.median(velocities), wavelengths))
         frame = RestFrame(moved.mean(axis=0).astype(np.float64), wavelengths, sigma)
     return frame
 
@@ -174,8 +180,14 @@ def _wavelengths(cube: Datacube) -> np.ndarray:
     angstrom = cube.axis.angstrom
     if angstrom is None:
         raise InputError(
-            f"--rest-frame moves spectra by a velocity and needs a wavelength axis (Å, nm or µm); "
-            f"this cube's axis is in {cube.axis.unit or 'channels'}: leave --rest-frame off"
+            "--rest-frame (or a model trained with it) moves spectra by a velocity and needs a "
+            f"wavelength axis (Å, nm or µm); this cube's axis is in {cube.axis.unit or 'channels'}: "
+            "leave --rest-frame off"
+        )
+    if not np.all(np.diff(angstrom) > 0):
+        raise InputError(
+            "--rest-frame needs wavelengths that increase from channel to channel; this cube's do not: "
+            "reverse its spectral axis first, or leave --rest-frame off"
         )
     return np.asarray(angstrom, dtype=np.float64)
 
@@ -185,30 +197,26 @@ def _gain(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(num > 0, num * num / np.maximum(den, 1e-30), 0.0)
 
 
-def velocity_map(cube: Datacube, frame: RestFrame, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> np.ndarray:
+def velocity_map(cube: Datacube, frame: RestFrame) -> np.ndarray:
     """(H, W) each pixel's line-of-sight velocity in km/s against ``frame``; NaN where no line shows.
 
-    Read band by band, each with the rows its largest box of neighbours reaches.
+    The fit terms of every pixel and velocity are made block by block (two
+    float32 maps of 61 velocities, 0.5 kB a pixel), then summed over boxes.
+    A pixel outside the cube's mask gets NaN.
     """
     height, width = cube.image_shape
-    reach = max(NEIGHBOURHOODS) // 2
-    velocities = np.full((height, width), np.nan, dtype=np.float32)
-    # Bands at least as tall as the rows they borrow, so that a band is read at most about twice.
-    for rows in _bands(height, max(block_pixels // max(width, 1), 2 * reach)):
-        read = slice(max(rows.start - reach, 0), min(rows.stop + reach, height))
-        spectra = np.asarray(cube.data[read], dtype=np.float32).reshape(-1, cube.n_channels)
-        variances = cube.variance_rows(read)
-        num, den = frame.fit_terms(spectra, None if variances is None else variances.reshape(spectra.shape))
-        valid = cube.mask[read].ravel()
-        num, den = (np.where(valid, terms, 0.0).reshape(-1, *cube.mask[read].shape) for terms in (num, den))
-        inside = slice(rows.start - read.start, rows.stop - read.start)
-        velocities[rows] = _measured(num, den)[inside]
+    num = np.zeros((VELOCITIES.size, height, width), dtype=np.float32)
+    den = np.zeros_like(num)
+    for rows, block in cube.iter_blocks():
+        variances = cube.variance_rows(rows)
+        flat = block.reshape(-1, cube.n_channels)
+        terms = frame.fit_terms(flat, None if variances is None else variances.reshape(flat.shape))
+        valid = cube.mask[rows].ravel()
+        for whole, part in zip((num, den), terms, strict=True):
+            whole[:, rows] = np.where(valid, part, 0.0).reshape(VELOCITIES.size, -1, width)
+    velocities = _measured(num, den)
+    velocities[~cube.mask] = np.nan
     return velocities
-
-
-def _bands(height: int, rows_per_band: int) -> Iterator[slice]:
-    for start in range(0, height, rows_per_band):
-        yield slice(start, min(start + rows_per_band, height))
 
 
 def _measured(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -237,10 +245,12 @@ def _to_rest(
     """(n, C) ``values`` of pixels at ``velocities`` (n,) moved to the rest frame.
 
     The value at rest wavelength λ is the one observed at λ(1 + v/c),
-    interpolated linearly between the channels around it; a pixel of unknown
+    interpolated linearly between the channels around it, and NaN (not
+    measured) where λ(1 + v/c) is off the spectrum; a pixel of unknown
     velocity (NaN) stays as it is. ``values`` are variances when
     ``variance_bin`` is given, the channels a feature bin sums (see the
-    module's notes).
+    module's notes): a variance of unknown noise (not positive and finite)
+    on either side makes the moved one NaN, unknown too.
     """
     moved = np.empty_like(values)
     channels = np.arange(wavelengths.size)
@@ -250,15 +260,20 @@ def _to_rest(
         if velocity == 0:
             moved[pixels] = values[pixels]
             continue
-        source = np.interp(wavelengths * (1.0 + velocity / _C_KMS), wavelengths, channels)
+        observed = wavelengths * (1.0 + velocity / _C_KMS)
+        source = np.interp(observed, wavelengths, channels, left=-1.0, right=-1.0)
+        off_spectrum = source < 0
         below = np.clip(np.floor(source).astype(np.int64), 0, wavelengths.size - 2)
         above = (source - below).astype(values.dtype)
         weights = (1 - above, above)
+        chosen = values[pixels]
         if variance_bin is not None:
             shared = above * (1 - above) * (variance_bin - 1) / variance_bin
             weights = ((1 - above) ** 2 + shared, above**2 + shared)
-        chosen = values[pixels]
-        moved[pixels] = chosen[:, below] * weights[0] + chosen[:, below + 1] * weights[1]
+            chosen = np.where(np.isfinite(chosen) & (chosen > 0), chosen, np.nan)
+        result = chosen[:, below] * weights[0] + chosen[:, below + 1] * weights[1]
+        result[:, off_spectrum] = np.nan
+        moved[pixels] = result
     return moved
 
 
@@ -289,10 +304,19 @@ class RestFrameArray:
     def ndim(self) -> int:
         return 3
 
+    @property
+    def reads_from_disk(self) -> bool:
+        """Whether the values behind it are read on demand (a cube in memory stays one, moved or not)."""
+        return _is_lazy(self.source)
+
     def __getitem__(self, rows: slice) -> np.ndarray:
         if not isinstance(rows, slice):
             raise TypeError("a rest-frame cube is read by slices of rows")
-        values = np.asarray(self.source[rows], dtype=np.float32)
+        part = self.source[rows]
+        if hasattr(part, "compute"):
+            # A dask array: read here, also inside a task on a dask.distributed worker.
+            part = part.compute(scheduler="synchronous")
+        values = np.asarray(part, dtype=np.float32)
         flat = values.reshape(-1, values.shape[-1])
         moved = _to_rest(flat, self.velocities[rows].ravel(), self.wavelengths, self.variance_bin)
         return moved.reshape(values.shape)
