@@ -36,7 +36,7 @@ its variances) moved by that velocity before anything else sees it:
   declare 1.7 times too little noise for a bin midway between channels,
   and the values' weights 16 % too much;
 * a rest wavelength whose observed one is off the spectrum is not measured:
-  NaN, as a file's missing voxels, read as 0 with no known noise.
+  0 with a NaN variance, as a file's missing voxel is read.
 
 The velocities are found on the raw channels (MUSE: 1.25 Å, 57 km/s at Hα),
 on a grid of :data:`VELOCITIES` (10 km/s).
@@ -245,9 +245,9 @@ def _to_rest(
     """(n, C) ``values`` of pixels at ``velocities`` (n,) moved to the rest frame.
 
     The value at rest wavelength λ is the one observed at λ(1 + v/c),
-    interpolated linearly between the channels around it, and NaN (not
-    measured) where λ(1 + v/c) is off the spectrum; a pixel of unknown
-    velocity (NaN) stays as it is. ``values`` are variances when
+    interpolated linearly between the channels around it, and not measured
+    (0, with a NaN variance) where λ(1 + v/c) is off the spectrum; a pixel of
+    unknown velocity (NaN) stays as it is. ``values`` are variances when
     ``variance_bin`` is given, the channels a feature bin sums (see the
     module's notes): a variance of unknown noise (not positive and finite)
     on either side makes the moved one NaN, unknown too.
@@ -272,7 +272,9 @@ def _to_rest(
             weights = ((1 - above) ** 2 + shared, above**2 + shared)
             chosen = np.where(np.isfinite(chosen) & (chosen > 0), chosen, np.nan)
         result = chosen[:, below] * weights[0] + chosen[:, below + 1] * weights[1]
-        result[:, off_spectrum] = np.nan
+        # Not measured: no flux and no known noise, as a file's missing voxel is read. A 0 rather
+        # than NaN keeps the spectra finite, which spares the sample a copy of its hundreds of MB.
+        result[:, off_spectrum] = np.nan if variance_bin is not None else 0.0
         moved[pixels] = result
     return moved
 
