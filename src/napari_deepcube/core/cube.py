@@ -16,7 +16,7 @@ from .spectral import SpectralAxis
 DEFAULT_BLOCK_PIXELS = 2048
 
 
-def _is_lazy(array: Any) -> bool:
+def is_lazy_array(array: Any) -> bool:
     """True for arrays that load on demand (memmap, dask, zarr, h5py datasets)."""
     return isinstance(array, np.memmap) or not isinstance(array, np.ndarray)
 
@@ -153,7 +153,7 @@ class Datacube:
     @property
     def is_lazy(self) -> bool:
         """True when the data are read from disk on demand (through a wrapper that moves them, too)."""
-        return bool(getattr(self.data, "reads_from_disk", _is_lazy(self.data)))
+        return bool(getattr(self.data, "reads_from_disk", is_lazy_array(self.data)))
 
     @property
     def nbytes_float32(self) -> int:
@@ -244,7 +244,7 @@ def _pixels(array: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """
     rows = np.asarray(rows)
     cols = np.asarray(cols)
-    if not _is_lazy(array):
+    if not is_lazy_array(array):
         return np.asarray(array[rows, cols], dtype=np.float32)
     out = np.empty((rows.size, array.shape[2]), dtype=np.float32)
     order = np.argsort(rows, kind="stable")
@@ -299,7 +299,7 @@ def _spectral_axis_last(array: Any, spectral_axis: int) -> Any:
     if axis == 2:
         return array
     order = [a for a in range(3) if a != axis] + [axis]
-    return array.transpose(order) if _is_lazy(array) else np.transpose(array, order)
+    return array.transpose(order) if is_lazy_array(array) else np.transpose(array, order)
 
 
 def finite_or_zero(spectra: np.ndarray) -> np.ndarray:

@@ -301,15 +301,14 @@ def _at_rest(
     ``channels`` are the ones a new transform learns from (None: all).
     """
     if model is not None:
-        frame = None if model.rest_frame is None else model.rest_frame.for_cube(cube)
+        frame = None if model.rest_frame is None else model.rest_frame.for_cube(cube, config.seed)
         channels = model.preprocessor.channels
     else:
         frame = fit_rest_frame(cube, config.seed) if config.rest_frame else None
     if frame is None:
         return cube, None, None
     velocities = velocity_map(cube, frame)
-    n_used = None if channels is None else channels.size
-    return in_rest_frame(cube, frame, velocities, n_used), frame, velocities
+    return in_rest_frame(cube, frame, velocities, channels), frame, velocities
 
 
 def _check_lines(preprocessor: Preprocessor, frame: RestFrame | None) -> None:
@@ -327,8 +326,7 @@ def as_segmented(cube: Datacube, segmentation: Segmentation) -> Datacube:
     frame, velocities = segmentation.model.rest_frame, segmentation.velocities
     if frame is None or velocities is None:
         return cube
-    channels = segmentation.model.preprocessor.channels
-    return in_rest_frame(cube, frame, velocities, None if channels is None else channels.size)
+    return in_rest_frame(cube, frame, velocities, segmentation.model.preprocessor.channels)
 
 
 def with_run_variance(cube: Datacube, config: SegmentConfig) -> Datacube:

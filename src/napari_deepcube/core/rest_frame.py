@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from .cube import Datacube, _is_lazy, finite_or_zero
+from .cube import Datacube, finite_or_zero, is_lazy_array
 from .errors import InputError
 from .preprocess import MAX_FLUX_BINS, continuum, noise_sigma
 
@@ -64,7 +64,7 @@ MIN_DETECTION = 25.0
 TEMPLATE_SHARE = 0.1
 #: Pixels sampled to make the template.
 TEMPLATE_PIXELS = 4096
-#: Rounds of moving the template's pixels to its frame and averaging them again.
+#: Rounds of moving the template's pixels to its frame and averaging them again, after the first average.
 TEMPLATE_ROUNDS = 2
 _C_KMS = 299_792.458
 
@@ -99,11 +99,11 @@ class RestFrame:
         names = ("template", "wavelengths", "sigma")
         return cls(*(np.asarray(state[name], dtype=np.float64) for name in names))
 
-    def for_cube(self, cube: Datacube) -> RestFrame:
+    def for_cube(self, cube: Datacube, seed: int) -> RestFrame:
         """This frame for another cube: the template on its wavelengths, the noise of its own pixels."""
         wavelengths = _wavelengths(cube)
         template = np.interp(wavelengths, self.wavelengths, self.template, left=0.0, right=0.0)
-        return replace(fit_rest_frame(cube, seed=0, rounds=0), template=template)
+        return RestFrame(template, wavelengths, _sampled_lines(cube, seed).sigma)
 
     def _moved_templates(self) -> np.ndarray:
         """(V, C) the template moved to each of :data:`VELOCITIES`."""
@@ -139,18 +139,18 @@ def _weights(variances: np.ndarray | None, sigma: np.ndarray, shape: tuple[int, 
     return np.where(known, 1.0 / np.where(known, values, 1.0), fallback).astype(np.float32)
 
 
-def fit_rest_frame(cube: Datacube, seed: int, rounds: int = TEMPLATE_ROUNDS) -> RestFrame:
-    """The template of ``cube``'s lines and the noise to fit it with, from a sample of its pixels.
+@dataclass(frozen=True)
+class _SampledLines:
+    """Sampled pixels' raw spectra, line spectra (continuum removed) and variances; each channel's noise."""
 
-    ``rounds`` of moving the template's pixels to its frame and averaging
-    them again follow the first average.
+    spectra: np.ndarray
+    lines: np.ndarray
+    variances: np.ndarray | None
+    sigma: np.ndarray
 
-    Raises
-    ------
-    InputError
-        If the cube's spectral axis is not a wavelength.
-    """
-    wavelengths = _wavelengths(cube)
+
+def _sampled_lines(cube: Datacube, seed: int) -> _SampledLines:
+    """:data:`TEMPLATE_PIXELS` random pixels of ``cube``; the noise from each one's right-hand neighbour."""
     rng = np.random.default_rng(seed)
     valid = np.flatnonzero(cube.mask.ravel())
     picks = np.sort(rng.choice(valid, size=min(TEMPLATE_PIXELS, valid.size), replace=False))
@@ -160,13 +160,25 @@ def fit_rest_frame(cube: Datacube, seed: int, rounds: int = TEMPLATE_ROUNDS) -> 
     lines = spectra - continuum(spectra)
     neighbours = finite_or_zero(cube.spectra(rows, near_cols))
     sigma = noise_sigma(lines, neighbours - continuum(neighbours)).astype(np.float64)
-    variances = cube.variances(rows, cols)
-    weights = _weights(variances, sigma, lines.shape)
-    energy = np.einsum("ij,ij,ij->i", lines, lines, weights)
-    bright = np.argsort(-energy, kind="stable")[: max(1, int(TEMPLATE_SHARE * picks.size))]
+    return _SampledLines(spectra, lines, cube.variances(rows, cols), sigma)
+
+
+def fit_rest_frame(cube: Datacube, seed: int) -> RestFrame:
+    """The template of ``cube``'s lines and the noise to fit it with, from a sample of its pixels.
+
+    Raises
+    ------
+    InputError
+        If the cube's spectral axis is not a wavelength.
+    """
+    wavelengths = _wavelengths(cube)
+    sample = _sampled_lines(cube, seed)
+    lines, variances, sigma = sample.lines, sample.variances, sample.sigma
+    energy = np.einsum("ij,ij,ij->i", lines, lines, _weights(variances, sigma, lines.shape))
+    bright = np.argsort(-energy, kind="stable")[: max(1, int(TEMPLATE_SHARE * energy.size))]
     frame = RestFrame(lines[bright].mean(axis=0).astype(np.float64), wavelengths, sigma)
-    for _ in range(rounds):
-        num, den = frame.fit_terms(spectra[bright], None if variances is None else variances[bright])
+    for _ in range(TEMPLATE_ROUNDS):
+        num, den = frame.fit_terms(sample.spectra[bright], None if variances is None else variances[bright])
         velocities = VELOCITIES[np.argmax(_gain(num, den), axis=0)]
         # Centred on the bright pixels' median, so that the frame does not drift from round to round
         # towards one end of the velocities tried.
@@ -309,7 +321,7 @@ class RestFrameArray:
     @property
     def reads_from_disk(self) -> bool:
         """Whether the values behind it are read on demand (a cube in memory stays one, moved or not)."""
-        return _is_lazy(self.source)
+        return is_lazy_array(self.source)
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         if not isinstance(rows, slice):
@@ -325,15 +337,15 @@ class RestFrameArray:
 
 
 def in_rest_frame(
-    cube: Datacube, frame: RestFrame, velocities: np.ndarray, n_used: int | None = None
+    cube: Datacube, frame: RestFrame, velocities: np.ndarray, channels: np.ndarray | None = None
 ) -> Datacube:
     """``cube`` with every pixel's spectrum, and variances, moved from ``velocities`` (H, W) to ``frame``.
 
-    A pixel whose velocity is NaN (no line) stays as it is. ``n_used`` is the
-    number of channels the features are made from (None: all of them), which
-    sets how many a feature bin sums.
+    A pixel whose velocity is NaN (no line) stays as it is. ``channels`` are
+    those the features are made from (None: all of them), which set how many
+    channels a feature bin sums.
     """
-    n_used = cube.n_channels if n_used is None else n_used
+    n_used = cube.n_channels if channels is None else channels.size
     variance_bin = n_used / min(n_used, MAX_FLUX_BINS)
     data = RestFrameArray(cube.data, velocities, frame.wavelengths)
     variance = None if cube.variance is None else RestFrameArray(
