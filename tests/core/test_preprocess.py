@@ -10,6 +10,7 @@ from napari_deepcube.core.preprocess import (
     noise_sigma,
 )
 from napari_deepcube.core.preprocess_config import PreprocessConfig
+from napari_deepcube.core.threads import MIN_PART
 
 
 def test_kind_detection():
@@ -163,3 +164,29 @@ def test_the_features_made_while_fitting_are_those_of_the_transform(kind, with_v
         assert fitted.shared_noise is not None and fitted.shared_noise.rank > 0
     np.testing.assert_array_equal(features, fitted.transform(spectra, variances))
     assert features.dtype == np.float32 and features.shape == (500, fitted.n_features)
+
+
+@pytest.mark.parametrize("kind", ["counts", "flux"])
+@pytest.mark.parametrize("with_variances", [False, True])
+def test_a_sample_shared_among_threads_gives_the_transform_of_one(kind, with_variances, rng):
+    # Enough pixels for three threads to get a block each (threads.MIN_PART), and a bad voxel.
+    n = 3 * MIN_PART + 7
+    channels = np.arange(300)
+    line = 30.0 * np.exp(-0.5 * ((channels - 120) / 2.0) ** 2)
+    spectra = rng.poisson(5.0 + rng.gamma(2.0, 1.0, (n, 1)) * line).astype(np.float32)
+    neighbours = rng.poisson(5.0 + rng.gamma(2.0, 1.0, (n, 1)) * line).astype(np.float32)
+    variances = None
+    if with_variances:
+        variances = (5.0 + line * np.where(np.arange(n)[:, None] % 2, 1.0, 3.0)).astype(np.float32)
+        variances[5, 7] = np.nan
+    arguments = {"seed": 1, "variances": variances, "neighbour_variances": variances}
+    config = PreprocessConfig(kind=kind, max_features=64)
+    alone, alone_features = fit_and_transform(config, spectra, neighbours, **arguments)
+    shared, shared_features = fit_and_transform(config, spectra, neighbours, threads=3, **arguments)
+    np.testing.assert_array_equal(shared_features, alone_features)
+    for name, value in alone.state().items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(shared.state()[name], value, err_msg=name)
+        else:
+            assert shared.state()[name] == value, name
+    np.testing.assert_array_equal(alone.transform(spectra, variances, threads=3), alone_features)

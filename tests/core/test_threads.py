@@ -17,9 +17,11 @@ from napari_deepcube.core.pipeline import segment_steps
 from napari_deepcube.core.synthetic import make_painting
 from napari_deepcube.core.threads import (
     MAX_RUN_THREADS,
+    MIN_PART,
     _busy_cores,
     computing_on,
     free_cores,
+    in_parts,
     run_threads,
     usable_cores,
 )
@@ -84,3 +86,18 @@ def test_a_run_beside_busy_programs_computes_on_one_thread(busy_machine: None) -
     threads = {torch.get_num_threads() for _ in steps}
     assert threads == {1}
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(("n", "threads", "parts"), [(10 * MIN_PART + 3, 3, 3), (2 * MIN_PART - 1, 4, 1), (0, 2, 1)])
+def test_work_in_parts_covers_every_row_once_in_order_on_its_threads(n: int, threads: int, parts: int) -> None:
+    ran_on: list[int] = []
+    started = threading.Barrier(parts, timeout=10)
+
+    def part(rows: slice) -> range:
+        ran_on.append(threading.get_ident())
+        started.wait()  # every part runs at once: one thread each
+        return range(n)[rows]
+
+    covered = in_parts(part, n, threads)
+    assert len(covered) == parts and len(set(ran_on)) == parts
+    assert [row for block in covered for row in block] == list(range(n))

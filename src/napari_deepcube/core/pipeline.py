@@ -225,7 +225,7 @@ def _run(
     cube = with_run_variance(cube, config)
     with timer("sample"):
         cube, frame, velocities = _at_rest(cube, config, model, channels)
-        sample = _draw_sample(cube, config, model, channels)
+        sample = _draw_sample(cube, config, model, channels, threads)
     _check_lines(sample.preprocessor, frame)
     yield Progress(
         "sample", _at("sample", 1.0), f"sampled {sample.train_picks.size} of {cube.n_valid} pixels"
@@ -395,12 +395,17 @@ class _Sample:
 
 
 def _draw_sample(
-    cube: Datacube, config: SegmentConfig, model: FittedModel | None, channels: np.ndarray | None
+    cube: Datacube,
+    config: SegmentConfig,
+    model: FittedModel | None,
+    channels: np.ndarray | None,
+    threads: int,
 ) -> _Sample:
     """Draw the pixel samples and fit (or reuse) the feature transform on the training pixels.
 
     A new transform builds features from ``channels`` only (None: every
-    channel); a reused model keeps the channels it was trained on.
+    channel); a reused model keeps the channels it was trained on. The
+    sample's spectra are transformed on ``threads`` threads.
     """
     rng = np.random.default_rng(config.seed)
     valid = np.flatnonzero(cube.mask.ravel())
@@ -411,7 +416,8 @@ def _draw_sample(
     if model is not None:
         preprocessor = model.preprocessor
         spectra, variances = cube.spectra(rows, cols), cube.variances(rows, cols)
-        return _Sample(refine_picks, train_picks, preprocessor, preprocessor.transform(spectra, variances))
+        features = preprocessor.transform(spectra, variances, threads=threads)
+        return _Sample(refine_picks, train_picks, preprocessor, features)
     near_rows, near_cols = _neighbours(cube.image_shape, rows, cols)
     # Pixels and neighbours in one read: a lazy cube is read once per band of rows asked for.
     both_rows, both_cols = np.r_[rows, near_rows], np.r_[cols, near_cols]
@@ -428,13 +434,15 @@ def _draw_sample(
         channels=channels,
         variances=variances,
         neighbour_variances=near_variances,
+        threads=threads,
     )
     neighbours, line_shifter = None, None
     choosing = config.k is None and _mixture_likelihood(preprocessor, config) is not None
     if choosing and preprocessor.data_kind.coherence_test:
         paired = np.flatnonzero(cube.mask[near_rows, near_cols])
         paired_variances = None if near_variances is None else near_variances[paired]
-        neighbours = NeighbourPairs(paired, preprocessor.transform(near_spectra[paired], paired_variances))
+        paired_features = preprocessor.transform(near_spectra[paired], paired_variances, threads=threads)
+        neighbours = NeighbourPairs(paired, paired_features)
     if choosing and preprocessor.data_kind.shift_test:
         whitened_by = variances if preprocessor.uses_variance else None
         shift_variances = None if whitened_by is None else finite_or_zero(whitened_by)

@@ -29,6 +29,7 @@ divide by the spectrum's maximum) for comparison.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -40,6 +41,7 @@ from .kinds import DATA_KINDS, DataKind
 from .nuisance import SharedNoise, fit_shared_noise
 from .preprocess_config import Kind, PreprocessConfig
 from .robust import MAD_TO_SIGMA, TRANSPOSE_BLOCK, row_mad_in_place
+from .threads import in_parts
 from .variance import bin_variances, pixel_noise, variance_scale
 
 #: Channels per block when estimating the continuum of a flux spectrum; lines
@@ -153,7 +155,7 @@ def _medians(block: np.ndarray) -> np.ndarray:
     return (ordered[:, middle - 1] + ordered[:, middle]) / 2
 
 
-def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def noise_sigma(left: np.ndarray, right: np.ndarray, threads: int = 1) -> np.ndarray:
     """Per-channel noise level from pairs of neighbouring pixels.
 
     The signal of two adjacent pixels is nearly the same while their noise is
@@ -164,18 +166,23 @@ def noise_sigma(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     ----------
     left, right
         (n, F) spectra of n pixel pairs.
+    threads
+        Threads the channels are shared among (:func:`~.threads.in_parts`).
     """
-    # The differences one channel per row, a block of channels at a time (see .robust).
-    by_channel = np.empty((left.shape[1], left.shape[0]), dtype=np.result_type(left, right))
     # Sparse channels (mostly zero, a few counts) have no spread at the median:
     # their plain standard deviation stands in (below), so that they are not divided by ~0.
     spread = np.empty(left.shape[1])
-    for start in range(0, left.shape[1], TRANSPOSE_BLOCK):
-        block = slice(start, start + TRANSPOSE_BLOCK)
-        differences = left[:, block] - right[:, block]
-        spread[block] = differences.std(axis=0) / np.sqrt(2.0)
-        by_channel[block] = differences.T
-    sigma = MAD_TO_SIGMA * row_mad_in_place(by_channel) / np.sqrt(2.0)
+    sigma = np.empty(left.shape[1])
+
+    def channels(part: slice) -> None:
+        # The differences one channel per row, a block of channels at a time (see .robust).
+        for start in range(part.start, part.stop, TRANSPOSE_BLOCK):
+            block = slice(start, min(start + TRANSPOSE_BLOCK, part.stop))
+            differences = left[:, block] - right[:, block]
+            spread[block] = differences.std(axis=0) / np.sqrt(2.0)
+            sigma[block] = MAD_TO_SIGMA * row_mad_in_place(np.ascontiguousarray(differences.T)) / np.sqrt(2.0)
+
+    in_parts(channels, left.shape[1], threads)
     sparse = sigma == 0
     sigma[sparse] = spread[sparse]
     positive = sigma[sigma > 0]
@@ -250,7 +257,9 @@ class Preprocessor:
         starts = self.starts if self.selected is None else self.starts[self.selected]
         return starts if self.channels is None else self.channels[starts]
 
-    def transform(self, spectra: np.ndarray, variances: np.ndarray | None = None) -> np.ndarray:
+    def transform(
+        self, spectra: np.ndarray, variances: np.ndarray | None = None, *, threads: int = 1
+    ) -> np.ndarray:
         """Features of raw spectra (n, C) -> (n, F) float32.
 
         Parameters
@@ -260,14 +269,24 @@ class Preprocessor:
         variances
             (n, C) their per-voxel variances, or None. Used when the transform
             was fitted with variances (:attr:`uses_variance`), ignored otherwise.
+        threads
+            Threads the spectra are shared among, each a block of rows.
         """
-        spectra = np.asarray(spectra, dtype=np.float32)
-        if spectra.shape[1] != self.n_channels:
+        if np.shape(spectra)[1] != self.n_channels:
             raise InputError(
                 f"the model was trained on spectra of {self.n_channels} channels but this "
-                f"cube has {spectra.shape[1]}; use a cube from the same instrument setting "
+                f"cube has {np.shape(spectra)[1]}; use a cube from the same instrument setting "
                 "or train a new model"
             )
+        return _by_rows(
+            lambda rows: self._features(spectra[rows], None if variances is None else variances[rows]),
+            len(spectra),
+            threads,
+        )
+
+    def _features(self, spectra: np.ndarray, variances: np.ndarray | None) -> np.ndarray:
+        """The features of :meth:`transform`, on one thread."""
+        spectra = np.asarray(spectra, dtype=np.float32)
         picked = spectra if self.channels is None else spectra[:, self.channels]
         binned_variance = None
         if variances is not None and self.noise_source(variances_given=True) == "variance":
@@ -345,6 +364,7 @@ def fit_and_transform(
     channels: np.ndarray | None = None,
     variances: np.ndarray | None = None,
     neighbour_variances: np.ndarray | None = None,
+    threads: int = 1,
 ) -> tuple[Preprocessor, np.ndarray]:
     """Fit the transform on a sample of spectra, and the sample's features.
 
@@ -371,9 +391,15 @@ def fit_and_transform(
         noise (:mod:`.variance`), and the channels are chosen and the shared
         noise fitted in those units; photon counts and the paper's transform
         ignore them.
+    threads
+        Threads the sample's spectra are shared among.
     """
-    preprocessor, features = _fit(config, spectra, neighbours, seed, channels, variances, neighbour_variances)
-    return preprocessor, preprocessor.transform(spectra, variances) if features is None else features
+    preprocessor, features = _fit(
+        config, spectra, neighbours, seed, channels, variances, neighbour_variances, threads
+    )
+    if features is None:
+        features = preprocessor.transform(spectra, variances, threads=threads)
+    return preprocessor, features
 
 
 def _fit(
@@ -384,6 +410,7 @@ def _fit(
     channels: np.ndarray | None,
     variances: np.ndarray | None,
     neighbour_variances: np.ndarray | None,
+    threads: int,
 ) -> tuple[Preprocessor, np.ndarray | None]:
     """The fitted transform, and the sample's features where fitting made them (None elsewhere)."""
     if (variances is None) != (neighbour_variances is None):
@@ -410,7 +437,7 @@ def _fit(
             (np.asarray(variances)[:, picked], np.isfinite(raw)),
             (np.asarray(neighbour_variances)[:, picked], np.isfinite(raw_neighbours)),
         )
-    return _fit_whitened(partial, spectra, neighbours, measured, seed)
+    return _fit_whitened(partial, spectra, neighbours, measured, seed, threads)
 
 
 #: The per-voxel variances of a sample and of its neighbours, each with where its data are finite.
@@ -423,41 +450,56 @@ def _fit_whitened(
     neighbours: np.ndarray,
     measured: _SampleVariances | None,
     seed: int,
+    threads: int,
 ) -> tuple[Preprocessor, np.ndarray]:
     """The whitened transform (fluxes, reflectance), and the sample's features under it.
 
     The transform holds the noise, the kept channels and the shared noise.
 
     ``partial`` holds the kind and bins; ``spectra`` and ``neighbours`` are
-    the sample's spectra of the channels used, NaN read as 0.
+    the sample's spectra of the channels used, NaN read as 0. The work row by
+    row, and channel by channel, is shared among ``threads`` threads.
     """
-    signal = partial._signal_spectra(spectra)
-    neighbour_signal = partial._signal_spectra(neighbours)
-    sigma = noise_sigma(signal, neighbour_signal)
+    n = spectra.shape[0]
+    signal = _by_rows(lambda rows: partial._signal_spectra(spectra[rows]), n, threads)
+    neighbour_signal = _by_rows(lambda rows: partial._signal_spectra(neighbours[rows]), n, threads)
+    sigma = noise_sigma(signal, neighbour_signal, threads)
     binned, scale = None, None
-    noise = sigma
     if measured is not None:
         (variances, finite), (neighbour_variances, neighbour_finite) = measured
-        binned = bin_variances(variances, finite, partial.starts)
-        neighbour_binned = bin_variances(neighbour_variances, neighbour_finite, partial.starts)
-        scale = variance_scale(signal, neighbour_signal, binned, neighbour_binned)
-        noise = pixel_noise(binned, scale, sigma)
+        binned = bin_variances(variances, finite, partial.starts, threads)
+        neighbour_binned = bin_variances(neighbour_variances, neighbour_finite, partial.starts, threads)
+        scale = variance_scale(signal, neighbour_signal, binned, neighbour_binned, threads)
+
+    def squared_snr(rows: slice) -> np.ndarray:
+        noise = sigma if binned is None or scale is None else pixel_noise(binned.rows(rows), scale, sigma)
+        ratio = signal[rows] / noise
+        ratio *= ratio  # in place: one copy of the sample, not two
+        return ratio
+
     # Mean excess of squared signal-to-noise over pure noise (which gives 1):
     # a channel carried by a few bright pixels (a compact nebula) still scores.
-    squared_snr = signal / noise
-    squared_snr *= squared_snr  # in place: one copy of the sample, not two
-    excess = np.mean(squared_snr, axis=0, dtype=np.float64) - 1.0  # n_train rows: float32 sums drift
-    del squared_snr
+    excess = np.mean(_by_rows(squared_snr, n, threads), axis=0, dtype=np.float64) - 1.0  # float32 sums drift
     n_keep = min(partial.config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
     whitened = replace(partial, selected=selected, sigma=kept_sigma, variance_scale=scale)
-    # As whitened.transform(spectra, variances) computes them.
-    kept_noise = kept_sigma
-    if binned is not None and scale is not None:
-        kept_noise = pixel_noise(binned.take(selected), scale, kept_sigma)
-    features = (signal[:, selected] / kept_noise).astype(np.float32)
+
+    def features_of(rows: slice) -> np.ndarray:
+        # As whitened.transform(spectra, variances) computes them.
+        kept_noise = kept_sigma
+        if binned is not None and scale is not None:
+            kept_noise = pixel_noise(binned.rows(rows).take(selected), scale, kept_sigma)
+        return (signal[rows][:, selected] / kept_noise).astype(np.float32)
+
+    features = _by_rows(features_of, n, threads)
     if not partial.data_kind.shared_noise_removed:
         return whitened, features
     shared_noise = fit_shared_noise(features, seed=seed)
     return replace(whitened, shared_noise=shared_noise), shared_noise.project_out(features)
+
+
+def _by_rows(function: Callable[[slice], np.ndarray], n: int, threads: int) -> np.ndarray:
+    """``function`` of slices that cover ``n`` rows, on ``threads`` threads, its blocks of rows stacked."""
+    blocks = in_parts(function, n, threads)
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

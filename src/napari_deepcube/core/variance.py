@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .robust import MAD_TO_SIGMA, TRANSPOSE_BLOCK, row_mad_in_place
+from .threads import in_parts
 
 #: A pixel's noise is kept above this share of its channel's estimated noise,
 #: so that a variance near 0 does not blow its features up (nor overflow float32).
@@ -79,8 +80,14 @@ class BinnedVariance:
         """The bins ``columns`` only."""
         return BinnedVariance(self.values[:, columns], self.known[:, columns])
 
+    def rows(self, rows: slice) -> BinnedVariance:
+        """The spectra ``rows`` only."""
+        return BinnedVariance(self.values[rows], self.known[rows])
 
-def bin_variances(variances: np.ndarray, finite: np.ndarray, starts: np.ndarray) -> BinnedVariance:
+
+def bin_variances(
+    variances: np.ndarray, finite: np.ndarray, starts: np.ndarray, threads: int = 1
+) -> BinnedVariance:
     """The variance of the bin means starting at channels ``starts``.
 
     Parameters
@@ -91,29 +98,39 @@ def bin_variances(variances: np.ndarray, finite: np.ndarray, starts: np.ndarray)
         (n, C) True where the voxel's data are finite (the others are read as 0).
     starts
         (B,) first channel of each bin, increasing from 0.
+    threads
+        Threads the spectra are shared among (:func:`~.threads.in_parts`).
     """
     n = variances.shape[0]
     binned = np.empty((n, starts.size), dtype=np.float32)
     unknown = np.empty((n, starts.size), dtype=bool)
     widths = np.diff(np.r_[starts, variances.shape[1]]).astype(np.float32)
-    for start in range(0, n, _BIN_ROWS):
-        rows = slice(start, start + _BIN_ROWS)
-        values = np.asarray(variances[rows], dtype=np.float32)
-        usable = np.isfinite(values) & (values > 0)
-        used = finite[rows] & usable
-        # A MUSE STAT is usable almost everywhere: the masks' sums are then skipped.
-        counted = values if used.all() else np.where(used, values, np.float32(0.0))
-        unusable = finite[rows] & ~usable
-        unknown[rows] = False
-        if unusable.any():
-            unknown[rows] = np.add.reduceat(unusable.astype(np.int32), starts, axis=1) > 0
-        binned[rows] = np.add.reduceat(counted, starts, axis=1) / widths**2
+
+    def bin_rows(part: slice) -> None:
+        for start in range(part.start, part.stop, _BIN_ROWS):
+            rows = slice(start, min(start + _BIN_ROWS, part.stop))
+            values = np.asarray(variances[rows], dtype=np.float32)
+            usable = np.isfinite(values) & (values > 0)
+            used = finite[rows] & usable
+            # A MUSE STAT is usable almost everywhere: the masks' sums are then skipped.
+            counted = values if used.all() else np.where(used, values, np.float32(0.0))
+            unusable = finite[rows] & ~usable
+            unknown[rows] = False
+            if unusable.any():
+                unknown[rows] = np.add.reduceat(unusable.astype(np.int32), starts, axis=1) > 0
+            binned[rows] = np.add.reduceat(counted, starts, axis=1) / widths**2
+
+    in_parts(bin_rows, n, threads)
     known = ~unknown & (binned > 0) & np.isfinite(binned)
     return BinnedVariance(np.where(known, binned, np.float32(0.0)), known)
 
 
 def variance_scale(
-    signal: np.ndarray, neighbours: np.ndarray, binned: BinnedVariance, neighbour_binned: BinnedVariance
+    signal: np.ndarray,
+    neighbours: np.ndarray,
+    binned: BinnedVariance,
+    neighbour_binned: BinnedVariance,
+    threads: int = 1,
 ) -> float:
     """The factor that makes the variances' noise match neighbouring pixels' differences.
 
@@ -128,6 +145,8 @@ def variance_scale(
         (n, B) binned signal of n pixels and of a neighbour of each, finite.
     binned, neighbour_binned
         Their bin variances.
+    threads
+        Threads the bins are shared among (:func:`~.threads.in_parts`).
 
     Returns
     -------
@@ -141,18 +160,24 @@ def variance_scale(
     # Slices where every bin is usable (the usual case): gathering columns by index costs
     # more than the medians.
     every_bin_usable = usable.size == both.shape[1]
-    blocks: list[slice | np.ndarray] = [
-        slice(start, start + TRANSPOSE_BLOCK) if every_bin_usable else usable[start : start + TRANSPOSE_BLOCK]
-        for start in range(0, usable.size, TRANSPOSE_BLOCK)
-    ]
-    mad = np.concatenate([
-        _normalised_mad(
-            signal[:, columns] - neighbours[:, columns],
-            binned.values[:, columns] + neighbour_binned.values[:, columns],
-            both[:, columns],
-        )
-        for columns in blocks
-    ])
+
+    def mads(part: slice) -> np.ndarray:
+        blocks: list[slice | np.ndarray] = [
+            slice(start, min(start + TRANSPOSE_BLOCK, part.stop))
+            if every_bin_usable
+            else usable[start : min(start + TRANSPOSE_BLOCK, part.stop)]
+            for start in range(part.start, part.stop, TRANSPOSE_BLOCK)
+        ]
+        return np.concatenate([
+            _normalised_mad(
+                signal[:, columns] - neighbours[:, columns],
+                binned.values[:, columns] + neighbour_binned.values[:, columns],
+                both[:, columns],
+            )
+            for columns in blocks
+        ])
+
+    mad = np.concatenate(in_parts(mads, usable.size, threads))
     level = float(np.median(MAD_TO_SIGMA * mad))
     return level if level > 0 else 1.0
 
