@@ -88,8 +88,12 @@ def test_a_run_beside_busy_programs_computes_on_one_thread(busy_machine: None) -
     assert torch.get_num_threads() == before
 
 
-@pytest.mark.parametrize(("n", "threads", "parts"), [(10 * MIN_PART + 3, 3, 3), (2 * MIN_PART - 1, 4, 1), (0, 2, 1)])
-def test_work_in_parts_covers_every_row_once_in_order_on_its_threads(n: int, threads: int, parts: int) -> None:
+@pytest.mark.parametrize(
+    ("n", "threads", "parts"), [(10 * MIN_PART + 3, 3, 3), (2 * MIN_PART - 1, 4, 1), (0, 2, 1)]
+)
+def test_work_in_parts_covers_every_row_once_in_order_on_its_threads(
+    n: int, threads: int, parts: int
+) -> None:
     ran_on: list[int] = []
     started = threading.Barrier(parts, timeout=10)
 
