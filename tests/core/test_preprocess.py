@@ -166,13 +166,13 @@ def test_the_features_made_while_fitting_are_those_of_the_transform(kind, with_v
     assert features.dtype == np.float32 and features.shape == (500, fitted.n_features)
 
 
-@pytest.mark.parametrize("kind", ["counts", "flux"])
-@pytest.mark.parametrize("with_variances", [False, True])
+@pytest.mark.parametrize(("kind", "with_variances"), [("counts", False), ("flux", False), ("flux", True)])
 def test_a_sample_shared_among_threads_gives_the_transform_of_one(kind, with_variances, rng):
-    # Enough pixels for three threads to get a block each (threads.MIN_PART), and a bad voxel.
+    # Enough pixels for three threads to get a block of rows each (threads.MIN_PART), enough
+    # channels for flux bins to be shared out too (more than MAX_FLUX_BINS), and a bad voxel.
     n = 3 * MIN_PART + 7
-    channels = np.arange(300)
-    line = 30.0 * np.exp(-0.5 * ((channels - 120) / 2.0) ** 2)
+    channels = np.arange(1100)
+    line = 30.0 * np.exp(-0.5 * ((channels - 420) / 2.0) ** 2)
     spectra = rng.poisson(5.0 + rng.gamma(2.0, 1.0, (n, 1)) * line).astype(np.float32)
     neighbours = rng.poisson(5.0 + rng.gamma(2.0, 1.0, (n, 1)) * line).astype(np.float32)
     variances = None
@@ -190,3 +190,10 @@ def test_a_sample_shared_among_threads_gives_the_transform_of_one(kind, with_var
         else:
             assert shared.state()[name] == value, name
     np.testing.assert_array_equal(alone.transform(spectra, variances, threads=3), alone_features)
+
+
+def test_variances_for_other_spectra_are_refused(rng):
+    spectra = rng.normal(0.0, 1.0, (40, 64)).astype(np.float32)
+    preprocessor = fit_and_transform(PreprocessConfig(kind="flux"), spectra, spectra[::-1])[0]
+    with pytest.raises(ValueError, match="40 spectra but 41 rows of variances"):
+        preprocessor.transform(spectra, np.ones((41, 64), dtype=np.float32))

@@ -42,7 +42,7 @@ from .nuisance import SharedNoise, fit_shared_noise
 from .preprocess_config import Kind, PreprocessConfig
 from .robust import MAD_TO_SIGMA, TRANSPOSE_BLOCK, row_mad_in_place
 from .threads import in_parts
-from .variance import bin_variances, pixel_noise, variance_scale
+from .variance import BinnedVariance, bin_variances, pixel_noise, variance_scale
 
 #: Channels per block when estimating the continuum of a flux spectrum; lines
 #: are a few channels wide, so the block median follows the continuum only.
@@ -172,9 +172,10 @@ def noise_sigma(left: np.ndarray, right: np.ndarray, threads: int = 1) -> np.nda
     # Sparse channels (mostly zero, a few counts) have no spread at the median:
     # their plain standard deviation stands in (below), so that they are not divided by ~0.
     spread = np.empty(left.shape[1])
-    sigma = np.empty(left.shape[1])
+    # The type the medians divided by sqrt(2) take, under numpy's promotion rules of any version.
+    sigma = np.empty(left.shape[1], dtype=np.result_type(left.dtype, right.dtype, np.sqrt(2.0)))
 
-    def channels(part: slice) -> None:
+    def sigma_of_channels(part: slice) -> None:
         # The differences one channel per row, a block of channels at a time (see .robust).
         for start in range(part.start, part.stop, TRANSPOSE_BLOCK):
             block = slice(start, min(start + TRANSPOSE_BLOCK, part.stop))
@@ -182,7 +183,8 @@ def noise_sigma(left: np.ndarray, right: np.ndarray, threads: int = 1) -> np.nda
             spread[block] = differences.std(axis=0) / np.sqrt(2.0)
             sigma[block] = MAD_TO_SIGMA * row_mad_in_place(np.ascontiguousarray(differences.T)) / np.sqrt(2.0)
 
-    in_parts(channels, left.shape[1], threads)
+    # Parts of whole blocks: a channel's spread is then summed as it is on one thread.
+    in_parts(sigma_of_channels, left.shape[1], threads, align=TRANSPOSE_BLOCK)
     sparse = sigma == 0
     sigma[sparse] = spread[sparse]
     positive = sigma[sigma > 0]
@@ -272,6 +274,10 @@ class Preprocessor:
         threads
             Threads the spectra are shared among, each a block of rows.
         """
+        if variances is not None and len(variances) != len(spectra):
+            raise ValueError(
+                f"{len(spectra)} spectra but {len(variances)} rows of variances; give one row each"
+            )
         if np.shape(spectra)[1] != self.n_channels:
             raise InputError(
                 f"the model was trained on spectra of {self.n_channels} channels but this "
@@ -471,15 +477,9 @@ def _fit_whitened(
         neighbour_binned = bin_variances(neighbour_variances, neighbour_finite, partial.starts, threads)
         scale = variance_scale(signal, neighbour_signal, binned, neighbour_binned, threads)
 
-    def squared_snr(rows: slice) -> np.ndarray:
-        noise = sigma if binned is None or scale is None else pixel_noise(binned.rows(rows), scale, sigma)
-        ratio = signal[rows] / noise
-        ratio *= ratio  # in place: one copy of the sample, not two
-        return ratio
-
     # Mean excess of squared signal-to-noise over pure noise (which gives 1):
     # a channel carried by a few bright pixels (a compact nebula) still scores.
-    excess = np.mean(_by_rows(squared_snr, n, threads), axis=0, dtype=np.float64) - 1.0  # float32 sums drift
+    excess = _mean_squared_snr(signal, sigma, binned, scale, threads) - 1.0
     n_keep = min(partial.config.max_features, excess.size)
     selected = np.sort(np.argsort(-excess, kind="stable")[:n_keep])
     kept_sigma = sigma[selected].astype(np.float32)
@@ -497,6 +497,30 @@ def _fit_whitened(
         return whitened, features
     shared_noise = fit_shared_noise(features, seed=seed)
     return replace(whitened, shared_noise=shared_noise), shared_noise.project_out(features)
+
+
+def _mean_squared_snr(
+    signal: np.ndarray, sigma: np.ndarray, binned: BinnedVariance | None, scale: float | None, threads: int
+) -> np.ndarray:
+    """(B,) each bin's mean squared signal-to-noise over the sample (n, B), in float64.
+
+    The noise is each pixel's own where the variances are known (``binned``
+    and ``scale``), else ``sigma``. The squares are written block by block
+    into one array in the type of the division: one sample's worth of them,
+    not the blocks and a copy.
+    """
+    own_noise = binned is not None and scale is not None  # pixel_noise gives float32
+    squared = np.empty(signal.shape, dtype=np.result_type(signal, np.float32 if own_noise else sigma))
+
+    def squares_of_rows(rows: slice) -> None:
+        noise = sigma
+        if binned is not None and scale is not None:
+            noise = pixel_noise(binned.rows(rows), scale, sigma)
+        np.divide(signal[rows], noise, out=squared[rows])
+        squared[rows] *= squared[rows]
+
+    in_parts(squares_of_rows, len(signal), threads)
+    return np.asarray(np.mean(squared, axis=0, dtype=np.float64))  # n_train rows: float32 sums drift
 
 
 def _by_rows(function: Callable[[slice], np.ndarray], n: int, threads: int) -> np.ndarray:

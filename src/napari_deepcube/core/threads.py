@@ -1,4 +1,5 @@
-"""How many threads a run computes on: torch's, and the BLAS and OpenMP pools of numpy, scipy, scikit-learn.
+"""How many threads a run computes on: torch's, the BLAS and OpenMP pools of numpy, scipy, scikit-learn,
+and its own (:func:`in_parts`, numpy's work on a sample shared out in blocks of rows).
 
 Thread pools spin while they wait for work. On a machine other programs keep
 busy, a pool as wide as the machine spins against them: a 1600-pixel MUSE cube
@@ -100,18 +101,36 @@ def computing_on(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def in_parts(function: Callable[[slice], _Result], n: int, threads: int) -> list[_Result]:
+def in_parts(function: Callable[[slice], _Result], n: int, threads: int, align: int = 1) -> list[_Result]:
     """``function`` of consecutive slices that cover ``range(n)``, one per thread, in order.
 
     numpy's loops release the GIL, so work row by row (or column by column)
     on a sample of hundreds of MB runs on every thread: a run's sample of a
     3681-channel cube is binned and whitened on two cores in about half the
     time. One thread, or too few rows for two, runs it whole here.
+
+    Parameters
+    ----------
+    function
+        Work on the rows (or columns) of one slice; called once for each.
+    n
+        Rows (or columns) in all.
+    threads
+        Most threads to share them among; each gets at least :data:`MIN_PART`.
+    align
+        The slices start at multiples of this, so that work done in blocks
+        of it meets the same blocks on any number of threads.
+
+    Returns
+    -------
+    list
+        What ``function`` returned for each slice, first slice first.
     """
     parts = max(1, min(threads, n // MIN_PART))
-    edges = np.linspace(0, n, parts + 1).round().astype(np.int64)
-    slices = [slice(int(start), int(stop)) for start, stop in itertools.pairwise(edges)]
-    if parts == 1:
-        return [function(slices[0])]
-    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="parts") as pool:
+    edges = align * np.round(np.linspace(0, n / align, parts + 1)).astype(np.int64)
+    edges[-1] = n
+    slices = [slice(int(start), int(stop)) for start, stop in itertools.pairwise(edges) if stop > start]
+    if len(slices) <= 1:
+        return [function(slice(0, n))]
+    with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="parts") as pool:
         return list(pool.map(function, slices))
