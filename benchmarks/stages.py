@@ -6,7 +6,9 @@ with ``device="cpu"`` and, when torch sees a CUDA device, ``device="cuda"``
 (default settings otherwise, no previews). The table gives the total time,
 the ratio to the baseline, the time of each stage (the GPU serves training
 and the pass over every pixel, ``assign``; choosing k and refining fit
-mixtures on the CPU), the ARI against ground truth, and the ARI between the
+mixtures on the CPU) with, in brackets, the cores it kept busy (its CPU
+seconds over its seconds: a stage near 1.0 on a machine of several cores
+leaves them idle), the ARI against ground truth, and the ARI between the
 CPU and GPU maps (1.000: the same partition).
 
 Run with ``python benchmarks/run.py --suite stages [--stage-cubes nebula:40 painting:192:2048
@@ -24,6 +26,8 @@ import numpy as np
 from run import CubeSpec, _load, _method
 
 STAGES = ("sample", "train", "choose k", "refine", "assign", "summarise")
+#: Shortest stage (seconds) whose busy cores the table gives.
+MIN_TIMED = 0.1
 
 
 @dataclass
@@ -33,7 +37,21 @@ class StageRow:
     k: int
     seconds: float
     timings: dict[str, float]
+    cpu_timings: dict[str, float]
     labels: np.ndarray
+
+    def stage(self, name: str) -> str:
+        """The stage's seconds and, in brackets, the cores it kept busy; blank where it did not run.
+
+        A stage shorter than :data:`MIN_TIMED` gets no cores: a clock tick is a
+        large share of it.
+        """
+        if name not in self.timings:
+            return ""
+        seconds = self.timings[name]
+        if seconds < MIN_TIMED:
+            return f"{seconds:.2f}"
+        return f"{seconds:.2f} ({self.cpu_timings[name] / seconds:.1f})"
 
 
 def _worker(spec: CubeSpec, method: str, queue: mp.Queue) -> None:
@@ -46,10 +64,11 @@ def _worker(spec: CubeSpec, method: str, queue: mp.Queue) -> None:
     if method == "PCA(10)+k-means":
         labels, k, _ = _method(method, spec, int(truth.max()), loaded)
         timings: dict[str, float] = {}
+        cpu_timings: dict[str, float] = {}
     else:
         result = segment(loaded[0], SegmentConfig(seed=spec.seed, device=method, preview_every=0))
-        labels, k, timings = result.labels.ravel(), result.k, result.timings
-    queue.put((np.asarray(labels), k, time.perf_counter() - start, timings))
+        labels, k, timings, cpu_timings = result.labels.ravel(), result.k, result.timings, result.cpu_timings
+    queue.put((np.asarray(labels), k, time.perf_counter() - start, timings, cpu_timings))
 
 
 def _run(spec: CubeSpec, method: str) -> StageRow:
@@ -57,9 +76,9 @@ def _run(spec: CubeSpec, method: str) -> StageRow:
     queue = context.Queue()
     process = context.Process(target=_worker, args=(spec, method, queue))
     process.start()
-    labels, k, seconds, timings = queue.get()
+    labels, k, seconds, timings, cpu_timings = queue.get()
     process.join()
-    return StageRow(spec.name, method, k, seconds, timings, labels)
+    return StageRow(spec.name, method, k, seconds, timings, cpu_timings, labels)
 
 
 def _spec(item: str) -> CubeSpec:
@@ -101,7 +120,7 @@ def stages(cubes: list[str]) -> list[StageRow]:
         for row in cube_rows:
             ari = adjusted_rand_score(truth[scored], row.labels[scored])
             agreement = adjusted_rand_score(on_cpu.labels[scored], row.labels[scored])
-            stages = " | ".join(f"{row.timings[s]:.2f}" if s in row.timings else "" for s in STAGES)
+            stages = " | ".join(row.stage(name) for name in STAGES)
             print(
                 f"| {row.cube} | {row.method} | {row.k} / {truth.max()} | {ari:.3f} | "
                 f"{agreement:.3f} | {row.seconds:.1f} | {row.seconds / baseline.seconds:.1f} | {stages} |",

@@ -56,6 +56,8 @@ def test_merge_is_the_union_with_summed_probabilities_and_pooled_spectra(result,
     merged = merge(result, [2, 4])
 
     assert merged.k == result.k - 1
+    # An edit's time is its own; the run's stages, and their CPU time, are no longer this map's.
+    assert set(merged.timings) == {"edit"} and result.cpu_timings and not merged.cpu_timings
     union = np.isin(result.labels, [2, 4])
     assert np.unique(merged.labels[union]).size == 1
     target = int(merged.labels[union][0])
@@ -100,6 +102,7 @@ def test_a_split_of_a_true_class_finds_its_pieces(result, small_painting):
     # Cluster 1 split in the embedding into 3: three clusters more, all within cluster 1's pixels.
     parts = split(result, 1, 3, small_painting.cube, "embedding")
     assert parts.k == result.k + 2
+    assert set(parts.timings) == {"edit"} and not parts.cpu_timings
     assert np.array_equal(parts.labels > 0, result.labels > 0)
     pieces = np.unique(parts.labels[result.labels == 1])
     assert pieces.size == 3

@@ -84,6 +84,13 @@ def test_progress_covers_every_stage_in_order(painting_result):
     assert all(event.epoch.loss > 0 for event in events if event.epoch is not None)
 
 
+def test_each_stage_says_how_much_cpu_time_it_took(painting_result):
+    result, _ = painting_result
+    assert result.cpu_timings.keys() == result.timings.keys()
+    assert all(seconds >= 0 for seconds in result.cpu_timings.values())
+    assert result.cpu_timings["train"] > 0  # torch computes on this process's threads
+
+
 def test_report_holds_the_contract_keys(painting_result):
     result, _ = painting_result
     report = result.report()

@@ -90,7 +90,7 @@ def merge(segmentation: Segmentation, clusters: Sequence[int]) -> Segmentation:
     model = _merged_model(segmentation.model, place[group], sizes, description)
     if not model.uncarried_edit:
         model = replace(model, training_confidence=result.mean_confidence())
-    return replace(result, model=model, timings={"edit": time.perf_counter() - start})
+    return replace(result, model=model, timings={"edit": time.perf_counter() - start}, cpu_timings={})
 
 
 def split(
@@ -402,7 +402,7 @@ def _finished(
     model = segmentation.model
     if not model.uncarried_edit:
         model = replace(model, uncarried_edit=description)
-    return replace(edited, model=model, timings={"edit": time.perf_counter() - start})
+    return replace(edited, model=model, timings={"edit": time.perf_counter() - start}, cpu_timings={})
 
 
 def _own_probability(probabilities: PixelMap, labels: np.ndarray) -> np.ndarray:

@@ -143,16 +143,20 @@ def _at(stage: str, share: float) -> float:
 
 
 class _StageTimer:
+    """The wall-clock seconds of each stage, and the CPU seconds of this process's threads in it."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - cpu_start
 
 
 def segment(
@@ -284,6 +288,7 @@ def _run(
         k_reason=reason,
         k_summary=summary,
         timings=timer.seconds,
+        cpu_timings=timer.cpu_seconds,
         history=history,
         suggested_k=result.k if criteria else None,
         noise=noise,

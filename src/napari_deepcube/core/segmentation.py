@@ -137,6 +137,10 @@ class Segmentation:
         One sentence on why this k was chosen, with the numbers compared.
     timings
         Seconds spent in each stage.
+    cpu_timings
+        CPU seconds this process's threads spent in each stage of a run
+        (empty after an edit or a re-clustering); over :attr:`timings`, the
+        cores the stage kept busy.
     history
         One event per training epoch (empty when a trained model was reused).
     model
@@ -181,6 +185,7 @@ class Segmentation:
     edits: tuple[Edit, ...] = ()
     noise: FeatureNoise | None = None
     velocities: np.ndarray | None = None
+    cpu_timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def k(self) -> int:
