@@ -271,9 +271,8 @@ def _run(
             result = _fitted_here(result)
     yield Progress("summarise", 1.0, "done", k=result.k)
     if result.k < fitted.k:
-        dropped = fitted.k - result.k
         reason += (
-            f"; {dropped} of those {fitted.k} clusters took no pixel when every pixel was "
+            f"; {fitted.k - result.k} of those {fitted.k} clusters took no pixel when every pixel was "
             f"assigned, so the map has {result.k}"
         )
     noise = feature_noise(
