@@ -2,7 +2,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from napari_deepcube.core.cube import Datacube
+from napari_deepcube.core.cube import Datacube, neighbour_pixels
 from napari_deepcube.core.errors import InputError
 
 
@@ -82,3 +82,12 @@ def test_a_lazy_sample_is_read_in_bands_of_a_pass_block_not_row_by_row(rng):
     np.testing.assert_array_equal(cube.spectra(rows, cols), array[rows, cols])
     # A block of the pass holds 2048 pixels: four rows of 512.
     assert counted.reads == 64 // 4
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "pixel", "neighbour"),
+    [((4, 5), (2, 1), (2, 2)), ((4, 5), (2, 4), (2, 3)), ((4, 1), (1, 0), (2, 0)), ((4, 1), (3, 0), (2, 0))],
+)
+def test_a_pixels_neighbour_is_another_pixel_of_the_image(image_shape, pixel, neighbour):
+    rows, cols = neighbour_pixels(image_shape, np.array([pixel[0]]), np.array([pixel[1]]))
+    assert (int(rows[0]), int(cols[0])) == neighbour

@@ -302,6 +302,16 @@ def _spectral_axis_last(array: Any, spectral_axis: int) -> Any:
     return array.transpose(order) if is_lazy_array(array) else np.transpose(array, order)
 
 
+def neighbour_pixels(
+    image_shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of each pixel's right-hand neighbour (left-hand on the last column; below in one)."""
+    height, width = image_shape
+    if width == 1:
+        return np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols
+    return rows, np.where(cols + 1 < width, cols + 1, cols - 1)
+
+
 def finite_or_zero(spectra: np.ndarray) -> np.ndarray:
     """``spectra`` with NaN and Inf read as zero (see :attr:`Datacube.mask`), to be read, not written.
 

@@ -28,7 +28,7 @@ from scipy.ndimage import uniform_filter
 from scipy.special import logsumexp
 
 from .config import RUN_SETTINGS, SegmentConfig
-from .cube import Datacube, finite_or_zero
+from .cube import Datacube, finite_or_zero, neighbour_pixels
 from .errors import InputError
 from .kmeans import KMeansFit, assign, fit_kmeans, rank_by_size, silhouette
 from .kselect import Candidate, HeldOut, KChoice, NeighbourPairs, choose_k, criteria_of, fit_candidates
@@ -422,7 +422,7 @@ def _draw_sample(
         spectra, variances = cube.spectra(rows, cols), cube.variances(rows, cols)
         features = preprocessor.transform(spectra, variances, threads=threads)
         return _Sample(refine_picks, train_picks, preprocessor, features)
-    near_rows, near_cols = _neighbours(cube.image_shape, rows, cols)
+    near_rows, near_cols = neighbour_pixels(cube.image_shape, rows, cols)
     # Pixels and neighbours in one read: a lazy cube is read once per band of rows asked for.
     both_rows, both_cols = np.r_[rows, near_rows], np.r_[cols, near_cols]
     spectra, near_spectra = np.split(cube.spectra(both_rows, both_cols), [rows.size])
@@ -1010,16 +1010,6 @@ def _drain(steps: Generator[Progress, None, BlockResult]) -> BlockResult:
             next(steps)
         except StopIteration as finished:
             return finished.value
-
-
-def _neighbours(
-    image_shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of each pixel's right-hand neighbour (left-hand on the last column; below in one)."""
-    height, width = image_shape
-    if width == 1:
-        return np.where(rows + 1 < height, rows + 1, rows - 1).clip(0), cols
-    return rows, np.where(cols + 1 < width, cols + 1, cols - 1)
 
 
 class _Previewer:

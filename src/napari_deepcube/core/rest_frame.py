@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from .cube import Datacube, finite_or_zero, is_lazy_array
+from .cube import Datacube, finite_or_zero, is_lazy_array, neighbour_pixels
 from .errors import InputError
 from .preprocess import MAX_FLUX_BINS, continuum, noise_sigma
 
@@ -155,10 +155,10 @@ def _sampled_lines(cube: Datacube, seed: int) -> _SampledLines:
     valid = np.flatnonzero(cube.mask.ravel())
     picks = np.sort(rng.choice(valid, size=min(TEMPLATE_PIXELS, valid.size), replace=False))
     rows, cols = np.divmod(picks, cube.image_shape[1])
-    near_cols = np.where(cols + 1 < cube.image_shape[1], cols + 1, cols - 1)
+    near_rows, near_cols = neighbour_pixels(cube.image_shape, rows, cols)
     spectra = finite_or_zero(cube.spectra(rows, cols))
     lines = spectra - continuum(spectra)
-    neighbours = finite_or_zero(cube.spectra(rows, near_cols))
+    neighbours = finite_or_zero(cube.spectra(near_rows, near_cols))
     sigma = noise_sigma(lines, neighbours - continuum(neighbours)).astype(np.float64)
     return _SampledLines(spectra, lines, cube.variances(rows, cols), sigma)
 
