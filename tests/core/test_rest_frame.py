@@ -8,7 +8,7 @@ from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.pipeline import segment
-from napari_deepcube.core.rest_frame import fit_rest_frame, in_rest_frame, velocity_map
+from napari_deepcube.core.rest_frame import MIN_DETECTION, _gain, fit_rest_frame, in_rest_frame, velocity_map
 from rotating_disk import WAVELENGTHS, rotating_disk
 
 
@@ -40,8 +40,7 @@ def test_a_pixel_too_faint_for_its_own_velocity_takes_its_neighbours():
     frame = fit_rest_frame(cube, seed=0)
     gas = labels > 1
     terms = frame.fit_terms(cube.spectra(*np.nonzero(labels == 3)), None)
-    own_gain = (np.where(terms[0] > 0, terms[0] ** 2 / terms[1], 0.0)).max(axis=0)
-    faint = own_gain < 25.0
+    faint = _gain(*terms).max(axis=0) < MIN_DETECTION
     assert faint.mean() > 0.5  # most pixels of the faint gas cannot fix a velocity alone
     measured = velocity_map(cube, frame)
     error = measured - truth

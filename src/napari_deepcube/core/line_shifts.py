@@ -26,6 +26,7 @@ from scipy.interpolate import CubicSpline, PPoly
 
 from .mixture import class_sums
 from .preprocess import Preprocessor
+from .spectral import SPEED_OF_LIGHT_KMS
 
 #: Velocities (km/s) tried for each pair of clusters: a galaxy disk's
 #: rotation and the regions' own motions.
@@ -38,7 +39,6 @@ FINE_OFFSETS = np.arange(-17.5, 17.6, 2.5)
 #: resolving power per channel of an integral-field spectrograph (MUSE's
 #: 1.25 Å channels over 4750-9350 Å: 3800-7500).
 UNCALIBRATED_CHANNELS_PER_REDSHIFT = 5000.0
-_C_KMS = 299_792.458
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class LineShifter:
         value at wavelength(c) / (1 + v / c).
         """
         channels = np.arange(self.spectra.shape[1], dtype=np.float64)
-        redshifts = np.asarray(velocities, dtype=np.float64) / _C_KMS
+        redshifts = np.asarray(velocities, dtype=np.float64) / SPEED_OF_LIGHT_KMS
         if self.wavelengths is None:
             moved = channels[None, :] - UNCALIBRATED_CHANNELS_PER_REDSHIFT * redshifts[:, None]
             # Beyond the ends the nearest channel's value, as a wavelength axis' positions have.

@@ -514,7 +514,7 @@ def _mean_squared_snr(
 
     def squares_of_rows(rows: slice) -> None:
         noise = sigma
-        if binned is not None and scale is not None:
+        if binned is not None and scale is not None:  # own_noise, spelled out for the type checker
             noise = pixel_noise(binned.rows(rows), scale, sigma)
         np.divide(signal[rows], noise, out=squared[rows])
         squared[rows] *= squared[rows]

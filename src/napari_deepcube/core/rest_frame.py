@@ -45,6 +45,7 @@ on a grid of :data:`VELOCITIES` (10 km/s).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,7 @@ from scipy.ndimage import uniform_filter
 from .cube import Datacube, finite_or_zero, is_lazy_array, neighbour_pixels
 from .errors import InputError
 from .preprocess import MAX_FLUX_BINS, continuum, noise_sigma
+from .spectral import SPEED_OF_LIGHT_KMS
 
 #: Velocities (km/s) tried for every pixel: a galaxy's rotation and its regions' own motions.
 VELOCITIES = np.arange(-300.0, 300.1, 10.0)
@@ -66,7 +68,6 @@ TEMPLATE_SHARE = 0.1
 TEMPLATE_PIXELS = 4096
 #: Rounds of moving the template's pixels to its frame and averaging them again, after the first average.
 TEMPLATE_ROUNDS = 2
-_C_KMS = 299_792.458
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,12 @@ class RestFrame:
         template = np.interp(wavelengths, self.wavelengths, self.template, left=0.0, right=0.0)
         return RestFrame(template, wavelengths, _sampled_lines(cube, seed).sigma)
 
+    @cached_property
     def _moved_templates(self) -> np.ndarray:
-        """(V, C) the template moved to each of :data:`VELOCITIES`."""
+        """(V, C) the template moved to each of :data:`VELOCITIES`; made once, read for every block."""
         rest = self.wavelengths
-        moved = [np.interp(rest / (1 + v / _C_KMS), rest, self.template, left=0, right=0) for v in VELOCITIES]
+        sources = rest[None, :] / (1 + VELOCITIES[:, None] / SPEED_OF_LIGHT_KMS)
+        moved = [np.interp(source, rest, self.template, left=0, right=0) for source in sources]
         return np.stack(moved).astype(np.float32)
 
     def fit_terms(self, spectra: np.ndarray, variances: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +126,7 @@ class RestFrame:
         # A voxel that was not measured (NaN, a channel moved off the spectrum) weighs nothing.
         measured = np.isfinite(spectra)
         weights = np.where(measured, _weights(variances, self.sigma, lines.shape), np.float32(0.0))
-        templates = self._moved_templates()
+        templates = self._moved_templates
         num = templates @ (lines * weights).T
         den = (templates * templates) @ weights.T
         return num, den
@@ -156,9 +159,10 @@ def _sampled_lines(cube: Datacube, seed: int) -> _SampledLines:
     picks = np.sort(rng.choice(valid, size=min(TEMPLATE_PIXELS, valid.size), replace=False))
     rows, cols = np.divmod(picks, cube.image_shape[1])
     near_rows, near_cols = neighbour_pixels(cube.image_shape, rows, cols)
-    spectra = finite_or_zero(cube.spectra(rows, cols))
+    # Pixels and neighbours in one read: a lazy cube is read once per band of rows asked for.
+    both = finite_or_zero(cube.spectra(np.r_[rows, near_rows], np.r_[cols, near_cols]))
+    spectra, neighbours = np.split(both, [rows.size])
     lines = spectra - continuum(spectra)
-    neighbours = finite_or_zero(cube.spectra(near_rows, near_cols))
     sigma = noise_sigma(lines, neighbours - continuum(neighbours)).astype(np.float64)
     return _SampledLines(spectra, lines, cube.variances(rows, cols), sigma)
 
@@ -272,7 +276,7 @@ def _to_rest(
         if velocity == 0:
             moved[pixels] = values[pixels]
             continue
-        observed = wavelengths * (1.0 + velocity / _C_KMS)
+        observed = wavelengths * (1.0 + velocity / SPEED_OF_LIGHT_KMS)
         source = np.interp(observed, wavelengths, channels, left=-1.0, right=-1.0)
         off_spectrum = source < 0
         below = np.clip(np.floor(source).astype(np.int64), 0, wavelengths.size - 2)

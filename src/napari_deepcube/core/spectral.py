@@ -19,6 +19,8 @@ from .errors import InputError
 CHANNEL_UNIT = "channel"
 #: What one unit of each wavelength unit is in Å.
 ANGSTROM_PER_UNIT = {"Å": 1.0, "nm": 10.0, "µm": 1e4}
+#: The speed of light in km/s, for Doppler shifts of lines.
+SPEED_OF_LIGHT_KMS = 299_792.458
 
 
 #: Canonical spectral unit for each spelling found in files (lower case).
