@@ -249,11 +249,6 @@ def _segment(args: argparse.Namespace) -> int:
         from .core.checkpoint import load_model
 
         model = load_model(args.load_model)
-        if args.rest_frame and model.rest_frame is None:
-            raise InputError(
-                f"--rest-frame: the model {args.load_model.name} was trained without it, and a model "
-                "keeps the frame it was trained in; train a new model with --rest-frame"
-            )
         if args.velocities is not None and model.rest_frame is None:
             raise InputError(
                 f"--velocities: the model {args.load_model.name} was trained without --rest-frame, "

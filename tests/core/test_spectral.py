@@ -23,7 +23,15 @@ def test_energies_in_ev_read_as_kev_and_wavelengths_not():
     np.testing.assert_allclose(ev.kev, [1.0, 2.0, 3.0])
     assert ev.title == "Energy (eV)" and ev.calibrated
     assert SpectralAxis.build(2, [5000.0, 5001.25], "Å", "Wavelength").kev is None
-    assert SpectralAxis.build(2, [1.0, 2.0], "nm").label == "Spectral axis"
+
+
+@pytest.mark.parametrize(
+    ("unit", "title"),
+    [("Angstrom", "Wavelength (Å)"), ("nm", "Wavelength (nm)"), ("eV", "Energy (eV)"),
+     ("1/cm", "Wavenumber (cm-1)"), ("ppm", "Spectral axis (ppm)")],
+)
+def test_an_axis_named_by_its_unit_alone_says_what_it_measures(unit, title):
+    assert SpectralAxis.build(2, [1.0, 2.0], unit).title == title
 
 
 def test_wavelengths_read_in_angstrom_and_energies_not():

@@ -20,7 +20,11 @@ RUN = {"epochs": 6, "n_train": 600, "k_min": 2, "k_max": 6, "seed": 0}
 
 
 def test_a_rest_frame_run_in_the_widget_shows_the_velocities_and_the_command_lines_labels(
-    make_napari_viewer: Any, qtbot: Any, disk_fits: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path
+    make_napari_viewer: Any,
+    qtbot: Any,
+    disk_fits: tuple[Path, np.ndarray, np.ndarray],
+    tmp_path: Path,
+    errors: list[str],
 ) -> None:
     path, _, _ = disk_fits
     viewer = make_napari_viewer()
@@ -49,3 +53,11 @@ def test_a_rest_frame_run_in_the_widget_shows_the_velocities_and_the_command_lin
     qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
     assert segment.segmentation is not None and segment.segmentation.velocities is None
     assert VELOCITIES_NAME not in viewer.layers
+
+    # That model was trained in the observed frame: applying it at rest is refused, and nothing is drawn.
+    layers = len(viewer.layers)
+    segment.settings.set_values(rest_frame=True)
+    segment.apply_model()
+    qtbot.waitUntil(lambda: not segment.is_busy, timeout=RUN_TIMEOUT_MS)
+    assert len(errors) == 1 and "trained without it" in errors[0]
+    assert len(viewer.layers) == layers and segment.segmentation.velocities is None

@@ -154,8 +154,9 @@ def segment_job(
         The cube.
     settings
         The widget's settings (see :func:`make_config`); ignored but for the
-        device, seed and use of the variances when ``model`` is given, whose
-        own config is reused.
+        device, seed, use of the variances and rest frame asked for when
+        ``model`` is given, whose own config is reused (a rest frame asked of a
+        model trained without one is refused).
     model
         A loaded ``FittedModel`` to apply without training, or None to train.
     """
@@ -164,14 +165,12 @@ def segment_job(
     try:
         if model is None:
             config = make_config(settings)
-        elif settings.get("rest_frame") and model.rest_frame is None:
-            return Failed(
-                "rest frame: the loaded model was trained without it, and a model keeps the frame it "
-                "was trained in; untick it, or train a new model"
-            )
         else:
             config = model.config.with_changes(
-                device=settings["device"], seed=settings["seed"], variance=settings["variance"]
+                device=settings["device"],
+                seed=settings["seed"],
+                variance=settings["variance"],
+                rest_frame=settings["rest_frame"],
             )
         # The core computes on the cores other programs leave free, as for `deepcube segment`.
         cube = source.build()

@@ -347,6 +347,7 @@ def _run_config(cube: Datacube, config: SegmentConfig | None, model: FittedModel
     config = config or SegmentConfig()
     if model is not None:
         model.check_carries_edits()
+        model.check_frame(config.rest_frame)
         config = model.config.with_changes(**{name: getattr(config, name) for name in RUN_SETTINGS})
     if config.k is not None and config.k > cube.n_valid:
         raise InputError(f"k={config.k} is larger than the {cube.n_valid} valid pixels; choose a smaller k")

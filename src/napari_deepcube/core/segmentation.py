@@ -75,6 +75,18 @@ class FittedModel:
     uncarried_edit: str = ""
     rest_frame: RestFrame | None = None
 
+    def check_frame(self, rest_frame: bool) -> None:
+        """Raise InputError when a run at rest (``rest_frame``) is asked of a model trained without it.
+
+        A model keeps the frame it was trained in: its features were made from
+        spectra in that frame, so moving another cube would not match them.
+        """
+        if rest_frame and self.rest_frame is None:
+            raise InputError(
+                "the rest frame was asked for, but the model was trained without it and a model keeps "
+                "the frame it was trained in; train a new model with the rest frame, or leave it off"
+            )
+
     def check_carries_edits(self) -> None:
         """Raise InputError when the clusters were edited in a way this model cannot repeat."""
         if self.uncarried_edit:

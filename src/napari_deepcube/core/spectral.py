@@ -51,6 +51,23 @@ _UNIT_SPELLINGS = {
 }
 
 
+#: What an axis in each canonical unit measures, for a file that names the unit only.
+_UNIT_LABELS = {
+    "keV": "Energy",
+    "eV": "Energy",
+    "Å": "Wavelength",
+    "nm": "Wavelength",
+    "µm": "Wavelength",
+    "cm-1": "Wavenumber",
+    CHANNEL_UNIT: "Channel",
+}
+
+
+def unit_label(unit: str) -> str:
+    """What an axis in ``unit`` (canonical) measures, e.g. ``"Wavelength"`` for ``"nm"``."""
+    return _UNIT_LABELS.get(unit, "Spectral axis")
+
+
 def normalise_unit(unit: str) -> str:
     """Canonical spelling of a spectral unit (``"Angstrom"`` -> ``"Å"``); unknown ones kept."""
     text = str(unit).strip()
@@ -106,7 +123,7 @@ class SpectralAxis:
         if not np.all(np.isfinite(values)):
             raise InputError("the spectral values contain NaN or Inf; fix the calibration")
         unit = normalise_unit(unit) if unit else CHANNEL_UNIT
-        return cls(values, unit, label or ("Channel" if unit == CHANNEL_UNIT else "Spectral axis"))
+        return cls(values, unit, label or unit_label(unit))
 
     @property
     def size(self) -> int:

@@ -12,21 +12,10 @@ import numpy as np
 from ... import __version__
 from ..cube import Datacube
 from ..errors import InputError
-from ..spectral import SpectralAxis, normalise_unit
+from ..spectral import SpectralAxis, normalise_unit, unit_label
 
 SOFTWARE = f"napari-deepcube {__version__}"
 _UNDEFINED = "<undefined>"  # HyperSpy's and RosettaSciIO's value for a missing name or unit
-
-
-_UNIT_LABELS = {
-    "keV": "Energy",
-    "eV": "Energy",
-    "Å": "Wavelength",
-    "nm": "Wavelength",
-    "µm": "Wavelength",
-    "cm-1": "Wavenumber",
-    "channel": "Channel",
-}
 
 
 #: Names of 1-D arrays (npz keys, sibling datasets, MATLAB variables) that
@@ -47,11 +36,6 @@ SPECTRAL_VALUES, SPECTRAL_UNIT, SPECTRAL_LABEL = (
     "spectral_unit",
     "spectral_label",
 )
-
-
-def unit_label(unit: str) -> str:
-    """What an axis in ``unit`` measures, e.g. ``"Wavelength"`` for ``"nm"``."""
-    return _UNIT_LABELS.get(unit, "Spectral axis")
 
 
 def spectral_from_named(
