@@ -83,7 +83,7 @@ def test_bad_maps_options_exit_2_with_one_line_and_write_nothing(
     ("output", "words"),
     [
         ("cube.tif", "would be overwritten"),
-        ("maps.png", "must be a .tif"),
+        ("maps.png", "written as a .tif file"),
         ("results.tif", "existing folder"),
     ],
 )

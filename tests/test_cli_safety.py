@@ -70,6 +70,7 @@ def _refusals(tmp_path, cube):
                               "existing folder"),
         "model is the input": (["-o", tmp_path / "l.tif", "--save-model", tmp_path / "m.pt",
                                 "--load-model", tmp_path / "m.pt"], "would be overwritten"),
+        "output is no TIFF": (["-o", tmp_path / "labels.png"], "the label map: written as a .tif file"),
     }
 
 
@@ -77,7 +78,7 @@ def _refusals(tmp_path, cube):
     "case",
     ["output is the input", "output is a link to the input", "report is the input", "spectra is the input",
      "report is the output", "output is a folder", "report is a folder", "spectra is a folder",
-     "model is a folder", "model is the input"],
+     "model is a folder", "model is the input", "output is no TIFF"],
 )
 def test_an_output_that_would_destroy_data_is_refused_before_anything_runs(case, tmp_path, cube_tif, capsys):
     (tmp_path / "results.tif").mkdir()

@@ -15,8 +15,6 @@ from typing import Any
 
 from .core.errors import InputError
 
-_MAP_SUFFIXES = (".tif", ".tiff")
-
 
 def add_maps_parser(commands: Any) -> None:
     """Add the ``maps`` subcommand to the ``deepcube`` subparsers ``commands``."""
@@ -81,11 +79,11 @@ def run_maps(args: argparse.Namespace) -> int:
     from .core.io import input_files, read_cube
     from .core.io.maps import write_maps_tiff
     from .core.io.outputs import check_outputs, output_transaction
+    from .core.io.tiff import check_tiff_name
 
     if not args.lines.strip() and not args.window:
         raise InputError('nothing to map: give --lines "Pb La, Fe Ka" and/or --window START:STOP')
-    if args.output.suffix.lower() not in _MAP_SUFFIXES:
-        raise InputError(f"the maps must be a .tif file, got {args.output.name}")
+    check_tiff_name(args.output, "the maps")
     inputs = [args.input]
     check_outputs([args.output], inputs)
     start = time.perf_counter()

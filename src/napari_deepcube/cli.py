@@ -207,14 +207,13 @@ def _segment_outputs(args: argparse.Namespace) -> list[Path]:
     """Every file ``segment`` will write, each checked before the cube is read."""
     from .core.checkpoint_file import model_file
     from .core.io.probabilities import check_probabilities_path
+    from .core.io.tiff import check_tiff_name
 
-    if args.output.suffix.lower() not in (".tif", ".tiff"):
-        raise InputError(f"the label map must be a .tif file, got {args.output.name}")
+    check_tiff_name(args.output, "the label map")
     if args.probabilities is not None:
         check_probabilities_path(args.probabilities)
     if args.velocities is not None:
-        if args.velocities.suffix.lower() not in (".tif", ".tiff"):
-            raise InputError(f"the velocity map is written as a .tif file, got {args.velocities.name}")
+        check_tiff_name(args.velocities, "the velocity map")
         if not args.rest_frame and args.load_model is None:
             raise InputError("--velocities writes what --rest-frame measures; add --rest-frame")
     outputs = [args.output, args.report, args.overview, args.spectra, args.probabilities, args.velocities]

@@ -20,13 +20,12 @@ from ..errors import InputError
 from ._calibration import SOFTWARE, to_json
 from ._errors import reading
 from .outputs import atomic_write
-from .tiff import TIFF_ERRORS
+from .tiff import SUFFIXES, TIFF_ERRORS
 
 COLORS_KEY = "colors"
 _PALETTE_SIZE = 256
 #: How our JSON record starts the value of its ``software`` key.
 _OUR_SOFTWARE = SOFTWARE.split()[0]
-_LABEL_SUFFIXES = (".tif", ".tiff")
 
 
 def _label_dtype(path: Path, labels: np.ndarray) -> np.dtype:
@@ -160,7 +159,7 @@ def is_label_map_tiff(path: str | Path) -> bool:
     apart by its shape.
     """
     path = Path(path)
-    if path.suffix.lower() not in _LABEL_SUFFIXES or not path.is_file():
+    if path.suffix.lower() not in SUFFIXES or not path.is_file():
         return False
     try:
         with tifffile.TiffFile(path) as tif:

@@ -19,18 +19,13 @@ from ..errors import InputError
 from ..pixel_maps import PixelMap
 from ._calibration import SOFTWARE, to_json
 from .outputs import atomic_write
+from .tiff import check_tiff_name
 
 #: What the description says the file holds.
 KIND = "cluster probabilities"
-_SUFFIXES = (".tif", ".tiff")
-
-
 def check_probabilities_path(path: str | Path) -> Path:
     """``path`` as a Path, or InputError when it is no TIFF name."""
-    path = Path(path)
-    if path.suffix.lower() not in _SUFFIXES:
-        raise InputError(f"the probability maps are written as a .tif file, got {path.name}")
-    return path
+    return check_tiff_name(path, "the probability maps")
 
 
 def write_probabilities_tiff(
