@@ -25,7 +25,7 @@ import numpy as np
 
 from run import CubeSpec, _load, _method
 
-STAGES = ("sample", "train", "choose k", "refine", "assign", "summarise")
+STAGES = ("rest frame", "sample", "train", "choose k", "refine", "assign", "summarise")
 #: Shortest stage (seconds) whose busy cores the table gives.
 MIN_TIMED = 0.1
 

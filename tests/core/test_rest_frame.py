@@ -140,6 +140,8 @@ def test_a_rotating_disk_is_segmented_by_its_gas_in_the_rest_frame():
     assert report["unit"] == "km/s" and report["measured_fraction"] == 1.0
     assert report["percentile_95"] - report["percentile_5"] > 300  # the disk's spread, ±200 km/s
     assert observed.report()["velocities"] is None
+    # Measuring the velocities is a stage of its own, in a run at rest only.
+    assert at_rest.timings["rest frame"] > 0 and "rest frame" not in observed.timings
 
 
 def _halpha_width(spectrum: np.ndarray) -> float:
@@ -176,7 +178,7 @@ def test_a_model_moves_another_cube_to_its_own_rest_frame(tmp_path):
     np.testing.assert_array_equal(model.rest_frame.template, fitted.model.rest_frame.template)
     other, other_labels, _ = _disk(6, sky=False)
     applied = segment(other, SegmentConfig(preview_every=0), model=model)
-    assert applied.velocities is not None
+    assert applied.velocities is not None and applied.timings["rest frame"] > 0
     assert _ari(applied, other_labels) > 0.99
 
 
@@ -195,6 +197,13 @@ def test_a_cube_without_emission_lines_is_not_moved_in_velocity():
     cube = Datacube.from_array(reflectance, spectral_values=wavelengths, spectral_unit="nm")
     with pytest.raises(InputError, match="read as reflectance"):
         segment(cube, SegmentConfig(rest_frame=True, epochs=1, n_train=100, k=2, preview_every=0))
+    # Refused from the frame's own sample, before any velocity is measured; a kind given is believed.
+    with pytest.raises(InputError, match="read as reflectance"):
+        fit_rest_frame(cube, seed=0)
+    lines, _, _ = _disk(8)
+    with pytest.raises(InputError, match="read as counts"):
+        fit_rest_frame(lines, seed=0, kind="counts")
+    assert fit_rest_frame(lines, seed=0, kind="flux").template.any()
 
 
 def test_wavelengths_that_decrease_are_refused():

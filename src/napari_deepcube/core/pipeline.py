@@ -227,10 +227,9 @@ def _run(
     channels = config.channel_selection(cube.axis)
     offered_variance = cube.variance is not None
     cube = with_run_variance(cube, config)
+    cube, frame, velocities = _at_rest(cube, config, model, channels, timer)
     with timer("sample"):
-        cube, frame, velocities = _at_rest(cube, config, model, channels)
         sample = _draw_sample(cube, config, model, channels, threads)
-    _check_lines(sample.preprocessor, frame)
     yield Progress(
         "sample", _at("sample", 1.0), f"sampled {sample.train_picks.size} of {cube.n_valid} pixels"
     )
@@ -296,32 +295,31 @@ def _run(
 
 
 def _at_rest(
-    cube: Datacube, config: SegmentConfig, model: FittedModel | None, channels: np.ndarray | None
+    cube: Datacube,
+    config: SegmentConfig,
+    model: FittedModel | None,
+    channels: np.ndarray | None,
+    timer: _StageTimer,
 ) -> tuple[Datacube, RestFrame | None, np.ndarray | None]:
     """``cube`` with every spectrum moved to the run's rest frame, the frame and each pixel's velocity.
 
     The frame is a reused model's own, or a new one with ``rest_frame``; a run
     without one reads the cube as it is (the frame and velocities None).
-    ``channels`` are the ones a new transform learns from (None: all).
+    ``channels`` are the ones a new transform learns from (None: all). The
+    frame and the velocities are timed as the stage "rest frame".
     """
-    if model is not None:
-        frame = None if model.rest_frame is None else model.rest_frame.for_cube(cube, config.seed)
-        channels = model.preprocessor.channels
-    else:
-        frame = fit_rest_frame(cube, config.seed) if config.rest_frame else None
-    if frame is None:
+    reused = None if model is None else model.rest_frame
+    if reused is None and (model is not None or not config.rest_frame):
         return cube, None, None
-    velocities = velocity_map(cube, frame)
+    with timer("rest frame"):
+        if reused is None:
+            frame = fit_rest_frame(cube, config.seed, config.kind)
+        else:
+            frame = reused.for_cube(cube, config.seed)
+        velocities = velocity_map(cube, frame)
+    if model is not None:
+        channels = model.preprocessor.channels
     return in_rest_frame(cube, frame, velocities, channels), frame, velocities
-
-
-def _check_lines(preprocessor: Preprocessor, frame: RestFrame | None) -> None:
-    """Refuse a rest frame for data that are not line fluxes: they have no lines to move."""
-    if frame is not None and preprocessor.kind != "flux":
-        raise InputError(
-            f"--rest-frame moves emission lines, but this cube was read as {preprocessor.kind}; "
-            "leave --rest-frame off (or give --kind flux if its values are line fluxes)"
-        )
 
 
 def as_segmented(cube: Datacube, segmentation: Segmentation) -> Datacube:

@@ -53,7 +53,7 @@ from scipy.ndimage import uniform_filter
 
 from .cube import Datacube, finite_or_zero, is_lazy_array, neighbour_pixels
 from .errors import InputError
-from .preprocess import MAX_FLUX_BINS, continuum, noise_sigma
+from .preprocess import MAX_FLUX_BINS, continuum, detect_kind, noise_sigma
 from .spectral import SPEED_OF_LIGHT_KMS
 
 #: Velocities (km/s) tried for every pixel: a galaxy's rotation and its regions' own motions.
@@ -167,16 +167,27 @@ def _sampled_lines(cube: Datacube, seed: int) -> _SampledLines:
     return _SampledLines(spectra, lines, cube.variances(rows, cols), sigma)
 
 
-def fit_rest_frame(cube: Datacube, seed: int) -> RestFrame:
+def fit_rest_frame(cube: Datacube, seed: int, kind: str = "auto") -> RestFrame:
     """The template of ``cube``'s lines and the noise to fit it with, from a sample of its pixels.
+
+    ``kind`` is the run's kind of data; ``"auto"`` reads it from the sample
+    (:func:`.detect_kind`: fluxes have negative values).
 
     Raises
     ------
     InputError
-        If the cube's spectral axis is not a wavelength.
+        If the cube's spectral axis is not a wavelength, or its values are not
+        line fluxes: checked here, before the pass over every pixel measures
+        velocities that nothing would use.
     """
     wavelengths = _wavelengths(cube)
     sample = _sampled_lines(cube, seed)
+    found = detect_kind(sample.spectra) if kind == "auto" else kind
+    if found != "flux":
+        raise InputError(
+            f"--rest-frame moves emission lines, but this cube was read as {found}; "
+            "leave --rest-frame off (or give --kind flux if its values are line fluxes)"
+        )
     lines, variances, sigma = sample.lines, sample.variances, sample.sigma
     energy = np.einsum("ij,ij,ij->i", lines, lines, _weights(variances, sigma, lines.shape))
     bright = np.argsort(-energy, kind="stable")[: max(1, int(TEMPLATE_SHARE * energy.size))]
