@@ -142,12 +142,13 @@ def _method(
     if name.startswith("ours"):
         # Only "ours (variances)" and "ours (rest frame)" divide by the cube's per-voxel variances
         # (stress nebulae carry their true ones): the other rows stay the method as measured without them.
+        # "ours (rest frame)" is always at rest; the others decide, as by default.
         config = SegmentConfig(
             seed=spec.seed,
             k=k_true if name == "ours (true k)" else None,
             preview_every=0,
             variance=name in (VARIANCE_METHOD, REST_FRAME_METHOD),
-            rest_frame=name == REST_FRAME_METHOD,
+            rest_frame=True if name == REST_FRAME_METHOD else None,
         )
         result = segment(cube, config)
         preprocessor = result.model.preprocessor

@@ -23,12 +23,12 @@ def _lines(ratios: dict[float, float], velocities: np.ndarray) -> np.ndarray:
 
 
 def rotating_disk(
-    seed: int, faint_share: float = 1.0, sky: bool = True
+    seed: int, faint_share: float = 1.0, sky: bool = True, speed: float = 200.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A rotating disk: sky in the top rows (unless not ``sky``), then two kinds of gas in bands.
 
-    The disk turns about the image's vertical axis, -200 to +200 km/s from left to
-    right, so each gas spans the whole velocity range; unit Gaussian noise with
+    The disk turns about the image's vertical axis, -``speed`` to +``speed`` km/s
+    from left to right, so each gas spans the whole velocity range; unit Gaussian noise with
     its variances; the second gas is ``faint_share`` times as bright as the
     first; the channels' wavelengths are :data:`WAVELENGTHS`.
 
@@ -43,7 +43,7 @@ def rotating_disk(
     """
     rng = np.random.default_rng(seed)
     columns = np.arange(SIZE)
-    velocity = np.broadcast_to(200.0 * np.tanh((columns - SIZE / 2 + 0.5) / (SIZE / 6)), (SIZE, SIZE))
+    velocity = np.broadcast_to(speed * np.tanh((columns - SIZE / 2 + 0.5) / (SIZE / 6)), (SIZE, SIZE))
     classes = [1, 2, 3] if sky else [2, 3]
     labels = np.repeat(classes, SIZE // len(classes))[:, None].repeat(SIZE, axis=1)
     signal = np.zeros((SIZE * SIZE, WAVELENGTHS.size))

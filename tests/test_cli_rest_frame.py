@@ -88,7 +88,7 @@ def test_a_model_trained_without_the_rest_frame_is_not_asked_for_one(
 ) -> None:
     path, _, _ = disk_fits
     model = tmp_path / "plain.pt"
-    quick = ["--epochs=1", "--n-train=600", "--k=2", "--quiet", "--save-model", str(model)]
+    quick = ["--epochs=1", "--n-train=600", "--k=2", "--quiet", "--no-rest-frame", "--save-model", str(model)]
     assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *quick]) == 0
     capsys.readouterr()
     out = tmp_path / "b.tif"

@@ -91,10 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--rest-frame",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="move every pixel's spectrum to one rest frame first, measuring each pixel's "
         "line-of-sight velocity against the cube's own lines (emission lines on a wavelength axis: "
-        "a rotating galaxy's gas is clustered by its lines, not its velocity)",
+        "a rotating galaxy's gas is clustered by its lines, not its velocity); by default only where "
+        "a sample's velocities spread over more than one feature bin",
     )
     seg.add_argument(
         "--velocities",
@@ -268,6 +270,8 @@ def _segment(args: argparse.Namespace) -> int:
         print(f"k = {segmentation.k} ({segmentation.k_reason})")
         if segmentation.noise is not None:
             print(f"noise: {segmentation.noise.description}")
+        if segmentation.frame_reason:
+            print(f"rest frame: {segmentation.frame_reason}")
         print(
             f"wrote {args.output} ({segmentation.n_pixels} pixels, {time.perf_counter() - start:.1f} s)"
         )

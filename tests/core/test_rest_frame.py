@@ -8,13 +8,23 @@ from napari_deepcube.core.config import SegmentConfig
 from napari_deepcube.core.cube import Datacube
 from napari_deepcube.core.errors import InputError
 from napari_deepcube.core.pipeline import segment
-from napari_deepcube.core.rest_frame import MIN_DETECTION, _gain, fit_rest_frame, in_rest_frame, velocity_map
+from napari_deepcube.core.rest_frame import (
+    MIN_DETECTION,
+    _gain,
+    feature_bin_velocity,
+    fit_rest_frame,
+    in_rest_frame,
+    needed_rest_frame,
+    velocity_map,
+)
 from rotating_disk import WAVELENGTHS, rotating_disk
 
 
-def _disk(seed: int, faint_share: float = 1.0, sky: bool = True) -> tuple[Datacube, np.ndarray, np.ndarray]:
+def _disk(
+    seed: int, faint_share: float = 1.0, sky: bool = True, speed: float = 200.0
+) -> tuple[Datacube, np.ndarray, np.ndarray]:
     """:func:`rotating_disk` as a cube: the cube, its true classes and velocities."""
-    data, variance, labels, velocity = rotating_disk(seed, faint_share, sky)
+    data, variance, labels, velocity = rotating_disk(seed, faint_share, sky, speed)
     cube = Datacube.from_array(data, spectral_values=WAVELENGTHS, spectral_unit="Angstrom", variance=variance)
     return cube, labels, velocity
 
@@ -130,7 +140,7 @@ def _ari(result, labels) -> float:
 def test_a_rotating_disk_is_segmented_by_its_gas_in_the_rest_frame():
     cube, labels, _ = _disk(3, sky=False)
     settings = {"epochs": 6, "n_train": 600, "k_min": 2, "k_max": 6, "seed": 0, "preview_every": 0}
-    observed = segment(cube, SegmentConfig(**settings))
+    observed = segment(cube, SegmentConfig(rest_frame=False, **settings))
     at_rest = segment(cube, SegmentConfig(rest_frame=True, **settings))
     # Observed, the clusters follow the disk's two sides, 400 km/s apart, more than the gas.
     assert _ari(observed, labels) < 0.5
@@ -142,6 +152,33 @@ def test_a_rotating_disk_is_segmented_by_its_gas_in_the_rest_frame():
     assert observed.report()["velocities"] is None
     # Measuring the velocities is a stage of its own, in a run at rest only.
     assert at_rest.timings["rest frame"] > 0 and "rest frame" not in observed.timings
+
+
+def test_left_to_decide_a_run_moves_a_fast_disk_and_leaves_a_slow_one_as_observed():
+    settings = {"epochs": 6, "n_train": 600, "k_min": 2, "k_max": 6, "seed": 0, "preview_every": 0}
+    fast, _, _ = _disk(3, sky=False)
+    at_rest = segment(fast, SegmentConfig(rest_frame=True, **settings))
+    chosen = segment(fast, SegmentConfig(**settings))  # rest_frame=None: the run decides
+    assert "more than one feature bin" in chosen.frame_reason
+    np.testing.assert_array_equal(chosen.labels, at_rest.labels)
+    assert chosen.model.config.rest_frame is True and chosen.report()["rest_frame"] == chosen.frame_reason
+    # ±30 km/s moves the lines by well under a MUSE feature bin (190 km/s): nothing to gain from moving.
+    slow, labels, _ = _disk(3, sky=False, speed=30.0)
+    frame, reason = needed_rest_frame(slow, seed=0)
+    assert frame is None and "within one feature bin (191 km/s)" in reason
+    kept = segment(slow, SegmentConfig(**settings))
+    assert kept.velocities is None and kept.model.rest_frame is None and kept.frame_reason == reason
+    assert _ari(kept, labels) > 0.99
+    # Told, a run does as it is told, and says nothing about it.
+    assert segment(fast, SegmentConfig(rest_frame=False, **settings)).frame_reason == ""
+
+
+def test_the_width_of_a_feature_bin_is_a_velocity():
+    # MUSE: 3681 channels of 1.25 Å in 1024 bins of 3.6 channels, 4.5 Å at 7050 Å.
+    muse_bin = 3681 / 1024 * 1.25 / 7050 * 299_792.458
+    assert feature_bin_velocity(WAVELENGTHS) == pytest.approx(muse_bin, rel=0.01)
+    # Fewer channels than bins: a bin is a channel.
+    assert feature_bin_velocity(WAVELENGTHS[:500]) == pytest.approx(1.25 / 5062 * 299_792.458, rel=0.01)
 
 
 def _halpha_width(spectrum: np.ndarray) -> float:
@@ -159,7 +196,7 @@ def test_clusters_picked_again_or_split_by_hand_stay_in_the_run_s_rest_frame():
     cube, _, _ = _disk(3, sky=False)
     settings = {"epochs": 6, "n_train": 600, "k_min": 2, "k_max": 6, "seed": 0, "preview_every": 0}
     at_rest = segment(cube, SegmentConfig(rest_frame=True, **settings))
-    observed = segment(cube, SegmentConfig(k=2, **settings))
+    observed = segment(cube, SegmentConfig(k=2, rest_frame=False, **settings))
     # A gas's mean line: σ = 1.2 Å at rest, smeared over the disk's ±4.4 Å as observed.
     assert min(_halpha_width(mean) for mean in observed.mean_spectra) > 1.7
     for result in (recluster(at_rest, cube, 2), split(at_rest, 1, 2, cube, method="likelihood")):
@@ -197,6 +234,15 @@ def test_a_cube_without_emission_lines_is_not_moved_in_velocity():
     cube = Datacube.from_array(reflectance, spectral_values=wavelengths, spectral_unit="nm")
     with pytest.raises(InputError, match="read as reflectance"):
         segment(cube, SegmentConfig(rest_frame=True, epochs=1, n_train=100, k=2, preview_every=0))
+    # Unsigned integers are no line fluxes: the cube is not even read.
+    scaled = Datacube.from_array(
+        (reflectance * 1e4).astype(np.uint16), spectral_values=wavelengths, spectral_unit="nm"
+    )
+    frame, reason = needed_rest_frame(scaled, seed=0)
+    assert frame is None and "holds no line fluxes" in reason
+    # Left to decide, the run reads it as it is.
+    left = segment(cube, SegmentConfig(epochs=1, n_train=100, k=2, preview_every=0))
+    assert left.velocities is None and "read as reflectance" in left.frame_reason
     # Refused from the frame's own sample, before any velocity is measured; a kind given is believed.
     with pytest.raises(InputError, match="read as reflectance"):
         fit_rest_frame(cube, seed=0)

@@ -11,7 +11,10 @@ def test_the_form_starts_at_the_configs_defaults(qtbot):
     qtbot.addWidget(form.widget)
     values = form.values()
     defaults = SegmentConfig()
-    for name in ("model", "latent_dim", "epochs", "k", "k_min", "k_max", "n_train", "seed", "kind", "device"):
+    for name in (
+        "model", "latent_dim", "epochs", "k", "k_min", "k_max", "n_train", "seed", "kind", "device",
+        "rest_frame",
+    ):
         assert values[name] == getattr(defaults, name), name
     config = make_config(values)
     assert config.epochs == defaults.epochs and config.n_train == defaults.n_train
@@ -36,3 +39,13 @@ def test_the_widget_runs_with_the_command_lines_config(qtbot, tmp_path):
     assert widget.pop("preview_every") == SegmentConfig().preview_every > 0
     assert command_line.pop("preview_every") == 0
     assert widget == command_line
+
+
+def test_the_frame_is_chosen_in_three_words(qtbot):
+    form = SettingsForm()
+    qtbot.addWidget(form.widget)
+    assert form.rest_frame.value == "auto" and form.values()["rest_frame"] is None
+    for value in (True, False, None):
+        form.set_values(rest_frame=value)
+        assert form.values()["rest_frame"] is value
+    assert [choice for choice in form.rest_frame.choices] == ["auto", "at rest", "observed"]

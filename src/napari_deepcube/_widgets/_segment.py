@@ -751,6 +751,7 @@ class SegmentationWidget(QWidget):
             f"{config.model.upper()}, latent size {config.latent_dim}, k = {segmentation.k}, "
             f"{provenance} {segmentation.cube_name or 'a cube'}; data: "
             f"{KIND_NAMES.get(kind, kind)} ({how}).{_selection_note(config)}{_noise_note(segmentation)}"
+            f"{_frame_note(segmentation)}"
         )
 
     # ----------------------------------------------------------------- models
@@ -890,6 +891,12 @@ def _noise_note(segmentation: Segmentation) -> str:
     if noise is None or noise.source not in ("variance", "channel"):
         return ""
     return f" Noise: {noise.description}."
+
+
+def _frame_note(segmentation: Segmentation) -> str:
+    """A sentence on whether the spectra were moved to a rest frame, and why; "" where not asked."""
+    reason = segmentation.frame_reason
+    return f" {reason[0].upper()}{reason[1:]}." if reason else ""
 
 
 def _status_label(text: str) -> QLabel:

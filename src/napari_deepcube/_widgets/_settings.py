@@ -18,6 +18,15 @@ from ..core.config import SegmentConfig, settings
 #: The one source of every default shown in the form.
 _DEFAULTS = SegmentConfig()
 
+#: The form's words for each value of ``SegmentConfig.rest_frame``.
+_FRAMES: dict[str, bool | None] = {"auto": None, "at rest": True, "observed": False}
+
+
+def _frame_word(rest_frame: bool | None) -> str:
+    """The form's word for a ``rest_frame`` value."""
+    return next(word for word, value in _FRAMES.items() if value is rest_frame)
+
+
 #: What the user calls each kind of data (the form's choices, the widget's read-outs).
 KIND_NAMES = {"counts": "photon counts", "flux": "line fluxes", "reflectance": "reflectance"}
 
@@ -114,13 +123,14 @@ class SettingsForm:
                 "the noise estimated per channel from neighbouring pixels"
             ),
         )
-        self.rest_frame = CheckBox(
-            text="rest frame", value=_DEFAULTS.rest_frame,
+        self.rest_frame = ComboBox(
+            label="Frame", choices=list(_FRAMES), value=_frame_word(_DEFAULTS.rest_frame),
             tooltip=(
-                "Move every pixel's spectrum to one rest frame first, measuring each pixel's "
-                "line-of-sight velocity against the cube's own lines: a rotating galaxy's gas is "
-                "clustered by its lines, not its velocity (emission lines on a wavelength axis). "
-                "The velocities are shown as a layer"
+                "at rest: move every pixel's spectrum to one rest frame first, measuring each "
+                "pixel's line-of-sight velocity against the cube's own lines, so that a rotating "
+                "galaxy's gas is clustered by its lines, not its velocity (emission lines on a "
+                "wavelength axis); the velocities are shown as a layer. auto: at rest where a "
+                "sample's velocities spread over more than one feature bin. observed: as read"
             ),
         )
         self._to_label = QLabel("to")
@@ -136,7 +146,7 @@ class SettingsForm:
             [("Pixel sample", self.n_train.native), ("Seed", self.seed.native)],
             [("Data", self.kind.native), ("Device", self.device.native)],
             [("Range", self.spectral_range.native), ("", self.latent_layers.native)],
-            [("", self.variance.native), ("", self.rest_frame.native)],
+            [("", self.variance.native), ("Frame", self.rest_frame.native)],
         ]
         self.widget = QWidget()
         grid = QGridLayout(self.widget)
@@ -185,7 +195,7 @@ class SettingsForm:
             "kind": self.kind.value,
             "spectral_range": self.spectral_range.value.strip(),
             "variance": bool(self.variance.value),
-            "rest_frame": bool(self.rest_frame.value),
+            "rest_frame": _FRAMES[self.rest_frame.value],
         }
 
     def set_values(self, **values: Any) -> None:
@@ -195,6 +205,8 @@ class SettingsForm:
             self.k_mode.value = "auto" if k is None else "fixed"
             if k is not None:
                 self.k.value = k
+        if "rest_frame" in values:
+            values["rest_frame"] = _frame_word(values["rest_frame"])
         for name, value in values.items():
             getattr(self, name).value = value
 

@@ -239,11 +239,14 @@ def _fitted_model(fields: _Fields) -> FittedModel:
     )
 
 
-def _rest_frame(fields: _Fields, n_channels: int, expected: bool) -> RestFrame | None:
-    """The frame of a model fitted with ``rest_frame`` (its settings say whether: ``expected``)."""
+def _rest_frame(fields: _Fields, n_channels: int, expected: bool | None) -> RestFrame | None:
+    """The frame of a model fitted at rest (its settings say whether: ``expected``, never None in a model)."""
     held = "rest_frame" in fields.payload
     state = "holds" if held else "lacks"
-    _expect(held == expected, f"the settings say rest_frame={expected}, but the model {state} a rest frame")
+    _expect(
+        expected is not None and held == expected,
+        f"the settings say rest_frame={expected}, but the model {state} a rest frame",
+    )
     if not expected:
         return None
     record = fields.value("rest_frame", dict)

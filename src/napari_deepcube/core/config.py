@@ -152,6 +152,9 @@ class SegmentConfig:
         Move every pixel's spectrum to one rest frame before segmenting (line
         fluxes on a wavelength axis; see :mod:`~napari_deepcube.core.rest_frame`):
         the gas is clustered by its lines, not by its line-of-sight velocity.
+        True: always (an error for a cube that cannot be moved); False: never;
+        None (the default): where the lines' velocities, measured on a sample,
+        spread over more than one feature bin (:func:`.needed_rest_frame`).
     """
 
     k: int | None = _setting(None, "number of clusters (default: chosen in the k range)", low=1)
@@ -189,7 +192,7 @@ class SegmentConfig:
         option="--range",
     )
     variance: bool = True
-    rest_frame: bool = False
+    rest_frame: bool | None = None
 
     def __post_init__(self) -> None:
         for setting in settings().values():

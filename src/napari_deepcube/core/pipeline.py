@@ -37,7 +37,7 @@ from .mixture import MIXTURE_LIKELIHOODS, Mixture, class_sums, fit_classes
 from .model import SpectralAutoencoder
 from .pixel_maps import PixelMap, new_map, readable, values_at
 from .preprocess import Preprocessor, fit_and_transform
-from .rest_frame import RestFrame, fit_rest_frame, in_rest_frame, velocity_map
+from .rest_frame import RestFrame, fit_rest_frame, in_rest_frame, needed_rest_frame, velocity_map
 from .segmentation import FittedModel, Segmentation
 from .threads import computing_on, run_threads
 from .train import embed, resolve_device, train_autoencoder
@@ -227,7 +227,8 @@ def _run(
     channels = config.channel_selection(cube.axis)
     offered_variance = cube.variance is not None
     cube = with_run_variance(cube, config)
-    cube, frame, velocities = _at_rest(cube, config, model, channels, timer)
+    cube, frame, velocities, frame_reason = _at_rest(cube, config, model, channels, timer)
+    config = config.with_changes(rest_frame=frame is not None)  # what the run did, whatever it was asked
     with timer("sample"):
         sample = _draw_sample(cube, config, model, channels, threads)
     yield Progress(
@@ -290,7 +291,7 @@ def _run(
         history=history,
         suggested_k=result.k if criteria else None,
         noise=noise,
-        velocities=velocities,
+        velocities=velocities, frame_reason=frame_reason,
     )
 
 
@@ -300,26 +301,34 @@ def _at_rest(
     model: FittedModel | None,
     channels: np.ndarray | None,
     timer: _StageTimer,
-) -> tuple[Datacube, RestFrame | None, np.ndarray | None]:
-    """``cube`` with every spectrum moved to the run's rest frame, the frame and each pixel's velocity.
+) -> tuple[Datacube, RestFrame | None, np.ndarray | None, str]:
+    """``cube`` with every spectrum moved to the run's rest frame, the frame, each pixel's velocity and why.
 
-    The frame is a reused model's own, or a new one with ``rest_frame``; a run
+    The frame is a reused model's own; else a new one with ``rest_frame``
+    True, none with False, and with None (the default) one where the cube's
+    lines move by more than a feature bin (:func:`.needed_rest_frame`). A run
     without one reads the cube as it is (the frame and velocities None).
     ``channels`` are the ones a new transform learns from (None: all). The
     frame and the velocities are timed as the stage "rest frame".
     """
-    reused = None if model is None else model.rest_frame
-    if reused is None and (model is not None or not config.rest_frame):
-        return cube, None, None
-    with timer("rest frame"):
-        if reused is None:
-            frame = fit_rest_frame(cube, config.seed, config.kind)
-        else:
-            frame = reused.for_cube(cube, config.seed)
-        velocities = velocity_map(cube, frame)
     if model is not None:
+        if model.rest_frame is None:
+            return cube, None, None, ""
         channels = model.preprocessor.channels
-    return in_rest_frame(cube, frame, velocities, channels), frame, velocities
+    elif config.rest_frame is False:
+        return cube, None, None, ""
+    frame: RestFrame | None
+    with timer("rest frame"):
+        if model is not None and model.rest_frame is not None:
+            frame, reason = model.rest_frame.for_cube(cube, config.seed), "moved to the model's rest frame"
+        elif config.rest_frame:
+            frame, reason = fit_rest_frame(cube, config.seed, config.kind), "moved to a rest frame, as asked"
+        else:
+            frame, reason = needed_rest_frame(cube, config.seed, config.kind)
+        if frame is None:
+            return cube, None, None, reason
+        velocities = velocity_map(cube, frame)
+    return in_rest_frame(cube, frame, velocities, channels), frame, velocities, reason
 
 
 def as_segmented(cube: Datacube, segmentation: Segmentation) -> Datacube:

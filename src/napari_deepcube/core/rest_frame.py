@@ -181,13 +181,78 @@ def fit_rest_frame(cube: Datacube, seed: int, kind: str = "auto") -> RestFrame:
         velocities that nothing would use.
     """
     wavelengths = _wavelengths(cube)
-    sample = _sampled_lines(cube, seed)
-    found = detect_kind(sample.spectra) if kind == "auto" else kind
+    sample, found = _sample_and_kind(cube, seed, kind)
     if found != "flux":
         raise InputError(
             f"--rest-frame moves emission lines, but this cube was read as {found}; "
             "leave --rest-frame off (or give --kind flux if its values are line fluxes)"
         )
+    return _template_frame(sample, wavelengths)
+
+
+def needed_rest_frame(cube: Datacube, seed: int, kind: str = "auto") -> tuple[RestFrame | None, str]:
+    """The rest frame a run left to decide (``rest_frame=None``) moves ``cube`` to, or None; and why.
+
+    Moving pays where one kind of gas shows its lines in different feature
+    bins across the field, as a rotating disk does: the 5th to 95th
+    percentile of the velocities of the frame's sample (each pixel that
+    shows a line on its own, :data:`MIN_DETECTION`) spans more than one
+    feature bin (:func:`feature_bin_velocity`). Where the lines move by less,
+    the binning all but hides it, and moving the faint gas only pulls it
+    away from the sky's residuals, which stay where they were observed
+    (docs/how-it-works.md, section 5, "Session 23"). Cubes that cannot be
+    moved (no increasing wavelength axis, no line fluxes) are left as they are;
+    a cube of another ``kind``, or of unsigned integers, without a read.
+    """
+    try:
+        wavelengths = _wavelengths(cube)
+    except InputError:
+        return None, "not moved to a rest frame: the spectral axis is no increasing wavelength"
+    if kind not in ("auto", "flux") or np.issubdtype(cube.data.dtype, np.unsignedinteger):
+        # Known without reading a pixel: no sample is drawn from a large cube for nothing.
+        return None, "not moved to a rest frame: the cube holds no line fluxes (they can be negative)"
+    sample, found = _sample_and_kind(cube, seed, kind)
+    if found != "flux":
+        return None, f"not moved to a rest frame: the cube was read as {found}, not line fluxes"
+    frame = _template_frame(sample, wavelengths)
+    spread = _velocity_spread(frame, sample)
+    one_bin = feature_bin_velocity(wavelengths)
+    measured = f"its lines' velocities span {spread:.0f} km/s (5th to 95th percentile of a sample)"
+    if not spread > one_bin:
+        return None, f"not moved to a rest frame: {measured}, within one feature bin ({one_bin:.0f} km/s)"
+    return frame, f"moved to a rest frame: {measured}, more than one feature bin ({one_bin:.0f} km/s)"
+
+
+def _sample_and_kind(cube: Datacube, seed: int, kind: str) -> tuple[_SampledLines, str]:
+    """The frame's sample of ``cube`` and the kind of data: ``kind``, or read from the sample for "auto"."""
+    sample = _sampled_lines(cube, seed)
+    return sample, detect_kind(sample.spectra) if kind == "auto" else kind
+
+
+def feature_bin_velocity(wavelengths: np.ndarray) -> float:
+    """The width of a feature bin in km/s at the middle of the axis (MUSE: 4.5 Å, 190 km/s).
+
+    Line fluxes are summed in at most :data:`.MAX_FLUX_BINS` bins of whole
+    channels; a bin's width over its wavelength is a velocity.
+    """
+    per_bin = wavelengths.size / min(wavelengths.size, MAX_FLUX_BINS)
+    return float(SPEED_OF_LIGHT_KMS * per_bin * np.median(np.diff(wavelengths) / wavelengths[1:]))
+
+
+def _velocity_spread(frame: RestFrame, sample: _SampledLines) -> float:
+    """The 5th to 95th percentile range (km/s) of the velocities of the sample's pixels that show a line."""
+    num, den = frame.fit_terms(sample.spectra, sample.variances)
+    gains = _gain(num, den)
+    shown = gains.max(axis=0) >= MIN_DETECTION
+    if np.count_nonzero(shown) < 2:
+        return 0.0
+    velocities = VELOCITIES[np.argmax(gains[:, shown], axis=0)]
+    low, high = np.percentile(velocities, [5, 95])
+    return float(high - low)
+
+
+def _template_frame(sample: _SampledLines, wavelengths: np.ndarray) -> RestFrame:
+    """The frame of the sample's brightest tenth: their mean lines, moved to their median velocity."""
     lines, variances, sigma = sample.lines, sample.variances, sample.sigma
     energy = np.einsum("ij,ij,ij->i", lines, lines, _weights(variances, sigma, lines.shape))
     bright = np.argsort(-energy, kind="stable")[: max(1, int(TEMPLATE_SHARE * energy.size))]

@@ -75,13 +75,13 @@ class FittedModel:
     uncarried_edit: str = ""
     rest_frame: RestFrame | None = None
 
-    def check_frame(self, rest_frame: bool) -> None:
-        """Raise InputError when a run at rest (``rest_frame``) is asked of a model trained without it.
+    def check_frame(self, rest_frame: bool | None) -> None:
+        """Raise InputError when a run at rest (``rest_frame`` True) is asked of a model trained without it.
 
         A model keeps the frame it was trained in: its features were made from
         spectra in that frame, so moving another cube would not match them.
         """
-        if rest_frame and self.rest_frame is None:
+        if rest_frame is True and self.rest_frame is None:
             raise InputError(
                 "the rest frame was asked for, but the model was trained without it and a model keeps "
                 "the frame it was trained in; train a new model with the rest frame, or leave it off"
@@ -176,6 +176,9 @@ class Segmentation:
         frame its spectrum was moved to (NaN where no line shows, and the
         spectrum stayed as it was); None for a run without ``rest_frame``.
         The mean spectra are then in that frame.
+    frame_reason
+        Why the spectra were, or were not, moved to a rest frame ("" where
+        the run was told not to, or its model was trained without one).
     """
 
     labels: np.ndarray
@@ -198,6 +201,7 @@ class Segmentation:
     noise: FeatureNoise | None = None
     velocities: np.ndarray | None = None
     cpu_timings: dict[str, float] = field(default_factory=dict)
+    frame_reason: str = ""
 
     @property
     def k(self) -> int:
@@ -283,6 +287,7 @@ class Segmentation:
             "edits": [edit.to_dict() for edit in self.edits],
             "model_repeats_edits": not self.model.uncarried_edit,
             "velocities": self.velocity_report(),
+            "rest_frame": self.frame_reason,
         }
 
     def velocity_report(self) -> dict[str, Any] | None:
