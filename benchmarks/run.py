@@ -363,6 +363,7 @@ def hard(n_seeds: int = 10) -> list[Row]:
 
 STRESS_METHODS = ["ours (auto k)", "PCA(10)+k-means", "limit"]
 #: Ours with the cube's per-voxel variances (``--variance``); the other rows of ours go without.
+#: Like every row of ours but the next, it moves a cube to a rest frame where the run decides to.
 VARIANCE_METHOD = "ours (variances)"
 #: Ours with the variances and every spectrum moved to one rest frame (``--rest-frame``).
 REST_FRAME_METHOD = "ours (rest frame)"
@@ -393,7 +394,9 @@ def stress(n_seeds: int, pattern: str, variance: bool = False, rest_frame: bool 
     if variance or rest_frame:
         _paired_summary(rows, STRESS_METHODS[0], VARIANCE_METHOD, "per-voxel variances: without | with them")
     if rest_frame:
-        _paired_summary(rows, VARIANCE_METHOD, REST_FRAME_METHOD, "rest frame (with variances)")
+        _paired_summary(
+            rows, VARIANCE_METHOD, REST_FRAME_METHOD, "rest frame with variances: the run's choice | always"
+        )
     return rows
 
 

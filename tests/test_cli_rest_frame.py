@@ -96,3 +96,18 @@ def test_a_model_trained_without_the_rest_frame_is_not_asked_for_one(
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "trained without it" in error
     assert not out.exists()
+
+
+def test_a_model_trained_at_rest_is_not_asked_to_stay_as_observed(
+    disk_fits: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path, capsys: Any
+) -> None:
+    path, _, _ = disk_fits
+    model = tmp_path / "at_rest.pt"
+    quick = ["--epochs=1", "--n-train=600", "--k=2", "--quiet", "--rest-frame", "--save-model", str(model)]
+    assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *quick]) == 0
+    capsys.readouterr()
+    out = tmp_path / "b.tif"
+    assert main(["segment", str(path), "-o", str(out), "--load-model", str(model), "--no-rest-frame"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "trained at rest" in error
+    assert not out.exists()

@@ -271,7 +271,7 @@ def _segment(args: argparse.Namespace) -> int:
         if segmentation.noise is not None:
             print(f"noise: {segmentation.noise.description}")
         if segmentation.frame_reason:
-            print(f"rest frame: {segmentation.frame_reason}")
+            print(segmentation.frame_reason)
         print(
             f"wrote {args.output} ({segmentation.n_pixels} pixels, {time.perf_counter() - start:.1f} s)"
         )

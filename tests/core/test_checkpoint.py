@@ -1,3 +1,4 @@
+import json
 import pickle
 
 import numpy as np
@@ -86,3 +87,18 @@ def test_a_flux_model_keeps_its_shared_noise(tmp_path):
     torch.save(payload, tmp_path / "hostile.pt")
     with pytest.raises(InputError, match="brightness is not a mean and a positive spread"):
         load_model(tmp_path / "hostile.pt")
+
+
+def test_a_model_saved_before_the_rest_frame_setting_loads_as_observed(trained, tmp_path):
+    save_model(tmp_path / "model", trained.model)
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    config = json.loads(payload["config"])
+    assert config.pop("rest_frame") is False  # a run that stayed as observed says so
+    payload["config"] = json.dumps(config)
+    torch.save(payload, tmp_path / "older.pt")
+    assert load_model(tmp_path / "older.pt").config.rest_frame is False
+    # A file that says the run was left to decide is not one this software wrote.
+    payload["config"] = json.dumps({**config, "rest_frame": None})
+    torch.save(payload, tmp_path / "undecided.pt")
+    with pytest.raises(InputError, match="rest_frame=None"):
+        load_model(tmp_path / "undecided.pt")

@@ -23,8 +23,9 @@ _FRAMES: dict[str, bool | None] = {"auto": None, "at rest": True, "observed": Fa
 
 
 def _frame_word(rest_frame: bool | None) -> str:
-    """The form's word for a ``rest_frame`` value."""
-    return next(word for word, value in _FRAMES.items() if value is rest_frame)
+    """The form's word for a ``rest_frame`` value (any truth value, or None)."""
+    wanted = None if rest_frame is None else bool(rest_frame)
+    return next(word for word, value in _FRAMES.items() if value is wanted)
 
 
 #: What the user calls each kind of data (the form's choices, the widget's read-outs).

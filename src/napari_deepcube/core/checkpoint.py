@@ -186,7 +186,11 @@ def _expect(condition: bool, message: str) -> None:
 
 
 def _fitted_model(fields: _Fields) -> FittedModel:
-    config = SegmentConfig.from_dict(fields.record("config"))
+    record = fields.record("config")
+    if isinstance(record, dict):
+        # Saved before the run could decide (rest_frame None): such a model was never at rest.
+        record.setdefault("rest_frame", False)
+    config = SegmentConfig.from_dict(record)
     preprocessor = _preprocessor(fields)
     model_config = ModelConfig.from_dict(fields.record("model_config"))
     _expect(

@@ -991,6 +991,7 @@ def recluster(segmentation: Segmentation, cube: Datacube, k: int) -> Segmentatio
         history=segmentation.history,
         noise=segmentation.noise,
         velocities=segmentation.velocities,
+        frame_reason=segmentation.frame_reason,
     )
 
 

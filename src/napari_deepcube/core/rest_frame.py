@@ -207,24 +207,25 @@ def needed_rest_frame(cube: Datacube, seed: int, kind: str = "auto") -> tuple[Re
     the binning all but hides it, and moving the faint gas only pulls it
     away from the sky's residuals, which stay where they were observed
     (docs/how-it-works.md, section 5, "Session 23"). Cubes that cannot be
-    moved (no increasing wavelength axis, no line fluxes) are left as they are;
-    a cube of another ``kind``, or of unsigned integers, without a read.
+    moved (no increasing wavelength axis, no line fluxes) are left as they are,
+    with no reason given: the question does not arise for them. A cube of
+    another ``kind``, or of unsigned integers, is not even read.
     """
     try:
         wavelengths = _wavelengths(cube)
     except InputError:
-        return None, "not moved to a rest frame: the spectral axis is no increasing wavelength"
+        return None, ""
     if kind not in ("auto", "flux") or np.issubdtype(cube.data.dtype, np.unsignedinteger):
-        # Known without reading a pixel: no sample is drawn from a large cube for nothing.
-        return None, "not moved to a rest frame: the cube holds no line fluxes (they can be negative)"
+        # Known without reading a pixel (fluxes can be negative): no sample drawn from a large cube.
+        return None, ""
     sample, found = _sample_and_kind(cube, seed, kind, DECISION_PIXELS)
     if found != "flux":
-        return None, f"not moved to a rest frame: the cube was read as {found}, not line fluxes"
+        return None, ""
     spread = _velocity_spread(_template_frame(sample, wavelengths), sample)
     one_bin = feature_bin_velocity(wavelengths)
     measured = f"its lines' velocities span {spread:.0f} km/s (5th to 95th percentile of a sample)"
     if not spread > one_bin:
-        return None, f"not moved to a rest frame: {measured}, within one feature bin ({one_bin:.0f} km/s)"
+        return None, f"kept as observed: {measured}, within one feature bin ({one_bin:.0f} km/s)"
     # The frame itself is the one a run told to move makes, from the template's larger sample.
     frame = fit_rest_frame(cube, seed, "flux")
     return frame, f"moved to a rest frame: {measured}, more than one feature bin ({one_bin:.0f} km/s)"
@@ -237,7 +238,7 @@ def _sample_and_kind(cube: Datacube, seed: int, kind: str, n_pixels: int) -> tup
 
 
 def feature_bin_velocity(wavelengths: np.ndarray) -> float:
-    """The width of a feature bin in km/s at the middle of the axis (MUSE: 4.5 Å, 190 km/s).
+    """The width of a feature bin in km/s at the middle of the axis (MUSE: 4.5 Å, 191 km/s).
 
     Line fluxes are summed in at most :data:`.MAX_FLUX_BINS` bins of whole
     channels; a bin's width over its wavelength is a velocity.

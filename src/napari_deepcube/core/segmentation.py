@@ -76,15 +76,21 @@ class FittedModel:
     rest_frame: RestFrame | None = None
 
     def check_frame(self, rest_frame: bool | None) -> None:
-        """Raise InputError when a run at rest (``rest_frame`` True) is asked of a model trained without it.
+        """Raise InputError when ``rest_frame`` (True: at rest; False: observed) is not the model's frame.
 
         A model keeps the frame it was trained in: its features were made from
-        spectra in that frame, so moving another cube would not match them.
+        spectra in that frame, so another cube read in the other would not
+        match them. None (the run decides) takes the model's.
         """
         if rest_frame is True and self.rest_frame is None:
             raise InputError(
                 "the rest frame was asked for, but the model was trained without it and a model keeps "
                 "the frame it was trained in; train a new model with the rest frame, or leave it off"
+            )
+        if rest_frame is False and self.rest_frame is not None:
+            raise InputError(
+                "the cube was asked to stay as observed, but the model was trained at rest and a model "
+                "keeps the frame it was trained in; train a new model as observed, or leave that out"
             )
 
     def check_carries_edits(self) -> None:
@@ -177,8 +183,9 @@ class Segmentation:
         spectrum stayed as it was); None for a run without ``rest_frame``.
         The mean spectra are then in that frame.
     frame_reason
-        Why the spectra were, or were not, moved to a rest frame ("" where
-        the run was told not to, or its model was trained without one).
+        Why the spectra were, or were not, moved to a rest frame: "" where
+        the question does not arise (no line fluxes on a wavelength axis), the
+        run was told not to, or its model was trained without one.
     """
 
     labels: np.ndarray
@@ -287,7 +294,7 @@ class Segmentation:
             "edits": [edit.to_dict() for edit in self.edits],
             "model_repeats_edits": not self.model.uncarried_edit,
             "velocities": self.velocity_report(),
-            "rest_frame": self.frame_reason,
+            "rest_frame": {"moved": self.model.rest_frame is not None, "reason": self.frame_reason},
         }
 
     def velocity_report(self) -> dict[str, Any] | None:

@@ -23,6 +23,8 @@ from .tiff import check_tiff_name
 
 #: What the description says the file holds.
 KIND = "cluster probabilities"
+
+
 def check_probabilities_path(path: str | Path) -> Path:
     """``path`` as a Path, or InputError when it is no TIFF name."""
     return check_tiff_name(path, "the probability maps")

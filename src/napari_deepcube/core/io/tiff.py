@@ -63,15 +63,15 @@ class _Collect(logging.Handler):
 #: converted, empty strip tables indexed, pages that contradict the first one
 #: ("incompatible keyframe"), and its own assertions on a page without a data
 #: type. Caught only around calls into tifffile.
+TIFF_ERRORS = (ZeroDivisionError, TypeError, IndexError, RuntimeError, AssertionError)
+
+
 def check_tiff_name(path: str | Path, what: str) -> Path:
     """``path`` as a Path, or InputError naming ``what`` (the output) when it is no TIFF file name."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise InputError(f"{what}: written as a .tif file, got {path.name}; give a name ending in .tif")
     return path
-
-
-TIFF_ERRORS = (ZeroDivisionError, TypeError, IndexError, RuntimeError, AssertionError)
 
 
 def _damaged(path: Path, problem: str) -> InputError:
