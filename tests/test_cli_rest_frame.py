@@ -83,31 +83,24 @@ def test_a_cube_without_wavelengths_is_refused_with_nothing_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["channels.npy"]
 
 
-def test_a_model_trained_without_the_rest_frame_is_not_asked_for_one(
-    disk_fits: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path, capsys: Any
+@pytest.mark.parametrize(
+    ("trained", "asked", "words"),
+    [
+        ("--no-rest-frame", "--rest-frame", "trained without it"),
+        ("--rest-frame", "--no-rest-frame", "trained at rest"),
+    ],
+)
+def test_a_model_is_not_asked_for_the_other_frame(
+    trained: str, asked: str, words: str,
+    disk_fits: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path, capsys: Any,
 ) -> None:
     path, _, _ = disk_fits
-    model = tmp_path / "plain.pt"
-    quick = ["--epochs=1", "--n-train=600", "--k=2", "--quiet", "--no-rest-frame", "--save-model", str(model)]
+    model = tmp_path / "model.pt"
+    quick = ["--epochs=1", "--n-train=600", "--k=2", "--quiet", trained, "--save-model", str(model)]
     assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *quick]) == 0
     capsys.readouterr()
     out = tmp_path / "b.tif"
-    assert main(["segment", str(path), "-o", str(out), "--load-model", str(model), "--rest-frame"]) == 2
+    assert main(["segment", str(path), "-o", str(out), "--load-model", str(model), asked]) == 2
     error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and "trained without it" in error
-    assert not out.exists()
-
-
-def test_a_model_trained_at_rest_is_not_asked_to_stay_as_observed(
-    disk_fits: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path, capsys: Any
-) -> None:
-    path, _, _ = disk_fits
-    model = tmp_path / "at_rest.pt"
-    quick = ["--epochs=1", "--n-train=600", "--k=2", "--quiet", "--rest-frame", "--save-model", str(model)]
-    assert main(["segment", str(path), "-o", str(tmp_path / "a.tif"), *quick]) == 0
-    capsys.readouterr()
-    out = tmp_path / "b.tif"
-    assert main(["segment", str(path), "-o", str(out), "--load-model", str(model), "--no-rest-frame"]) == 2
-    error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and "trained at rest" in error
+    assert len(error.splitlines()) == 1 and words in error
     assert not out.exists()
