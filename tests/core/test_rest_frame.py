@@ -237,12 +237,6 @@ def test_a_cube_without_emission_lines_is_not_moved_in_velocity():
     cube = Datacube.from_array(reflectance, spectral_values=wavelengths, spectral_unit="nm")
     with pytest.raises(InputError, match="read as reflectance"):
         segment(cube, SegmentConfig(rest_frame=True, epochs=1, n_train=100, k=2, preview_every=0))
-    # Unsigned integers are no line fluxes (decided without reading the cube), nor is reflectance.
-    scaled = Datacube.from_array(
-        (reflectance * 1e4).astype(np.uint16), spectral_values=wavelengths, spectral_unit="nm"
-    )
-    frame, reason = needed_rest_frame(scaled, seed=0)
-    assert frame is None and reason == ""
     # Left to decide, the run reads it as it is.
     left = segment(cube, SegmentConfig(epochs=1, n_train=100, k=2, preview_every=0))
     assert left.velocities is None and left.frame_reason == ""  # the question does not arise
@@ -262,3 +256,20 @@ def test_wavelengths_that_decrease_are_refused():
     )
     with pytest.raises(InputError, match="increase"):
         fit_rest_frame(reversed_axis, seed=0)
+
+
+def test_a_cube_of_unsigned_integers_is_left_as_observed_without_a_read(tmp_path):
+    from napari_deepcube.core.io import read_cube, write_cube
+
+    wavelengths = np.linspace(400.0, 2500.0, 50)
+    counts = np.random.default_rng(0).integers(0, 1000, (12, 12, wavelengths.size)).astype(np.uint16)
+    scene = Datacube.from_array(counts, spectral_values=wavelengths, spectral_unit="nm")
+    write_cube(tmp_path / "scene.zarr", scene)
+    cube = read_cube(tmp_path / "scene.zarr", lazy=True)
+    for chunk in (tmp_path / "scene.zarr").rglob("*"):
+        if chunk.is_file() and chunk.name != "zarr.json":
+            chunk.write_bytes(b"damaged")
+    # No line fluxes can be unsigned: decided from the type alone, so the damaged chunks are never read.
+    assert needed_rest_frame(cube, seed=0) == (None, "")
+    with pytest.raises(InputError):
+        cube.spectra(np.array([0]), np.array([0]))

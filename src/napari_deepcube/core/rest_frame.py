@@ -243,8 +243,13 @@ def feature_bin_velocity(wavelengths: np.ndarray) -> float:
     Line fluxes are summed in at most :data:`.MAX_FLUX_BINS` bins of whole
     channels; a bin's width over its wavelength is a velocity.
     """
-    per_bin = wavelengths.size / min(wavelengths.size, MAX_FLUX_BINS)
+    per_bin = _channels_per_bin(wavelengths.size)
     return float(SPEED_OF_LIGHT_KMS * per_bin * np.median(np.diff(wavelengths) / wavelengths[1:]))
+
+
+def _channels_per_bin(n_channels: int) -> float:
+    """Channels a feature bin of line fluxes sums on average (at most :data:`.MAX_FLUX_BINS` bins)."""
+    return n_channels / min(n_channels, MAX_FLUX_BINS)
 
 
 def _velocity_spread(frame: RestFrame, sample: _SampledLines) -> float:
@@ -435,7 +440,7 @@ def in_rest_frame(
     channels a feature bin sums.
     """
     n_used = cube.n_channels if channels is None else channels.size
-    variance_bin = n_used / min(n_used, MAX_FLUX_BINS)
+    variance_bin = _channels_per_bin(n_used)
     data = RestFrameArray(cube.data, velocities, frame.wavelengths)
     variance = None if cube.variance is None else RestFrameArray(
         cube.variance, velocities, frame.wavelengths, variance_bin
