@@ -55,8 +55,9 @@ _NEBULA = {
 _REFLECTANCE = {
     "clean": ReflectanceStress(),
     "mixtures": ReflectanceStress(mixtures=True),
+    "nonlinear": ReflectanceStress(mixtures=True, nonlinear=True),
     "illumination": ReflectanceStress(illumination=True),
-    "all": ReflectanceStress(mixtures=True, illumination=True),
+    "all": ReflectanceStress(mixtures=True, nonlinear=True, illumination=True),
 }
 
 

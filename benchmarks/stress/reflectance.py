@@ -6,6 +6,12 @@ dominated by one material. What the method's class model leaves out:
 * ``mixtures``: every pixel is a linear mix of materials; the dominant one's
   abundance varies continuously from 0.5 to 1 inside a class and the rest is
   the neighbouring classes' materials, more so near their boundary;
+* ``nonlinear`` (with ``mixtures``): light scattered from one material onto
+  another before it reaches the sensor (a canopy over soil) adds, for each pair
+  of materials, the product of their abundances and spectra times a share
+  that varies smoothly over the scene from 0 to 1 (the generalised bilinear
+  model; Halimi et al., IEEE TGRS 49, 2011): a mixed pixel is no longer a
+  non-negative mix of its materials;
 * ``illumination``: brightness 0.5-1.5x from slope and aspect, and shadows lit
   by the blue sky alone (darker, bluer).
 
@@ -29,6 +35,7 @@ class ReflectanceStress:
     """Which assumptions one scene breaks (see the module docstring)."""
 
     mixtures: bool = False
+    nonlinear: bool = False
     illumination: bool = False
     size: int = 100
 
@@ -91,6 +98,20 @@ def _abundances(rng: np.random.Generator, labels: np.ndarray, mixed: bool) -> np
     return (purity * one_hot + (1 - purity) * rest).reshape(-1, n_classes)
 
 
+def _scattered(
+    rng: np.random.Generator, shape: tuple[int, int], amounts: np.ndarray, spectra: np.ndarray
+) -> np.ndarray:
+    """(N, L) light scattered between materials: sum over pairs i < j of g a_i a_j s_i s_j.
+
+    ``amounts`` (N, M) are the pixels' abundances, ``spectra`` (M, L) the
+    materials', and the share g (0 to 1) varies smoothly over the scene.
+    """
+    linear = amounts @ spectra
+    # The square of the sum less the squares of its terms is twice the sum over pairs.
+    pairs = 0.5 * (linear**2 - amounts**2 @ spectra**2)
+    return smooth_field(rng, shape, 5.0).reshape(-1, 1) * pairs
+
+
 def make_reflectance(stress: ReflectanceStress, seed: int) -> StressCube:
     """A reflectance scene breaking the assumptions ``stress`` names, from ``seed``."""
     rng = np.random.default_rng(seed)
@@ -99,7 +120,11 @@ def make_reflectance(stress: ReflectanceStress, seed: int) -> StressCube:
     spectra = materials(wave)
     names = list(spectra)
     labels = warped_regions(rng, (stress.size, stress.size), class_shares(rng, len(names)))
-    reflectance = _abundances(rng, labels, stress.mixtures) @ np.stack([spectra[n] for n in names])
+    amounts = _abundances(rng, labels, stress.mixtures)
+    pure = np.stack([spectra[n] for n in names])
+    reflectance = amounts @ pure
+    if stress.nonlinear:
+        reflectance += _scattered(rng, labels.shape, amounts, pure)
     if stress.illumination:
         slope = (0.5 + smooth_field(rng, labels.shape, 5.0)).ravel()
         shadow = (smooth_field(rng, labels.shape, 3.0) > 0.8).ravel()

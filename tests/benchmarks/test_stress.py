@@ -57,6 +57,21 @@ def test_the_gradient_mixtures_vary_along_one_direction_inside_a_class():
     assert elongation(plain) < 1.06 and elongation(mixed) > 1.15
 
 
+def test_scattered_light_joins_only_materials_that_share_a_pixel():
+    """The bilinear term: none in a pure pixel, g a_i a_j s_i s_j in a mix of two materials."""
+    from stress.reflectance import _scattered
+
+    spectra = np.array([[0.1, 0.4, 0.5], [0.3, 0.2, 0.6], [0.05, 0.05, 0.05]])
+    amounts = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.25, 0.25]] * 3)
+    scattered = _scattered(np.random.default_rng(0), (3, 3), amounts, spectra)
+    share = scattered[1::3, 0] / (0.25 * 0.1 * 0.3)
+    assert np.all(scattered[::3] == 0) and np.all((share >= 0) & (share <= 1 + 1e-9)) and share.max() > 0
+    np.testing.assert_allclose(scattered[1::3], share[:, None] * 0.25 * spectra[0] * spectra[1])
+    first, second, third = spectra
+    pairs = 0.125 * first * second + 0.125 * first * third + 0.0625 * second * third
+    np.testing.assert_allclose(scattered[2::3], (scattered[2::3, :1] / pairs[0]) * pairs)
+
+
 def test_the_supervised_limit_finds_the_classes_of_a_clean_painting():
     cube = _small("painting/clean", seed=0, size=48)
     spectra = cube.data.reshape(-1, cube.data.shape[2])
