@@ -2,7 +2,8 @@
 
 ``VARIANTS`` maps a variant's name to its generator, called with a seed and, optionally, the
 image's side in pixels (the family's own size when None); each variant breaks one
-assumption, and the ``all`` variant of a family breaks them together.
+assumption (``reflectance/nonlinear`` one more than ``reflectance/mixtures``), and the
+``all`` variant of a family breaks them together.
 """
 
 from __future__ import annotations

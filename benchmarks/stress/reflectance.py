@@ -39,6 +39,10 @@ class ReflectanceStress:
     illumination: bool = False
     size: int = 100
 
+    def __post_init__(self) -> None:
+        if self.nonlinear and not self.mixtures:
+            raise ValueError("light is scattered between materials only where they mix: set mixtures too")
+
 
 def _bump(wave: np.ndarray, centre: float, width: float) -> np.ndarray:
     return np.exp(-0.5 * ((wave - centre) / width) ** 2)
@@ -124,7 +128,8 @@ def make_reflectance(stress: ReflectanceStress, seed: int) -> StressCube:
     pure = np.stack([spectra[n] for n in names])
     reflectance = amounts @ pure
     if stress.nonlinear:
-        reflectance += _scattered(rng, labels.shape, amounts, pure)
+        # A generator of its own: the scene is otherwise the same as without the scattering.
+        reflectance += _scattered(np.random.default_rng([seed, 1]), labels.shape, amounts, pure)
     if stress.illumination:
         slope = (0.5 + smooth_field(rng, labels.shape, 5.0)).ravel()
         shadow = (smooth_field(rng, labels.shape, 3.0) > 0.8).ravel()

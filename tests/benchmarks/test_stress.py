@@ -15,6 +15,7 @@ from napari_deepcube.core.preprocess import detect_kind
 from run import recovered_classes
 from stress import VARIANTS
 from stress.limit import supervised_limit
+from stress.reflectance import ReflectanceStress
 
 KINDS = {"painting": "counts", "nebula": "flux", "reflectance": "reflectance"}
 
@@ -67,9 +68,19 @@ def test_scattered_light_joins_only_materials_that_share_a_pixel():
     share = scattered[1::3, 0] / (0.25 * 0.1 * 0.3)
     assert np.all(scattered[::3] == 0) and np.all((share >= 0) & (share <= 1 + 1e-9)) and share.max() > 0
     np.testing.assert_allclose(scattered[1::3], share[:, None] * 0.25 * spectra[0] * spectra[1])
+    assert np.ptp(share) > 0.1
     first, second, third = spectra
     pairs = 0.125 * first * second + 0.125 * first * third + 0.0625 * second * third
     np.testing.assert_allclose(scattered[2::3], (scattered[2::3, :1] / pairs[0]) * pairs)
+
+
+def test_the_nonlinear_scene_is_the_mixed_one_plus_light_scattered_between_materials():
+    mixed, nonlinear = (_small(f"reflectance/{v}", seed=2, size=48) for v in ("mixtures", "nonlinear"))
+    np.testing.assert_array_equal(mixed.labels, nonlinear.labels)
+    added = nonlinear.data - mixed.data
+    assert np.all(added >= 0) and added.mean() > 0.002
+    with pytest.raises(ValueError, match="mixtures"):
+        ReflectanceStress(nonlinear=True)
 
 
 def test_the_supervised_limit_finds_the_classes_of_a_clean_painting():
