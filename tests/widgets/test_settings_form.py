@@ -48,4 +48,4 @@ def test_the_frame_is_chosen_in_three_words(qtbot):
     for value in (True, False, None):
         form.set_values(rest_frame=value)
         assert form.values()["rest_frame"] is value
-    assert [choice for choice in form.rest_frame.choices] == ["auto", "at rest", "observed"]
+    assert list(form.rest_frame.choices) == ["auto", "at rest", "observed"]
